@@ -1,0 +1,173 @@
+"""The one analysis grid: a rasterio transform over the whole city in EPSG:4549.
+
+Every per-cell quantity in the model is a 2-D array of ``Grid.shape`` and every
+agent holds a flat cell index into it, so this module owns the conversions
+between vectors, points, flat indices and GeoTIFFs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import rasterio.features
+import rasterio.warp
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from scipy import ndimage
+
+from .errors import InputError
+
+METRIC_CRS = "EPSG:4549"
+"""CGCS2000 / 3-degree Gauss-Kruger CM 120E: the frame Hangzhou's planners use."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid: CRS, affine transform and (rows, cols) shape."""
+
+    crs: CRS
+    transform: Affine
+    shape: tuple[int, int]
+
+    @classmethod
+    def covering(cls, frame: gpd.GeoDataFrame, cell_m: float = 250.0, crs: str = METRIC_CRS) -> "Grid":
+        """Build the smallest grid, snapped to whole cells, that covers ``frame``.
+
+        Snapping the origin to a multiple of the cell size makes grids of the
+        same cell size line up across runs and user layers.
+        """
+        if not cell_m > 0:
+            raise ValueError(f"cell size must be positive, got {cell_m}")
+        west, south, east, north = frame.to_crs(crs).total_bounds
+        west = math.floor(west / cell_m) * cell_m
+        north = math.ceil(north / cell_m) * cell_m
+        cols = math.ceil((east - west) / cell_m)
+        rows = math.ceil((north - south) / cell_m)
+        return cls(CRS.from_user_input(crs), Affine(cell_m, 0.0, west, 0.0, -cell_m, north), (rows, cols))
+
+    @property
+    def cell_m(self) -> float:
+        """Cell edge length in metres."""
+        return float(self.transform.a)
+
+    @property
+    def cell_area_km2(self) -> float:
+        """Area of one cell in square kilometres."""
+        return self.cell_m * self.cell_m / 1e6
+
+    @property
+    def size(self) -> int:
+        """Number of cells."""
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in the grid CRS."""
+        west, north = self.transform.c, self.transform.f
+        return west, north - self.shape[0] * self.cell_m, west + self.shape[1] * self.cell_m, north
+
+    @property
+    def profile(self) -> dict:
+        """A rasterio profile for writing arrays of this grid."""
+        return {"driver": "GTiff", "crs": self.crs, "transform": self.transform, "height": self.shape[0], "width": self.shape[1]}
+
+    def rasterize(
+        self,
+        frame: gpd.GeoDataFrame,
+        values: Sequence[float] | np.ndarray | None = None,
+        *,
+        fill: float = 0,
+        dtype: str = "float32",
+        all_touched: bool = False,
+    ) -> np.ndarray:
+        """Burn features into a grid array; cells whose centre lies in a feature get its value.
+
+        Without ``values`` each feature burns 1. Later features win where
+        features overlap, so callers order them by priority.
+        """
+        geoms = frame.to_crs(self.crs).geometry.values
+        burn = np.ones(len(geoms)) if values is None else np.asarray(values)
+        return rasterio.features.rasterize(
+            zip(geoms, burn.tolist()), out_shape=self.shape, transform=self.transform, fill=fill, dtype=dtype, all_touched=all_touched
+        )
+
+    def cell_of(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Flat cell index of grid-CRS coordinates; -1 where a point is off the grid."""
+        col, row = ~self.transform @ (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        col, row = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
+        inside = (row >= 0) & (row < self.shape[0]) & (col >= 0) & (col < self.shape[1])
+        return np.where(inside, row * self.shape[1] + col, -1)
+
+    def cells_of_points(self, frame: gpd.GeoDataFrame) -> np.ndarray:
+        """Flat cell index of each point feature (-1 off the grid)."""
+        pts = frame.to_crs(self.crs).geometry
+        return self.cell_of(pts.x.to_numpy(), pts.y.to_numpy())
+
+    def centre_of(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid-CRS coordinates of the centres of flat cell indices."""
+        row, col = np.divmod(np.asarray(cells, dtype=np.int64), self.shape[1])
+        return self.transform @ (col + 0.5, row + 0.5)
+
+    def distance_to(self, frame: gpd.GeoDataFrame) -> np.ndarray:
+        """Metres from every cell centre to the nearest cell the features touch (0 inside)."""
+        hit = self.rasterize(frame, all_touched=True, dtype="uint8").astype(bool)
+        if not hit.any():
+            raise ValueError("no feature touches the grid, so distances to it are undefined")
+        return (ndimage.distance_transform_edt(~hit) * self.cell_m).astype(np.float32)
+
+    def read_raster(
+        self, path: str | os.PathLike[str], band: int = 1, resampling: Resampling = Resampling.bilinear
+    ) -> np.ndarray:
+        """Read a band of any georeferenced raster, warped onto this grid (NaN where it has no data)."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError(path, "file", "not found")
+        try:
+            src_ctx = rasterio.open(path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(path, "file", f"cannot be read as a raster ({str(exc).splitlines()[0]})") from None
+        with src_ctx as src:
+            if src.crs is None:
+                raise InputError(path, "crs", "the raster has no coordinate reference system")
+            if not 1 <= band <= src.count:
+                raise InputError(path, "band", f"band {band} asked for, the file has {src.count}")
+            out = np.full(self.shape, np.nan, dtype=np.float32)
+            rasterio.warp.reproject(
+                rasterio.band(src, band),
+                out,
+                dst_transform=self.transform,
+                dst_crs=self.crs,
+                dst_nodata=np.nan,
+                resampling=resampling,
+            )
+        return out
+
+    def write_geotiff(
+        self, path: str | os.PathLike[str], bands: Mapping[str, np.ndarray], *, nodata: float | None = None
+    ) -> None:
+        """Write named 2-D arrays as one multi-band GeoTIFF, atomically.
+
+        Band names go into the band descriptions, which GDAL, QGIS and
+        rasterio all show, so a reader knows which band is which year.
+        """
+        if not bands:
+            raise ValueError("no bands to write")
+        stack = np.stack([np.asarray(a) for a in bands.values()])
+        if stack.shape[1:] != self.shape:
+            raise ValueError(f"bands have shape {stack.shape[1:]}, the grid is {self.shape}")
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        profile = self.profile | {"count": len(bands), "dtype": stack.dtype.name, "nodata": nodata, "compress": "deflate", "tiled": True}
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(stack)
+            for i, name in enumerate(bands, start=1):
+                dst.set_band_description(i, str(name))
+        os.replace(tmp, path)
