@@ -1,0 +1,175 @@
+"""Agent parameters: every default with its unit, its range and its source or reasoning.
+
+Parameters are plain dataclass fields so a researcher can override any of them
+by name (``VisionValleyModel(seed=1, growth_sigma=0.4)``) and clone a set for a
+sweep with ``dataclasses.replace``. ``python -m twin.params`` prints the
+parameter table from these definitions, and docs/parameters.md is that output,
+so the docs cannot drift from the code (a test compares them).
+
+Sources: "FACTS" rows cite ../shared/FACTS.md; "ASSUMPTION" marks a figure no
+source gives, chosen for the stated reason and safe to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from layers import InputError
+
+
+def _p(default: Any, unit: str, lo: float, hi: float, doc: str) -> Any:
+    """A parameter field: default, unit, allowed range and its documentation."""
+    return field(default=default, metadata={"unit": unit, "lo": lo, "hi": hi, "doc": doc})
+
+
+TRACKS = (
+    ("foundation", "基础层", "Foundation layer (chips, sensors, optics)"),
+    ("technology", "技术层", "Technology layer (algorithms, models, platforms)"),
+    ("security", "数字安防", "Digital security"),
+    ("industrial", "工业视觉", "Industrial vision"),
+    ("medical", "医学影像", "Medical imaging"),
+    ("driving", "自动驾驶", "Autonomous driving"),
+    ("living", "智能生活及办公", "Smart living and office"),
+    ("xr", "虚拟现实及元宇宙", "VR and metaverse"),
+    ("imaging", "特殊成像", "Special imaging"),
+)
+"""The three layers' firms and the seven application tracks (FACTS: seed; ori.hangzhou)."""
+
+TRACK_IDS = tuple(t[0] for t in TRACKS)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every agent parameter of the model, with documented defaults."""
+
+    # --- scale and the base year -------------------------------------------------
+    scale: float = _p(1.0, "share", 1e-4, 2.0, "Share of the full-scale population simulated; 1 = every firm and worker as an agent. Anchor firms are always present.")
+    firms_full: int = _p(100_000, "firms", 1_000, 1_000_000, "ASSUMPTION: firms of all sizes in the visual-intelligence chain at full scale. Only the 844 规上 firms are published (FACTS); the order of magnitude follows the project brief.")
+    guishang_firms: int = _p(844, "firms", 0, 100_000, "规上 (above-scale) visual-intelligence firms, Aug 2023. FACTS: jp.hangzhou.com.cn/content/2023-08/16/content_8601453.html")
+    guishang_threshold_cny: float = _p(2e7, "CNY/yr", 1e5, 1e10, "ASSUMPTION: revenue threshold of a 规上 firm, taken from the national 规模以上工业企业 threshold of 20 M CNY main-business revenue.")
+    guishang_pareto_alpha: float = _p(1.5, "-", 1.05, 5.0, "ASSUMPTION: Pareto tail exponent of 规上 revenues above the threshold; firm-size tails near 1-2 are the usual finding.")
+    micro_median_cny: float = _p(5e5, "CNY/yr", 1e3, 2e7, "ASSUMPTION: median revenue of a sub-规上 firm (a start-up of a few people).")
+    micro_sigma: float = _p(1.2, "log", 0.1, 3.0, "ASSUMPTION: log-sd of sub-规上 revenues (lognormal).")
+    leader_threshold_cny: float = _p(5e9, "CNY/yr", 1e8, 1e12, "ASSUMPTION: revenue from which a firm counts as a leader tier (5 bn CNY).")
+    gdp_weight: float = _p(0.5, "share", 0.0, 1.0, "ASSUMPTION: a district's share of firms blends its GDP share (this weight) and its population share (FACTS district table).")
+    # --- labour -----------------------------------------------------------------
+    revenue_per_worker_cny: float = _p(2.5e5, "CNY/yr", 1e4, 1e7, "ASSUMPTION: revenue per worker of a firm with 10 M CNY revenue; chosen so the base year has about a million workers.")
+    productivity_elasticity: float = _p(0.2, "-", 0.0, 0.6, "ASSUMPTION: revenue per worker rises as revenue^this; 0.2 gives 海康威视 (831.7 亿 CNY, FACTS) about 55k workers, near its reported headcount.")
+    seeker_share: float = _p(0.05, "share", 0.0, 0.5, "ASSUMPTION: job seekers in the base-year talent pool, beside the employed.")
+    quit_rate: float = _p(0.15, "1/yr", 0.0, 1.0, "ASSUMPTION: annual job-to-job turnover of employed talent.")
+    leave_rate_employed: float = _p(0.04, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which employed talent leave the city.")
+    leave_rate_seeking: float = _p(0.6, "1/yr", 0.0, 12.0, "ASSUMPTION: annual rate at which job seekers leave the city.")
+    inflow_response: float = _p(0.3, "1/month", 0.0, 1.0, "ASSUMPTION: share of unmet labour demand (vacancies beyond seekers) that migrates in each month.")
+    inflow_base: float = _p(0.02, "1/yr", 0.0, 0.5, "ASSUMPTION: baseline in-migration of talent as a share of the pool.")
+    commute_max_km: float = _p(40.0, "km", 1.0, 300.0, "ASSUMPTION: longest commute a worker accepts.")
+    commute_cost: float = _p(0.08, "1/km", 0.0, 2.0, "ASSUMPTION: disutility per km of commute in job and home choice (logit units).")
+    wage_share: float = _p(0.3, "share", 0.01, 1.0, "ASSUMPTION: labour share of revenue; a firm offers this times its revenue per worker as a wage.")
+    home_move_rate: float = _p(0.1, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which talent re-choose their home.")
+    rent_weight_home: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: disutility of log rent in home choice.")
+    # --- firm growth ------------------------------------------------------------
+    growth_mu: float = _p(0.08, "1/yr", -1.0, 1.0, "ASSUMPTION: mean annual log growth of revenue before local effects; near the 2027 core target's implied pace (2,487 -> 4,000 亿 over 5 years is about 10%/yr, FACTS).")
+    growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
+    sigma_size_elasticity: float = _p(0.1, "-", 0.0, 0.5, "ASSUMPTION: growth volatility falls as revenue^-this: large firms are steadier.")
+    agglomeration_weight: float = _p(0.03, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log same-track revenue density within the agglomeration radius, relative to the city mean.")
+    agglomeration_radius_m: float = _p(2000.0, "m", 250.0, 20_000.0, "ASSUMPTION: Gaussian radius (sd) of same-track agglomeration.")
+    talent_weight: float = _p(0.02, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log talent access (talent within commuting range) relative to the city mean.")
+    talent_radius_m: float = _p(8000.0, "m", 500.0, 50_000.0, "ASSUMPTION: Gaussian radius (sd) of talent access.")
+    labour_penalty: float = _p(0.3, "1/yr", 0.0, 5.0, "ASSUMPTION: annual growth lost per unit share of unfilled labour demand.")
+    compute_weight: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: growth lost per unit of compute cost as a share of revenue above the base price.")
+    compute_price_elasticity: float = _p(0.5, "-", 0.0, 3.0, "ASSUMPTION: the compute price moves as (demand/supply)^this.")
+    compute_cost_share: float = _p(0.1, "share", 0.0, 1.0, "ASSUMPTION: compute cost as a share of revenue for a track of intensity 1; the exposure 算力券 (compute vouchers) act on.")
+    compute_pflops_per_100m_cny: float = _p(1.0, "PFLOPS per 1e8 CNY", 0.0, 100.0, "ASSUMPTION: compute demand per 100 M CNY of revenue of a track of intensity 1. The price index is relative to the base year's demand/supply ratio, so this sets only how fast demand grows against build-out.")
+    # --- birth, relocation, exit ------------------------------------------------
+    birth_rate: float = _p(0.01, "firms/talent/yr", 0.0, 0.2, "ASSUMPTION: start-ups and spin-offs per talent per year (about 10k a year at full scale).")
+    university_radius_m: float = _p(3000.0, "m", 100.0, 50_000.0, "ASSUMPTION: distance scale of the pull of universities, labs and platforms on new firms.")
+    university_weight: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: logit weight of university/platform proximity in new firms' location choice.")
+    relocation_rate: float = _p(0.05, "1/yr", 0.0, 1.0, "ASSUMPTION: share of firms that re-choose their location each year.")
+    candidates: int = _p(16, "cells", 2, 256, "Sampled alternatives per choice (UrbanSim-style sampled multinomial logit).")
+    location_agglomeration: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log same-track density in location choice.")
+    location_talent: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log talent access in location choice.")
+    location_rent: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log rent in location choice.")
+    exit_rate: float = _p(0.08, "1/yr", 0.0, 1.0, "ASSUMPTION: annual exit hazard of a 1 M CNY firm aged over two years.")
+    exit_size_elasticity: float = _p(0.3, "-", 0.0, 2.0, "ASSUMPTION: the exit hazard falls as (revenue / 1 M CNY)^-this.")
+    exit_youth_factor: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: extra relative hazard of a new firm, fading with age over about two years.")
+    # --- land --------------------------------------------------------------------
+    floor_m2_per_worker: float = _p(20.0, "m2", 1.0, 200.0, "ASSUMPTION: office or workshop floor space per worker.")
+    industry_far: float = _p(0.6, "m2/m2", 0.01, 10.0, "ASSUMPTION: floor space usable by the industry per m2 of land in the district with the densest GDP; other districts scale with GDP density (FACTS district table).")
+    platform_capacity_factor: float = _p(3.0, "-", 1.0, 50.0, "ASSUMPTION: floor-space multiplier within the platform radius of a named platform (物联网小镇, 信息港小镇, ...).")
+    platform_radius_m: float = _p(1500.0, "m", 100.0, 10_000.0, "ASSUMPTION: radius of a named platform's floor-space multiplier.")
+    rent_base_cny_m2_month: float = _p(100.0, "CNY/m2/month", 1.0, 10_000.0, "ASSUMPTION: office rent in the densest district; elsewhere it scales with the square root of GDP density.")
+    rent_occupancy_elasticity: float = _p(1.5, "-", 0.0, 20.0, "ASSUMPTION: rent = base x (1 + this x occupancy/capacity).")
+    # --- outputs --------------------------------------------------------------------
+    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION: total visual-intelligence scale = core revenue x (1 + this). 1.5 is the ratio of the 2027 targets (1 万亿 total / 4,000 亿 core, FACTS), not a published multiplier.")
+    neighbourhood_m: float = _p(1000.0, "m", 100.0, 5000.0, "Cell size of the coarse grid on which neighbourhood fields (agglomeration, talent access) are smoothed; a whole multiple of the analysis cell.")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            lo, hi = f.metadata["lo"], f.metadata["hi"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputError("params", f.name, f"must be a number, got {value!r}")
+            if not lo <= value <= hi:
+                raise InputError("params", f.name, f"{value:g} is out of range [{lo:g}, {hi:g}] ({f.metadata['unit']})")
+            if isinstance(f.default, int) and not float(value).is_integer():
+                raise InputError("params", f.name, f"must be a whole number, got {value!r}")
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Params":
+        """A copy with some parameters changed; an unknown name is an input error."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for name in overrides:
+            if name not in names:
+                near = _nearest(name, names)
+                raise InputError("params", name, f"unknown parameter{f'; did you mean {near}?' if near else ''}")
+        return dataclasses.replace(self, **overrides)
+
+
+TRACK_COMPUTE_INTENSITY = {
+    "foundation": 1.0, "technology": 1.0, "driving": 1.0, "medical": 0.6,
+    "xr": 0.6, "industrial": 0.4, "imaging": 0.4, "security": 0.3, "living": 0.3,
+}
+"""ASSUMPTION: relative compute intensity by track (1 = model builders); scales
+compute demand and exposure to the compute price, the channel 算力券 acts on."""
+
+TRACK_FIRM_SHARES = {
+    "foundation": 0.08, "technology": 0.17, "security": 0.20, "industrial": 0.12, "medical": 0.08,
+    "driving": 0.08, "living": 0.12, "xr": 0.08, "imaging": 0.07,
+}
+"""ASSUMPTION: share of synthesized (non-anchor) firms by track. 数字安防 leads,
+as the industry path 数字安防 → 视觉智能 → 智能物联 (FACTS) suggests; the rest
+are spread with more weight on the technology layer."""
+
+
+def _nearest(name: str, names: set[str]) -> str | None:
+    """The closest known name, for 'did you mean' hints."""
+    import difflib
+
+    match = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def markdown_table() -> str:
+    """The parameter table as Markdown, generated from the definitions above."""
+    lines = [
+        "# Model parameters",
+        "",
+        "Generated by `python -m twin.params`; do not edit by hand. Override any of",
+        "them by name in a scenario's `params` or as a keyword to `VisionValleyModel`.",
+        "",
+        "| name | default | unit | range | meaning and source |",
+        "|---|---|---|---|---|",
+    ]
+    for f in dataclasses.fields(Params):
+        m = f.metadata
+        lines.append(f"| `{f.name}` | {f.default:g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {m['doc']} |")
+    lines += ["", "## Track constants", "", "| track | 中文 | English | firm share | compute intensity |", "|---|---|---|---|---|"]
+    for key, zh, en in TRACKS:
+        lines.append(f"| `{key}` | {zh} | {en} | {TRACK_FIRM_SHARES[key]:g} | {TRACK_COMPUTE_INTENSITY[key]:g} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table())
