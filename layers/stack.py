@@ -155,7 +155,10 @@ def _names(spec: str) -> list[str]:
 
 
 def _check_stats(stats: pd.DataFrame, path: Path, districts: gpd.GeoDataFrame) -> None:
-    """District statistics must name the same districts as the boundaries."""
+    """District statistics must name the same districts as the boundaries, once each."""
     extra = sorted(set(stats["name_zh"]) - set(districts["name_zh"]))
     if extra:
         raise InputError(path, "name_zh", f"district(s) {', '.join(extra)} are not in the districts layer")
+    missing = sorted(set(districts["name_zh"]) - set(stats["name_zh"]))
+    if missing:
+        raise InputError(path, "name_zh", f"no statistics for district(s) {', '.join(missing)}")

@@ -13,7 +13,13 @@ import numpy as np
 
 
 class WeightedSampler:
-    """Draw indices in proportion to fixed non-negative weights (inverse CDF)."""
+    """Draw indices in proportion to fixed non-negative weights.
+
+    Inverse-CDF sampling with a guide table (Chen & Asau): the table sends
+    each draw straight to the first item its equal-mass bin could hold, and a
+    short vectorized scan finishes the search. Compared with a binary search
+    over a large CDF, this replaces about log2(n) cache misses with two.
+    """
 
     def __init__(self, items: np.ndarray, weights: np.ndarray) -> None:
         keep = weights > 0
@@ -22,11 +28,18 @@ class WeightedSampler:
             raise ValueError("nothing to sample: every weight is zero")
         cdf = np.cumsum(np.asarray(weights, dtype=np.float64)[keep])
         self._cdf = cdf / cdf[-1]
+        self._cdf[-1] = np.inf  # no draw can pass the last item
+        self._guide = np.searchsorted(self._cdf, np.arange(len(cdf)) / len(cdf), side="right")
 
     def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """``size`` draws with replacement."""
-        u = rng.random(size)
-        return self.items[np.minimum(np.searchsorted(self._cdf, u, side="right"), len(self.items) - 1)]
+        u = rng.random(size).ravel()
+        idx = self._guide[(u * len(self._guide)).astype(np.int64)]
+        behind = np.flatnonzero(self._cdf[idx] <= u)
+        while len(behind):
+            idx[behind] += 1
+            behind = behind[self._cdf[idx[behind]] <= u[behind]]
+        return self.items[idx].reshape(size)
 
 
 def gumbel_argmax(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -34,7 +47,8 @@ def gumbel_argmax(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     Adds standard Gumbel noise in place, so the caller's array is consumed.
     """
-    noise = rng.random(utility.shape)
+    noise = rng.random(utility.shape, dtype=utility.dtype)
+    np.maximum(noise, np.finfo(noise.dtype).tiny, out=noise)  # random() may return exactly 0
     np.log(noise, out=noise)
     np.negative(noise, out=noise)
     np.log(noise, out=noise)
@@ -46,9 +60,14 @@ def rank_within(groups: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
     """A random order of items grouped by ``groups``, and each item's rank in its group.
 
     Returns ``(order, rank)``: ``order`` sorts items by group with random ties,
-    ``rank[i]`` is item ``order[i]``'s 0-based position within its group.
+    ``rank[i]`` is item ``order[i]``'s 0-based position within its group. One
+    argsort of a packed (group, random) key is several times faster than a
+    two-key lexsort.
     """
-    order = np.lexsort((rng.random(len(groups)), groups))
+    groups = np.asarray(groups, dtype=np.int64)
+    if len(groups) and (groups.min() < 0 or groups.max() >= 1 << 27):
+        raise ValueError("group ids must lie in [0, 2**27)")
+    order = np.argsort((groups << 36) | rng.integers(0, 1 << 36, len(groups)))
     sorted_groups = groups[order]
     starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
     first = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
@@ -77,3 +96,19 @@ def ration(groups: np.ndarray, need: np.ndarray, free: np.ndarray, rng: np.rando
     mask = np.zeros(len(groups), bool)
     mask[order] = accepted
     return mask
+
+
+def sample_rows(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Rows of a table of ``n`` each picked with probability about ``p``, in O(n·p) time.
+
+    Draws the count from a binomial and the rows uniformly, so a rare event
+    (a worker quitting this month) costs nothing for the agents it skips.
+    Callers drop dead rows themselves; the live ones keep probability ``p``.
+    """
+    k = rng.binomial(n, min(max(p, 0.0), 1.0)) if n else 0
+    return np.unique(rng.integers(0, n, k)) if k else np.zeros(0, np.int64)
+
+
+def chunks(n: int, size: int = 131_072) -> list[slice]:
+    """Slices that cover ``range(n)`` in pieces, to bound the memory of (choosers x candidates) arrays."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]

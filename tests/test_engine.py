@@ -1,0 +1,159 @@
+"""The vectorized engine: invariants every step, determinism, Mesa integration, the policy hook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mesa.batchrunner import batch_run
+
+from layers import InputError
+from twin import scenario
+from twin.columns import Columns
+from twin.land import occupancy
+from twin.model import VisionValleyModel
+from twin.params import TRACK_IDS
+
+SMALL = {"scale": 0.004, "anchors": 0}
+
+
+@pytest.fixture(scope="module")
+def two_years():
+    """The baseline scenario cut to 2023-2025."""
+    return scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2025)})
+
+
+def _check_invariants(model: VisionValleyModel) -> None:
+    state, geo = model.state, model.geo
+    firms, talent = state.firms, state.talent
+    cells = firms.cell[firms.alive]
+    assert (geo.district[cells] >= 0).all(), "a firm outside the city"
+    assert (state.capacity_m2[cells] > 0).all(), "a firm on a cell with no floor space"
+    homes = talent.home[talent.alive]
+    assert (geo.district[homes] >= 0).all() and (geo.housing[homes] > 0).all(), "a worker living outside the city"
+    assert (state.occupancy_m2 <= state.capacity_m2 + 1e-6).all(), "occupancy over capacity"
+    np.testing.assert_allclose(state.occupancy_m2, occupancy(state, model.params, geo.size))
+    employer = talent.firm[talent.alive]
+    assert (firms.alive[employer[employer >= 0]]).all(), "a worker employed by a closed firm"
+    counted = np.bincount(employer[employer >= 0], minlength=firms.n)
+    np.testing.assert_array_equal(counted[firms.alive], firms.employees[firms.alive])
+    for array in (firms.revenue, firms.compute, talent.wage, state.rent):
+        assert np.isfinite(array).all(), "NaN or infinity in the state"
+    assert (firms.revenue[firms.alive] > 0).all()
+
+
+def test_invariants_hold_every_step(stack, two_years):
+    model = VisionValleyModel(two_years, seed=3, stack=stack, **SMALL)
+    _check_invariants(model)
+    while model.running:
+        firms_before, talent_before = model.state.firms.count, model.state.talent.count
+        model.step()
+        log = model.state.log
+        assert model.state.firms.count - firms_before == log.firm_births - log.firm_exits
+        assert model.state.talent.count - talent_before == log.talent_in - log.talent_out
+        _check_invariants(model)
+    assert model.steps == 24 and model.year == 2025
+
+
+def test_same_seed_same_state_different_seed_differs(stack, two_years):
+    runs = [VisionValleyModel(two_years, seed=s, stack=stack, **SMALL) for s in (7, 7, 8)]
+    for model in runs:
+        for _ in range(6):
+            model.step()
+    a, b, c = (m.state for m in runs)
+    for name in a.firms.fields:
+        np.testing.assert_array_equal(getattr(a.firms, name), getattr(b.firms, name))
+    for name in a.talent.fields:
+        np.testing.assert_array_equal(getattr(a.talent, name), getattr(b.talent, name))
+    assert not np.array_equal(a.firms.revenue[: c.firms.n], c.firms.revenue[: a.firms.n])
+
+
+def test_full_city_synthesis_matches_the_known_figures(stack):
+    model = VisionValleyModel(seed=1, stack=stack)  # full scale, with anchors
+    figures = model.figures
+    assert figures["guishang_firms"] == 844  # FACTS: 844 规上 firms, Aug 2023
+    firms = model.state.firms
+    hikvision = firms.revenue[(firms.anchor == 0)]
+    assert hikvision.tolist() == [831.7e8]  # FACTS: 海康威视 2022 revenue
+    district = model.geo.district[firms.cell[firms.alive]]
+    share = np.bincount(district, minlength=13) / firms.count
+    target = 0.5 * model.geo.gdp / model.geo.gdp.sum() + 0.5 * model.geo.population / model.geo.population.sum()
+    np.testing.assert_allclose(share, target, atol=0.01)
+    assert 5e5 < figures["talent"] < 2e6 and 5e4 < figures["firms"] <= 1e5
+
+
+def test_growth_to_100bn_is_possible(stack):
+    """A 千亿 leader can emerge: 海康威视 (831.7 亿 in the base year) crosses 1000 亿 with good draws."""
+    spec = scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2026)})
+    model = VisionValleyModel(spec, seed=2, stack=stack, scale=0.002, growth_mu=0.2)
+    model.run()
+    assert model.figures["leaders_100bn"] >= 1
+
+
+def test_batch_run_returns_rows(stack):
+    rows = batch_run(
+        VisionValleyModel,
+        parameters={"scenario": str(scenario.BASELINE), "stack": stack, "scale": 0.002, "anchors": 0, "growth_mu": [0.0, 0.2]},
+        iterations=2,
+        max_steps=12,
+        number_processes=1,
+        data_collection_period=12,
+        display_progress=False,
+    )
+    finals = [r for r in rows if r["Step"] == 12]
+    assert len(finals) == 4
+    assert {r["growth_mu"] for r in finals} == {0.0, 0.2}
+    assert all(r["revenue_cny"] > 0 and r["year"] == 2024 for r in finals)
+
+
+def test_policy_hook_reaches_the_engine(stack, two_years):
+    """A lever that boosts one track's growth needs no engine edit, only apply()."""
+
+    class BoostTrack:
+        def __init__(self, track: str) -> None:
+            self.track = TRACK_IDS.index(track)
+
+        def apply(self, model, effects) -> None:
+            firms = model.state.firms
+            effects.growth[firms.track == self.track] += 0.5
+
+    def track_revenue(model, track):
+        firms = model.state.firms
+        return firms.revenue[firms.alive & (firms.track == TRACK_IDS.index(track))].sum()
+
+    plain = VisionValleyModel(two_years, seed=5, stack=stack, **SMALL)
+    boosted = VisionValleyModel(two_years, seed=5, stack=stack, levers=[BoostTrack("medical")], **SMALL)
+    plain.run()
+    boosted.run()
+    assert track_revenue(boosted, "medical") > 1.5 * track_revenue(plain, "medical")
+
+
+def test_yearly_metrics_are_collected(stack, two_years):
+    model = VisionValleyModel(two_years, seed=1, stack=stack, **SMALL)
+    model.run()
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == 25 and frame["year"].iloc[12] == 2024 and frame["year"].iloc[-1] == 2025
+    table = model.datacollector.get_table_dataframe("metrics")
+    by_zone = table[(table.metric == "revenue_cny") & (table.zone != "") & (table.year == 2025)]
+    assert set(by_zone.zone) == {"window", "core", "four", "wide"}
+    total = table[(table.metric == "revenue_cny") & (table.zone == "") & (table.district == "") & (table.track == "") & (table.year == 2025)]
+    assert by_zone.value.sum() == pytest.approx(total.value.iloc[0])
+
+
+def test_unknown_or_out_of_range_parameters_are_input_errors(stack):
+    with pytest.raises(InputError, match="params: growth_sigmaa: unknown parameter; did you mean growth_sigma"):
+        VisionValleyModel(seed=1, stack=stack, growth_sigmaa=0.1)
+    with pytest.raises(InputError, match=r"params: scale: -1 is out of range"):
+        VisionValleyModel(seed=1, stack=stack, scale=-1)
+
+
+def test_columns_grow_retire_and_compact():
+    table = Columns({"x": np.float64, "ref": np.int32})
+    table.append(x=np.arange(2000.0), ref=np.arange(2000))
+    table.x *= 2
+    assert table.x[10] == 20.0
+    table.kill(np.arange(0, 2000, 2))
+    assert table.needs_compaction()
+    remap = table.compact()
+    assert table.n == table.count == 1000
+    np.testing.assert_array_equal(table.ref, np.arange(1, 2000, 2))
+    assert remap[3] == 1 and remap[2] == -1

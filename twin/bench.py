@@ -1,0 +1,95 @@
+"""``python -m twin.bench``: agent-steps per second and peak memory of one engine.
+
+    python -m twin.bench --agents 1000000 --steps 24 [--engine vectorized|reference] [--json]
+
+The population is a synthesized city without the anchor firms, scaled so
+that firms plus talent come to about ``--agents``. The timing covers the
+steps only; setup is reported apart. Memory beyond the grid is the peak RSS
+of the run less the peak RSS of the same process after running a tiny city
+on the same grid, so fixed costs (libraries, the layers, grid-sized arrays)
+cancel out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+
+import layers
+
+AGENTS_PER_SCALE = 830_000
+"""About how many agents (firms plus talent, anchors left out) scale 1.0 synthesizes."""
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(agents: int, steps: int, engine: str = "vectorized", seed: int = 1) -> dict[str, float | int | str]:
+    """Build a city of about ``agents`` agents, time ``steps`` months, and report the figures."""
+    from twin.model import VisionValleyModel
+    from twin.reference import ReferenceModel
+
+    cls = VisionValleyModel if engine == "vectorized" else ReferenceModel
+    stack = layers.load()
+    warm = cls(seed=seed, stack=stack, anchors=0, scale=1e-4)
+    warm.step()
+    baseline = _peak_rss_mb()
+    del warm
+    started = time.perf_counter()
+    model = cls(seed=seed, stack=stack, anchors=0, scale=agents / AGENTS_PER_SCALE)
+    setup = time.perf_counter() - started
+    population = _agents(model)
+    agent_steps = 0
+    started = time.perf_counter()
+    for _ in range(steps):
+        agent_steps += _agents(model)
+        model.step()
+    seconds = time.perf_counter() - started
+    peak = _peak_rss_mb()
+    return {
+        "engine": engine,
+        "agents": population,
+        "steps": steps,
+        "seconds": round(seconds, 4),
+        "agent_steps_per_s": round(agent_steps / seconds, 1),
+        "seconds_per_agent_step": agent_steps and seconds / agent_steps,
+        "setup_seconds": round(setup, 3),
+        "peak_rss_mb": round(peak, 1),
+        "baseline_rss_mb": round(baseline, 1),
+        "bytes_per_agent_beyond_grid": round((peak - baseline) * 2**20 / max(population, 1), 1),
+        "grid_cells": model.geo.size,
+    }
+
+
+def _agents(model) -> int:
+    """Live firms plus live talent, for either engine."""
+    if hasattr(model, "state"):
+        return model.state.agents
+    return len(model.firms) + len(model.workers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of the benchmark."""
+    parser = argparse.ArgumentParser(prog="python -m twin.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1_000_000, help="about how many agents (default 1,000,000)")
+    parser.add_argument("--steps", type=int, default=12, help="months to time (default 12)")
+    parser.add_argument("--engine", choices=("vectorized", "reference"), default="vectorized")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints it too, indented)")
+    args = parser.parse_args(argv)
+    if args.agents < 100 or args.steps < 1:
+        print("error: arguments: --agents must be at least 100 and --steps at least 1", file=sys.stderr)
+        return 2
+    result = run(args.agents, args.steps, args.engine, args.seed)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

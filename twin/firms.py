@@ -1,0 +1,142 @@
+"""Firm processes, one month each: growth, exit, birth and relocation."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from .choice import WeightedSampler, gumbel_argmax, ration
+from .fields import Fields
+from .geography import Geography
+from .labour import labour_demand
+from .land import floor_need, free_m2
+from .params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, Params
+from .policy import Effects
+from .state import State
+
+INTENSITY = np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])
+TRACK_SHARES = np.array([TRACK_FIRM_SHARES[t] for t in TRACK_IDS])
+MONTH = 1.0 / 12.0
+
+
+def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, rng: np.random.Generator) -> None:
+    """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
+
+    Agglomeration and talent access enter relative to their revenue-weighted
+    city average, so they move growth between places rather than adding to
+    the city's total.
+    """
+    firms = state.firms
+    rows = np.flatnonzero(firms.alive)
+    revenue, track = firms.revenue[rows], firms.track[rows]
+    coarse = geo.coarse(firms.cell[rows])
+    shortage = np.clip(1.0 - firms.employees[rows] / labour_demand(revenue, params), 0.0, 1.0)
+    price = state.compute_price * (1.0 - effects.compute_subsidy[rows])
+    agglomeration = fields.agglomeration[track, coarse]
+    access = fields.talent_access[coarse]
+    drift = (
+        params.growth_mu
+        + params.agglomeration_weight * (agglomeration - np.average(agglomeration, weights=revenue))
+        + params.talent_weight * (access - np.average(access, weights=revenue))
+        - params.labour_penalty * shortage
+        - params.compute_weight * params.compute_cost_share * INTENSITY[track] * (price - 1.0)
+        + effects.growth[rows]
+    )
+    sigma = params.growth_sigma * (np.maximum(revenue, 1.0) / 1e7) ** -params.sigma_size_elasticity
+    shock = rng.standard_normal(len(rows))
+    firms.revenue[rows] = revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock)
+
+
+def exit_firms(state: State, params: Params, rng: np.random.Generator) -> int:
+    """Close firms with a hazard that falls with size and age; returns how many closed."""
+    firms = state.firms
+    rows = np.flatnonzero(firms.alive)
+    age = state.year - firms.born[rows]
+    hazard = (
+        params.exit_rate
+        * (np.maximum(firms.revenue[rows], 1.0) / 1e6) ** -params.exit_size_elasticity
+        * (1.0 + params.exit_youth_factor * np.exp(-age / 2.0))
+    )
+    closed = rows[rng.random(len(rows)) < -np.expm1(-hazard * MONTH)]
+    firms.kill(closed)
+    return len(closed)
+
+
+def location_utility(
+    cand: np.ndarray, track: np.ndarray, state: State, geo: Geography, params: Params, fields: Fields, effects: Effects
+) -> np.ndarray:
+    """Logit utility of candidate cells (choosers x candidates) for firms of the given tracks."""
+    coarse = geo.coarse(cand)
+    return (
+        params.location_agglomeration * fields.agglomeration[track[:, None], coarse]
+        + params.location_talent * fields.talent_access[coarse]
+        - params.location_rent * np.log(state.rent[cand])
+        + params.university_weight * geo.pull[cand]
+        + effects.zone_appeal[geo.zone[cand]]
+    ).astype(np.float32)
+
+
+def found_firms(
+    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, rng: np.random.Generator
+) -> int:
+    """Start-ups and spin-offs, in number proportional to the talent pool, placed by logit over sampled cells."""
+    n = rng.poisson(params.birth_rate * MONTH * state.talent.count * effects.births)
+    if n == 0:
+        return 0
+    track = rng.choice(len(TRACK_IDS), size=n, p=TRACK_SHARES).astype(np.int8)
+    cand = cells.draw(rng, (n, params.candidates))
+    utility = location_utility(cand, track, state, geo, params, fields, effects)
+    need = params.floor_m2_per_worker
+    free = free_m2(state)
+    utility[free[cand] < need] = -np.inf
+    cell = cand[np.arange(n), gumbel_argmax(utility, rng)]
+    ok = free[cell] >= need
+    ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, rng)
+    k = int(ok.sum())
+    state.firms.append(
+        track=track[ok],
+        revenue=startup_revenue(k, params, rng),
+        cell=cell[ok],
+        born=np.full(k, state.year, np.float32),
+        anchor=np.full(k, -1, np.int16),
+    )
+    state.occupancy_m2 += np.bincount(cell[ok], minlength=geo.size) * need
+    return k
+
+
+def relocate_firms(
+    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, rng: np.random.Generator
+) -> int:
+    """A share of firms re-choose among their own cell and sampled others; anchors keep their HQ."""
+    firms = state.firms
+    rows = np.flatnonzero(firms.alive & (firms.anchor < 0))
+    movers = rows[rng.random(len(rows)) < -np.expm1(-params.relocation_rate * MONTH)]
+    if len(movers) == 0:
+        return 0
+    here = firms.cell[movers]
+    need = floor_need(firms.employees[movers], params)
+    cand = cells.draw(rng, (len(movers), params.candidates))
+    cand[:, 0] = here
+    free = free_m2(state)
+    room = free[cand] + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room
+    utility = location_utility(cand, firms.track[movers], state, geo, params, fields, effects)
+    utility[room < need[:, None]] = -np.inf
+    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, rng)]
+    moving = np.flatnonzero(dest != here)
+    moving = moving[ration(dest[moving], need[moving], free, rng)]
+    rows, old, new, space = movers[moving], here[moving], dest[moving], need[moving]
+    firms.cell[rows] = new
+    state.occupancy_m2 += np.bincount(new, space, minlength=geo.size) - np.bincount(old, space, minlength=geo.size)
+    return len(rows)
+
+
+def startup_revenue(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
+    """Revenues of sub-规上 firms: lognormal truncated below the 规上 threshold (inverse-CDF draw)."""
+    top = special.ndtr((np.log(params.guishang_threshold_cny) - np.log(params.micro_median_cny)) / params.micro_sigma)
+    z = special.ndtri(rng.random(n) * top)
+    return np.exp(np.log(params.micro_median_cny) + params.micro_sigma * z)
+
+
+def guishang_revenue(n: int, floor_cny: float, params: Params, rng: np.random.Generator) -> np.ndarray:
+    """Revenues above ``floor_cny`` from the Pareto tail (params.guishang_pareto_alpha)."""
+    return floor_cny * (1.0 - rng.random(n)) ** (-1.0 / params.guishang_pareto_alpha)

@@ -1,0 +1,149 @@
+"""Talent processes, one month each: leaving, quitting, in-migration, job matching and home choice."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .choice import WeightedSampler, chunks, gumbel_argmax, ration, sample_rows
+from .geography import Geography
+from .labour import labour_demand, wage_offer
+from .land import free_m2
+from .params import Params
+from .policy import Effects
+from .state import State
+
+MONTH = 1.0 / 12.0
+
+
+def step_talent(
+    state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, rng: np.random.Generator
+) -> None:
+    """Separations, then in-migration to meet demand, then matching, then home moves."""
+    talent, firms = state.talent, state.firms
+    _separate(state, params, effects, rng)
+    seekers = np.flatnonzero(talent.alive & (talent.firm < 0))
+    leave = seekers[rng.random(len(seekers)) < -np.expm1(-params.leave_rate_seeking * MONTH / effects.talent_retention)]
+    talent.kill(leave)
+    state.log.talent_out += len(leave)
+    seekers = np.setdiff1d(seekers, leave, assume_unique=True)
+    vacancies = open_positions(state, params)
+    unmet = max(0.0, float(vacancies.sum()) - len(seekers))
+    arrivals = rng.poisson(effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count))
+    if arrivals:
+        new = talent.append(
+            skill=draw_skill(arrivals, params, rng),
+            home=choose_homes(np.full(arrivals, -1), state, geo, params, homes, rng),
+            firm=np.full(arrivals, -1, np.int32),
+        )
+        seekers = np.concatenate([seekers, new])
+        state.log.talent_in += arrivals
+    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, rng)
+    movers = sample_rows(talent.n, -np.expm1(-params.home_move_rate * MONTH), rng)
+    movers = movers[talent.alive[movers]]
+    work = np.where(talent.firm[movers] >= 0, firms.cell[np.maximum(talent.firm[movers], 0)], -1)
+    talent.home[movers] = choose_homes(work, state, geo, params, homes, rng)
+
+
+def release_workers_of_closed_firms(state: State) -> None:
+    """Workers whose firm closed become job seekers (one gather over the talent table)."""
+    talent, firms = state.talent, state.firms
+    employer = talent.firm
+    lost = (employer >= 0) & ~firms.alive_all[np.maximum(employer, 0)] & talent.alive
+    employer[lost] = -1
+    talent.wage[lost] = 0.0
+
+
+def _separate(state: State, params: Params, effects: Effects, rng: np.random.Generator) -> None:
+    """Employed talent leave the city or quit to seek a new job, at their monthly rates."""
+    talent, firms = state.talent, state.firms
+    p_leave = -np.expm1(-params.leave_rate_employed * MONTH / effects.talent_retention)
+    p_quit = -np.expm1(-params.quit_rate * MONTH)
+    if p_leave + p_quit <= 0:
+        return
+    rows = sample_rows(talent.n, p_leave + p_quit, rng)
+    rows = rows[talent.alive[rows] & (talent.firm[rows] >= 0)]
+    employer = talent.firm[rows]
+    firms.employees[:] -= np.bincount(employer, minlength=firms.n).astype(np.int32)
+    state.occupancy_m2 -= np.bincount(firms.cell[employer], minlength=len(state.occupancy_m2)) * params.floor_m2_per_worker
+    leaving = rows[rng.random(len(rows)) < p_leave / (p_leave + p_quit)]
+    talent.firm[rows] = -1
+    talent.wage[rows] = 0.0
+    talent.kill(leaving)
+    state.log.talent_out += len(leaving)
+
+
+def open_positions(state: State, params: Params) -> np.ndarray:
+    """Positions each firm row can fill now: unfilled labour demand, scaled down where its cell lacks desks.
+
+    Firms in a full cell do not advertise what they could not seat, so
+    neither job search nor in-migration chases them.
+    """
+    firms = state.firms
+    gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params)) - firms.employees, 0.0), 0.0)
+    desks = free_m2(state) / params.floor_m2_per_worker
+    wanted = np.bincount(firms.cell, gap, minlength=len(desks))
+    share = np.minimum(1.0, np.divide(desks, wanted, out=np.ones_like(desks), where=wanted > 0))
+    return np.floor(gap * share[firms.cell])
+
+
+def match_jobs(
+    seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, rng: np.random.Generator
+) -> int:
+    """Seekers pick among sampled vacancies by wage and commute; firms and floor space ration the picks."""
+    talent, firms = state.talent, state.firms
+    if len(seekers) == 0 or vacancies.sum() == 0:
+        return 0
+    jobs = WeightedSampler(np.arange(firms.n), vacancies)
+    offer = wage_offer(firms.revenue, params)
+    log_offer = np.log(offer)
+    x, y = geo.centre_km
+    firm_x, firm_y = x[firms.cell], y[firms.cell]
+    choice = np.full(len(seekers), -1, np.int64)
+    for part in chunks(len(seekers)):
+        who = seekers[part]
+        cand = jobs.draw(rng, (len(who), params.job_candidates))
+        home = talent.home[who][:, None]
+        distance = np.hypot(x[home] - firm_x[cand], y[home] - firm_y[cand])
+        utility = log_offer[cand] - np.float32(params.commute_cost) * distance
+        utility[distance > params.commute_max_km] = -np.inf
+        pick = gumbel_argmax(utility, rng)
+        reachable = distance[np.arange(len(who)), pick] <= params.commute_max_km
+        choice[part] = np.where(reachable, cand[np.arange(len(who)), pick], -1)
+    applied = np.flatnonzero(choice >= 0)
+    hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, rng)]
+    cells = firms.cell[choice[hired]]
+    hired = hired[ration(cells, np.full(len(hired), params.floor_m2_per_worker), free_m2(state), rng)]
+    who, employer = seekers[hired], choice[hired]
+    talent.firm[who] = employer
+    talent.wage[who] = offer[employer] * talent.skill[who]
+    firms.employees[:] += np.bincount(employer, minlength=firms.n).astype(np.int32)
+    state.occupancy_m2 += np.bincount(firms.cell[employer], minlength=geo.size) * params.floor_m2_per_worker
+    return len(who)
+
+
+def choose_homes(
+    work: np.ndarray, state: State, geo: Geography, params: Params, homes: WeightedSampler, rng: np.random.Generator
+) -> np.ndarray:
+    """Home cells by logit over candidates sampled in proportion to housing: rent and commute (none if work is -1).
+
+    Sampling in proportion to housing stands for "more homes, more chances";
+    a worker whose candidates are all beyond the longest commute takes the
+    first one, as a real long-distance commuter would.
+    """
+    home = np.empty(len(work), np.int32)
+    for part in chunks(len(work)):
+        cand = homes.draw(rng, (part.stop - part.start, params.home_candidates))
+        utility = np.float32(-params.rent_weight_home) * geo.log_base_rent[cand]
+        w = work[part]
+        if (w >= 0).any():
+            distance = geo.distance_km(np.maximum(w, 0)[:, None], cand)
+            commute = np.where((w >= 0)[:, None], distance, np.float32(0.0))
+            utility -= np.float32(params.commute_cost) * commute
+            utility[commute > params.commute_max_km] = -np.inf
+        home[part] = cand[np.arange(len(cand)), gumbel_argmax(utility, rng)]
+    return home
+
+
+def draw_skill(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
+    """Relative skill: lognormal with mean 1 and log-sd params.skill_sigma."""
+    return np.exp(rng.normal(-0.5 * params.skill_sigma**2, params.skill_sigma, n)).astype(np.float32)
