@@ -20,9 +20,7 @@ import time
 from collections.abc import Sequence
 
 import layers
-
-AGENTS_PER_SCALE = 830_000
-"""About how many agents (firms plus talent, anchors left out) scale 1.0 synthesizes."""
+from twin.params import Params
 
 
 def _peak_rss_mb() -> float:
@@ -42,7 +40,7 @@ def run(agents: int, steps: int, engine: str = "vectorized", seed: int = 1) -> d
     baseline = _peak_rss_mb()
     del warm
     started = time.perf_counter()
-    model = cls(seed=seed, stack=stack, anchors=0, scale=agents / AGENTS_PER_SCALE)
+    model = cls(seed=seed, stack=stack, anchors=0, scale=agents / Params(scale=1.0).expected_agents)
     setup = time.perf_counter() - started
     population = _agents(model)
     agent_steps = 0

@@ -1,37 +1,169 @@
-"""The command line: argument parsing, and the exit-status contract of DESIGN.md.
+"""The command line: ``python run_scenario.py [SCENARIO] [--out DIR] [--seed N] ...``.
 
-Exit 0 when done, 2 with one ``error: <file>: <where>: <what>`` line for bad
-input, 1 for anything else.
+Exit status (DESIGN.md): 0 when done; 2 for bad input, with one line
+``error: <file>: <where>: <what is wrong>`` on stderr and no output folder
+left behind; 1 for anything else.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import layers
 from layers import InputError
 
+from . import scenario as scenarios
+from .outputs import TARGETS_2027, atomic_folder, target_status, write_comparison, write_run
+from .run import RunResult, simulate
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``error:`` line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: arguments: command line: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="run_scenario.py",
-        description="Load and validate the 中国视谷 layers and print a summary.",
+        description="Run a 中国视谷 scenario and write its map, metrics, firms, density raster and manifest.",
     )
-    parser.add_argument("--cell-m", type=float, default=250.0, help="analysis grid cell size in metres (default 250)")
+    parser.add_argument("scenario", nargs="?", default=str(scenarios.BASELINE), help="scenario YAML (default: scenarios/baseline.yaml)")
+    parser.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
+    parser.add_argument("--png", action="store_true", help="also write map.png of the final year (headless Chromium)")
+    parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
+    group = parser.add_argument_group("ensembles (Dask)")
+    group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
+    group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
+    group.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use an existing Dask scheduler")
+    group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...", help="sweep a parameter (repeatable)")
+    group.add_argument("--resume", action="store_true", help="skip ensemble members already finished")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     args = _parser().parse_args(argv)
+    if args.schema:
+        print(json.dumps(scenarios.json_schema(), ensure_ascii=False, indent=2))
+        return 0
     try:
-        if not args.cell_m > 0:
-            raise InputError("--cell-m", "value", f"must be positive, got {args.cell_m:g}")
-        stack = layers.load(cell_m=args.cell_m)
+        return _run(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(stack.summary())
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Load, check, simulate and write, in that order, so bad input fails before any work."""
+    spec = scenarios.load(args.scenario)
+    other = scenarios.load(args.compare) if args.compare else None
+    _check_args(args, spec)
+    if args.ensemble:
+        from .ensemble import run_ensemble
+
+        out = args.out or Path("out") / f"{spec.name}_ensemble"
+        run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
+                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
+        return 0
+    stack = layers.load(**spec.layer_arguments())
+    result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
+    if other is None:
+        out = args.out or Path("out") / spec.name
+        with atomic_folder(out) as folder:
+            write_run(result, folder, png=args.png)
+    else:
+        other_stack = stack if other.layer_arguments() == spec.layer_arguments() else layers.load(**other.layer_arguments())
+        second = _simulate(other, args.seed, other_stack, args.firm_years, args.quiet)
+        out = args.out or Path("out") / f"{spec.name}_vs_{other.name}"
+        with atomic_folder(out) as folder:
+            write_comparison(result, second, folder, png=args.png)
+    if not args.quiet:
+        print(summary(result, other=None if other is None else second))
+        print(f"wrote {out}/")
     return 0
+
+
+def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:
+    """Argument values that the parser cannot judge alone."""
+    if args.seed is not None and args.seed < 0:
+        raise InputError("arguments", "--seed", f"must be 0 or more, got {args.seed}")
+    if args.ensemble is not None and not 1 <= args.ensemble <= 100_000:
+        raise InputError("arguments", "--ensemble", f"must be between 1 and 100000, got {args.ensemble}")
+    if args.workers < 1:
+        raise InputError("arguments", "--workers", f"must be at least 1, got {args.workers}")
+    for year in args.firm_years or ():
+        if not spec.years.start <= year <= spec.years.end:
+            raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
+    if (args.sweep or args.resume or args.scheduler) and not args.ensemble:
+        raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
+
+
+def _sweep(items: list[str]) -> dict[str, list[float]]:
+    """Parse repeated NAME=V1,V2,... into {name: [values]}."""
+    sweep: dict[str, list[float]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        try:
+            parsed = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            parsed = []
+        if not sep or not name or not parsed:
+            raise InputError("arguments", "--sweep", f"expected NAME=V1,V2,... with numbers, got {item!r}")
+        sweep[name.strip()] = [int(v) if v.is_integer() and "." not in values else v for v in parsed]
+    return sweep
+
+
+def _simulate(spec: scenarios.Scenario, seed: int | None, stack: layers.LayerStack, firm_years, quiet: bool) -> RunResult:
+    """Run with a progress bar on a terminal."""
+    with _progress(spec, quiet) as tick:
+        return simulate(spec, seed, stack=stack, firm_years=firm_years, progress=tick)
+
+
+class _progress:
+    """A tqdm bar over the months, shown only on a terminal and without --quiet."""
+
+    def __init__(self, spec: scenarios.Scenario, quiet: bool) -> None:
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=(spec.years.end - spec.years.start) * 12, desc=spec.name, unit="month", file=sys.stderr)
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if self.bar is None:
+            return None
+        return lambda done, total: self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary(result: RunResult, other: RunResult | None = None) -> str:
+    """A short account of the run against the 2027 targets."""
+    lines = []
+    for run in (result, other) if other else (result,):
+        status = target_status(run)
+        year = next(iter(status.values()))["year"]
+        lines.append(f"{run.scenario.name} (seed {run.seed}), {year} against the 2027 targets:")
+        for metric, (target, label) in TARGETS_2027.items():
+            s = status[metric]
+            value = f"{s['value'] / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{s['value']:.0f}"
+            goal = f"{target / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{target}"
+            lines.append(f"  {label:<38} {value:>12} of {goal:<12} {'met' if s['met'] else 'not met'} ({s['value'] / target:.0%})")
+    return "\n".join(lines)

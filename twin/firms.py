@@ -22,6 +22,9 @@ MONTH = 1.0 / 12.0
 def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, rng: np.random.Generator) -> None:
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
+    Policy funding received this month adds ``params.funding_return`` times
+    itself to annual revenue (money spent on staff, compute and sales).
+
     Agglomeration and talent access enter relative to their revenue-weighted
     city average, so they move growth between places rather than adding to
     the city's total.
@@ -38,13 +41,16 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
         params.growth_mu
         + params.agglomeration_weight * (agglomeration - np.average(agglomeration, weights=revenue))
         + params.talent_weight * (access - np.average(access, weights=revenue))
+        - params.growth_size_drag * np.log10(np.maximum(revenue / 1e8, 1.0))
         - params.labour_penalty * shortage
         - params.compute_weight * params.compute_cost_share * INTENSITY[track] * (price - 1.0)
         + effects.growth[rows]
     )
     sigma = params.growth_sigma * (np.maximum(revenue, 1.0) / 1e7) ** -params.sigma_size_elasticity
     shock = rng.standard_normal(len(rows))
-    firms.revenue[rows] = revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock)
+    funding = effects.funding[rows]
+    firms.revenue[rows] = revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * funding
+    firms.funding[rows] += funding.astype(np.float32)
 
 
 def exit_firms(state: State, params: Params, rng: np.random.Generator) -> int:

@@ -59,10 +59,14 @@ class VisionValleyModel(mesa.Model):
         super().__init__(seed=spec.seed if seed is None else seed)
         self.scenario = spec
         self.params = Params().with_overrides({**spec.params, **params})
+        self.params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # overrides may add to it
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
         self.levers = list(levers)
+        for i, lever in enumerate(self.levers):
+            if hasattr(lever, "check"):
+                lever.check(self, f"levers.{i}")
         self.state = synthesize(self.layers, self.geo, self.params, float(self.start_year), self.rng)
         update_compute(self.state, self.params, calibrate=True)
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])

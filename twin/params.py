@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from layers import InputError
 
 
@@ -41,6 +43,15 @@ TRACKS = (
 
 TRACK_IDS = tuple(t[0] for t in TRACKS)
 
+AGENTS_PER_FIRM = 8.3
+"""Agents (the firm plus its talent) per synthesized firm in the base year, as measured; for size estimates."""
+
+BYTES_PER_AGENT = 250
+"""Generous peak memory per agent (the benchmark measures about 110), for refusing runs that cannot fit."""
+
+TIERS = ("micro", "sme", "guishang", "leader")
+"""Firm tiers by revenue: micro, SME, 规上 (above-scale) and leader."""
+
 
 @dataclass(frozen=True)
 class Params:
@@ -55,6 +66,7 @@ class Params:
     guishang_pareto_alpha: float = _p(1.5, "-", 1.05, 5.0, "ASSUMPTION: Pareto tail exponent of 规上 revenues above the threshold; firm-size tails near 1-2 are the usual finding.")
     micro_median_cny: float = _p(5e5, "CNY/yr", 1e3, 2e7, "ASSUMPTION: median revenue of a sub-规上 firm (a start-up of a few people).")
     micro_sigma: float = _p(1.2, "log", 0.1, 3.0, "ASSUMPTION: log-sd of sub-规上 revenues (lognormal).")
+    sme_threshold_cny: float = _p(5e5, "CNY/yr", 1e3, 1e9, "ASSUMPTION: revenue below which a firm counts as micro; between this and the 规上 threshold it is an SME.")
     leader_threshold_cny: float = _p(1e9, "CNY/yr", 1e8, 1e12, "ASSUMPTION: revenue from which a firm counts as a leader (1 bn CNY); anchor firms without a sourced revenue are drawn from the Pareto tail above it.")
     gdp_weight: float = _p(0.5, "share", 0.0, 1.0, "ASSUMPTION: a district's share of firms blends its GDP share (this weight) and its population share (FACTS district table).")
     # --- labour -----------------------------------------------------------------
@@ -73,6 +85,7 @@ class Params:
     rent_weight_home: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: disutility of log rent in home choice.")
     # --- firm growth ------------------------------------------------------------
     growth_mu: float = _p(0.08, "1/yr", -1.0, 1.0, "ASSUMPTION: mean annual log growth of revenue before local effects; near the 2027 core target's implied pace (2,487 -> 4,000 亿 over 5 years is about 10%/yr, FACTS).")
+    growth_size_drag: float = _p(0.02, "1/yr per decade", 0.0, 0.5, "ASSUMPTION: annual growth lost per tenfold of revenue above 100 M CNY; large firms grow slower, a common departure from Gibrat's law (海康威视 grew a few % a year in 2023-24).")
     growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
     sigma_size_elasticity: float = _p(0.1, "-", 0.0, 0.5, "ASSUMPTION: growth volatility falls as revenue^-this: large firms are steadier.")
     agglomeration_weight: float = _p(0.03, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log same-track revenue density within the agglomeration radius, relative to the city mean.")
@@ -82,6 +95,7 @@ class Params:
     labour_penalty: float = _p(0.3, "1/yr", 0.0, 5.0, "ASSUMPTION: annual growth lost per unit share of unfilled labour demand.")
     compute_weight: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: growth lost per unit of compute cost as a share of revenue above the base price.")
     compute_price_elasticity: float = _p(0.5, "-", 0.0, 3.0, "ASSUMPTION: the compute price moves as (demand/supply)^this.")
+    funding_return: float = _p(0.5, "CNY/CNY", 0.0, 10.0, "ASSUMPTION: annual revenue added per yuan of policy funding (subsidy, equity or credit) a firm receives.")
     compute_cost_share: float = _p(0.1, "share", 0.0, 1.0, "ASSUMPTION: compute cost as a share of revenue for a track of intensity 1; the exposure 算力券 (compute vouchers) act on.")
     compute_pflops_per_100m_cny: float = _p(1.0, "PFLOPS per 1e8 CNY", 0.0, 100.0, "ASSUMPTION: compute demand per 100 M CNY of revenue of a track of intensity 1. The price index is relative to the base year's demand/supply ratio, so this sets only how fast demand grows against build-out.")
     compute_price_cap: float = _p(4.0, "-", 1.0, 100.0, "ASSUMPTION: the compute price index stays within [1/cap, cap] of the base year's, as spot prices and imports would cap a shortage.")
@@ -122,6 +136,26 @@ class Params:
                 raise InputError("params", f.name, f"{value:g} is out of range [{lo:g}, {hi:g}] ({f.metadata['unit']})")
             if isinstance(f.default, int) and not float(value).is_integer():
                 raise InputError("params", f.name, f"must be a whole number, got {value!r}")
+
+    @property
+    def expected_agents(self) -> int:
+        """About how many agents the base year will hold (anchors' workforce aside)."""
+        return int(self.scale * self.firms_full * AGENTS_PER_FIRM)
+
+    def check_memory(self, available_bytes: int) -> None:
+        """Refuse a population that would not fit in memory, before allocating it."""
+        need = self.expected_agents * BYTES_PER_AGENT
+        if need > 0.8 * available_bytes:
+            raise InputError(
+                "params", "scale",
+                f"scale {self.scale:g} x firms_full {self.firms_full:,} means about {self.expected_agents:,} agents, "
+                f"needing about {need / 2**30:,.1f} GiB; this machine has {available_bytes / 2**30:,.1f} GiB",
+            )
+
+    def tier(self, revenue: np.ndarray) -> np.ndarray:
+        """Tier index (into TIERS) of each revenue."""
+        edges = [self.sme_threshold_cny, self.guishang_threshold_cny, self.leader_threshold_cny]
+        return np.searchsorted(edges, revenue, side="right").astype(np.int8)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Params":
         """A copy with some parameters changed; an unknown name is an input error."""

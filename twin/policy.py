@@ -24,6 +24,7 @@ class Effects:
     growth: np.ndarray  # per firm row: annual log-growth added
     compute_subsidy: np.ndarray  # per firm row: share of compute cost paid by policy, 0..1
     zone_appeal: np.ndarray  # per zone: logit utility added to locating there
+    funding: np.ndarray  # per firm row: CNY of subsidy, equity or credit received this month
     talent_inflow: float = 1.0  # multiplier on talent in-migration
     talent_retention: float = 1.0  # divisor on talent leaving the city
     births: float = 1.0  # multiplier on firm births
@@ -31,7 +32,7 @@ class Effects:
     @classmethod
     def neutral(cls, firm_rows: int, zones: int) -> "Effects":
         """Channels that change nothing."""
-        return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones))
+        return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows))
 
 
 class Lever(Protocol):

@@ -80,6 +80,7 @@ class Firm(mesa.Agent):
             p.growth_mu
             + p.agglomeration_weight * agglomeration
             + p.talent_weight * access
+            - p.growth_size_drag * math.log10(max(self.revenue / 1e8, 1.0))
             - p.labour_penalty * shortage
             - p.compute_weight * p.compute_cost_share * intensity * (m.compute_price - 1.0)
         )

@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from layers import InputError
 
+from .levers import KINDS, LEVER_CLASSES, LeverSpec
+from .params import Params
+
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BASELINE = SCENARIOS / "baseline.yaml"
 
@@ -75,6 +78,7 @@ class Scenario(_Strict):
     grid: GridSpec = Field(default_factory=GridSpec)
     layers: LayerFiles = Field(default_factory=LayerFiles)
     params: dict[str, Any] = Field(default_factory=dict, description="agent parameter overrides by name (docs/parameters.md)")
+    levers: list[LeverSpec] = Field(default_factory=list, description="policy levers, each {kind: ..., ...}")
     source: str = Field("", exclude=True, description="the file this was read from")
 
     def layer_arguments(self) -> dict[str, Any]:
@@ -94,6 +98,11 @@ def load(path: str | os.PathLike[str]) -> Scenario:
         scenario = Scenario.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _input_error(path, exc) from None
+    try:
+        params = Params().with_overrides(scenario.params)
+        params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except InputError as exc:
+        raise InputError(path, f"params.{exc.where}", exc.what) from None
     return scenario.model_copy(update={"source": str(path)})
 
 
@@ -145,19 +154,36 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _input_error(path: Path, exc: pydantic.ValidationError) -> InputError:
     """The first validation error, as file / key path / message, with a near-name hint for unknown keys."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    raw = list(err["loc"])
+    if raw[:1] == ["levers"] and len(raw) > 2 and raw[2] in KINDS:
+        del raw[2]  # the union tag pydantic inserts after the lever's index
+    loc = [str(p) for p in raw]
     where = ".".join(loc) or "top level"
+    if err["type"] == "union_tag_invalid":
+        return InputError(path, f"{where}.kind", f"unknown lever kind {err['ctx']['tag']!r}; kinds are {', '.join(KINDS)}")
+    if err["type"] == "union_tag_not_found":
+        return InputError(path, where, f"a lever needs a kind, one of {', '.join(KINDS)}")
     if err["type"] == "extra_forbidden":
-        parent = Scenario
-        for part in loc[:-1]:
-            field = parent.model_fields.get(part)
-            parent = field.annotation if field and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
-            if parent is None:
-                break
-        known = list(parent.model_fields) if parent else []
-        near = difflib.get_close_matches(loc[-1], known, n=1)
+        owner = _owner(tuple(err["loc"][:-1]))
+        near = difflib.get_close_matches(loc[-1], list(owner.model_fields), n=1) if owner else []
         return InputError(path, where, f"unknown key{f'; did you mean {near[0]!r}?' if near else ''}")
     return InputError(path, where, err["msg"].removeprefix("Value error, "))
+
+
+def _owner(loc: tuple) -> type[BaseModel] | None:
+    """The schema class that holds the key at ``loc`` (following lever kinds), for name hints."""
+    owner: type[BaseModel] | None = Scenario
+    for i, part in enumerate(loc):
+        if i == 2 and loc[0] == "levers" and part in KINDS:
+            owner = LEVER_CLASSES[part]
+            continue
+        if owner is None or isinstance(part, int):
+            continue
+        field = owner.model_fields.get(part)
+        annotation = field.annotation if field else None
+        inner = getattr(annotation, "__args__", (annotation,))
+        owner = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return owner
 
 
 def json_schema() -> dict[str, Any]:

@@ -61,6 +61,7 @@ class State:
     occupancy_m2: np.ndarray  # float64 per cell: floor space in use
     rent: np.ndarray  # float32 per cell, CNY/m2/month
     year: float  # decimal year of the state's moment (start of the month to come)
+    anchor_ids: tuple[str, ...] = ()  # anchors-layer id of each anchor firm (firms.anchor indexes this)
     compute_price: float = 1.0  # index, 1 at the base year
     base_compute_ratio: float = 1.0  # demand/supply in the base year
     log: StepLog = field(default_factory=StepLog)

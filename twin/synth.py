@@ -32,6 +32,7 @@ def synthesize(stack: LayerStack, geo: Geography, params: Params, year: float, r
     anchors = anchor_firms(stack, geo, params, rng)
     if not params.anchors:
         anchors = anchors.iloc[:0]
+    state.anchor_ids = tuple(anchors["id"])
     if len(anchors):
         _add_firms(state, anchors, geo, params, rng, fixed=True)
     _add_firms(state, _synthetic_firms(len(anchors), anchors["revenue"].to_numpy(), params, year, rng), geo, params, rng, fixed=False)
@@ -61,6 +62,7 @@ def anchor_firms(stack: LayerStack, geo: Geography, params: Params, rng: np.rand
             "cell": [geo.anchor_cells[a] for a in table["id"]],
             "born": 2000.0,  # ASSUMPTION: anchors are established firms; only their age in the exit hazard uses this
             "anchor": np.arange(len(table)),
+            "id": table["id"],
         }
     )
 

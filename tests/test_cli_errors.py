@@ -1,0 +1,75 @@
+"""Bad input ends with exit status 2, one ``error:`` line naming file, place and problem, and no output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+
+
+def _run(tmp_path: Path, text: str, *extra: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "run_scenario.py", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+CASES = {
+    "yaml syntax": ("name: x\nyears: {start: 2023, end: 2027\n", r"bad\.yaml: line 3, column 1: YAML syntax error"),
+    "unknown key": ("name: x\nyaers: {start: 2023}\n", r"bad\.yaml: yaers: unknown key; did you mean 'years'\?"),
+    "wrong type": ("name: x\nyears: {start: soon}\n", r"bad\.yaml: years\.start: Input should be a valid integer"),
+    "negative budget": ("name: x\nlevers:\n  - {kind: compute_vouchers, budget_cny_per_year: -1}\n", r"bad\.yaml: levers\.0\.budget_cny_per_year: Input should be greater than or equal to 0"),
+    "end before start": ("name: x\nyears: {start: 2027, end: 2023}\n", r"bad\.yaml: years: end \(2023\) is before start \(2027\)"),
+    "absurd agent count": ("name: x\nparams: {scale: 10, firms_full: 1000000}\n", r"bad\.yaml: params\.scale: .* agents, needing about .* GiB"),
+    "unknown parameter": ("name: x\nparams: {growth_sigmaa: 0.1}\n", r"bad\.yaml: params\.growth_sigmaa: unknown parameter; did you mean growth_sigma\?"),
+    "unknown lever": ("name: x\nlevers:\n  - {kind: free_lunch}\n", r"bad\.yaml: levers\.0\.kind: unknown lever kind 'free_lunch'; kinds are compute_vouchers"),
+    "missing extends": ("extends: nowhere\nname: x\n", r"bad\.yaml: extends: parent scenario 'nowhere' not found"),
+    "missing layer file": ("name: x\nlayers: {anchors: missing.gpkg}\n", r"missing\.gpkg: file: not found"),
+    "unknown zone in a lever": ("name: x\nlevers:\n  - {kind: vision_fund, zones: [moon]}\n", r"bad\.yaml: levers\.0\.zones: unknown zone\(s\) moon"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_scenario_gets_one_line_and_status_2(tmp_path, case):
+    text, pattern = CASES[case]
+    out = _run(tmp_path, text)
+    _assert_clean_failure(out, pattern, tmp_path)
+
+
+def test_extends_cycle_is_reported(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: bad\nname: a\n")
+    out = _run(tmp_path, "extends: a\nname: b\n")
+    _assert_clean_failure(out, r"extends: cycle: bad\.yaml -> a\.yaml -> bad\.yaml", tmp_path)
+
+
+def test_layer_file_without_crs_is_reported(tmp_path):
+    anchors = gpd.read_file(ROOT / "gis_data" / "anchors.geojson")
+    anchors.set_crs(None, allow_override=True).to_file(tmp_path / "anchors.shp")
+    out = _run(tmp_path, "name: x\nlayers: {anchors: anchors.shp}\n")
+    _assert_clean_failure(out, r"anchors\.shp: crs: the file has no coordinate reference system", tmp_path)
+
+
+def test_bad_arguments_are_one_line_too(tmp_path):
+    out = subprocess.run([sys.executable, "run_scenario.py", "--seed", "many"], cwd=ROOT, capture_output=True, text=True)
+    _assert_clean_failure(out, r"arguments: command line: argument --seed: invalid int value", tmp_path)
+    out = subprocess.run([sys.executable, "run_scenario.py", str(tmp_path / "none.yaml")], cwd=ROOT, capture_output=True, text=True)
+    _assert_clean_failure(out, r"none\.yaml: file: not found", tmp_path)
+
+
+def _assert_clean_failure(out: subprocess.CompletedProcess, pattern: str, tmp_path: Path) -> None:
+    import re
+
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,333 @@
+"""Policy levers: declarative scenario entries that act on the engine through the policy hook.
+
+Each lever is a pydantic model (so scenario files are validated and
+documented by the same class) with an ``apply(model, effects)`` method that
+the model calls at the start of every month. A lever acts only from
+``start_year`` to ``end_year`` and, where it has them, only on firms in the
+``zones``, ``districts``, ``tracks`` and ``tiers`` it names (empty = all).
+
+Defaults come from ../shared/FACTS.md (the seed article and the 2024 rules)
+where a figure is published; the rest are marked ASSUMPTION in the field
+descriptions and are safe to change.
+
+Amounts are stated for the whole city. A run at ``params.scale`` below 1
+simulates that share of the firms, so money, tickets, subsidised models and
+park floor space are scaled by it too; compute build-out is not, because the
+compute price depends on supply relative to the base year.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from layers import InputError
+
+from .params import TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
+
+if TYPE_CHECKING:
+    from .model import VisionValleyModel
+    from .policy import Effects
+
+MONTH = 1.0 / 12.0
+AI_INTENSIVE = [t for t, v in TRACK_COMPUTE_INTENSITY.items() if v >= 0.6]
+
+TrackName = Literal[TRACK_IDS]  # type: ignore[valid-type]
+TierName = Literal[TIERS]  # type: ignore[valid-type]
+
+
+class Lever(BaseModel):
+    """Fields every lever has: when it acts and which firms it reaches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_year: int = Field(2023, ge=2000, le=2100)
+    end_year: int = Field(2035, ge=2000, le=2100)
+    zones: list[str] = Field(default_factory=list, description="zone ids (gis_data/zones.csv); empty = all")
+    districts: list[str] = Field(default_factory=list, description="district names, e.g. 滨江区; empty = all")
+    tracks: list[TrackName] = Field(default_factory=list, description="tracks; empty = all")
+    tiers: list[TierName] = Field(default_factory=list, description="firm tiers; empty = all")
+
+    @model_validator(mode="after")
+    def _years_ordered(self) -> "Lever":
+        if self.end_year < self.start_year:
+            raise ValueError(f"end_year ({self.end_year}) is before start_year ({self.start_year})")
+        return self
+
+    def active(self, year: float) -> bool:
+        """True while the model's current month lies in [start_year, end_year]."""
+        return self.start_year <= year < self.end_year + 1
+
+    def check(self, model: "VisionValleyModel", where: str) -> None:
+        """Reject zone or district names the model's layers do not have."""
+        for key, known in (("zones", model.geo.zone_ids), ("districts", model.geo.district_names)):
+            unknown = sorted(set(getattr(self, key)) - set(known))
+            if unknown:
+                raise InputError(model.scenario.source or "scenario", f"{where}.{key}", f"unknown {key[:-1]}(s) {', '.join(unknown)}; known: {', '.join(known)}")
+
+    def targets(self, model: "VisionValleyModel") -> np.ndarray:
+        """Boolean mask over firm rows: live firms this lever reaches."""
+        firms, geo = model.state.firms, model.geo
+        mask = firms.alive.copy()
+        if self.zones:
+            mask &= np.isin(geo.zone[firms.cell], [geo.zone_ids.index(z) for z in self.zones])
+        if self.districts:
+            mask &= np.isin(geo.district[firms.cell], [geo.district_names.index(d) for d in self.districts])
+        if self.tracks:
+            mask &= np.isin(firms.track, [TRACK_IDS.index(t) for t in self.tracks])
+        if self.tiers:
+            mask &= np.isin(model.params.tier(firms.revenue), [TIERS.index(t) for t in self.tiers])
+        return mask
+
+    def starts_now(self, model: "VisionValleyModel", year: int | None = None) -> bool:
+        """True in the first month of ``year`` (default: start_year), for one-off actions."""
+        first = self.start_year if year is None else year
+        return abs(model.state.year - first) < 1e-6
+
+
+class ComputeVouchers(Lever):
+    """算力券: pays a share of eligible firms' compute cost, which lowers the compute price they face.
+
+    Changes: the ``compute_subsidy`` channel (share of compute cost paid) of
+    eligible firms, so their growth loses less to compute cost; the money
+    paid is added to the firms' ``funding``. Each firm gets at most
+    ``max_share`` of its cost and ``max_per_firm_cny`` a year; if claims pass
+    the budget, all are scaled down alike. Sources (FACTS): ¥50 M a year in
+    the seed article; ¥250 M a year, ≤ 30 % of cost, ≤ ¥8 M per firm from
+    July 2024 (shangkeht.com, 2°). By default SMEs in AI-intensive tracks.
+    """
+
+    kind: Literal["compute_vouchers"]
+    budget_cny_per_year: float = Field(50e6, ge=0, le=1e11, description="seed: ¥50 M a year; 2024: ¥250 M")
+    max_share: float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%)")
+    max_per_firm_cny: float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M)")
+    tracks: list[TrackName] = Field(default_factory=lambda: list(AI_INTENSIVE), description="AI-intensive tracks by default")
+    tiers: list[TierName] = Field(default_factory=lambda: ["micro", "sme", "guishang"], description="SMEs by default (not leaders)")
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        if not self.active(model.year):
+            return
+        firms, p = model.state.firms, model.params
+        rows = np.flatnonzero(self.targets(model))
+        cost = firms.revenue[rows] * p.compute_cost_share * _intensity(firms.track[rows]) * model.state.compute_price
+        claim = np.minimum(self.max_share * cost, self.max_per_firm_cny)
+        budget = self.budget_cny_per_year * p.scale
+        scale = min(1.0, budget / claim.sum()) if claim.sum() > 0 else 0.0
+        paid = claim * scale
+        effects.compute_subsidy[rows] = np.maximum(effects.compute_subsidy[rows], np.divide(paid, cost, out=np.zeros_like(paid), where=cost > 0))
+        effects.funding[rows] += paid * MONTH
+
+
+class ModelSubsidies(Lever):
+    """Large-model and specialised-model subsidies: one-off funding to model builders each year.
+
+    Changes: the ``funding`` channel. At the start of each active year the
+    largest firm of the targeted tracks receives the large-model training
+    subsidy (up to ¥50 M for a > 100 B-parameter model that leads nationally,
+    seed), and ``specialised_per_year`` other firms, drawn in proportion to
+    revenue, receive up to ¥5 M each for models deployed in Hangzhou (≤ 10 a
+    year, seed). Funding turns into revenue at ``params.funding_return``.
+    """
+
+    kind: Literal["model_subsidies"]
+    large_model_cny: float = Field(50e6, ge=0, le=1e10, description="seed: up to ¥50 M")
+    specialised_per_year: int = Field(10, ge=0, le=1000, description="seed: up to 10 a year")
+    specialised_cny: float = Field(5e6, ge=0, le=1e9, description="seed: up to ¥5 M each")
+    tracks: list[TrackName] = Field(default_factory=lambda: ["foundation", "technology"], description="model builders")
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        if not self.active(model.year) or abs(model.year % 1) > 1e-6:
+            return
+        firms = model.state.firms
+        rows = np.flatnonzero(self.targets(model))
+        if len(rows) == 0:
+            return
+        scale = model.params.scale
+        leader = rows[np.argmax(firms.revenue[rows])]
+        effects.funding[leader] += self.large_model_cny * min(scale, 1.0)
+        others = rows[rows != leader]
+        k = min(model.rng.binomial(self.specialised_per_year, min(scale, 1.0)), len(others))
+        if k:
+            weight = firms.revenue[others] / firms.revenue[others].sum()
+            chosen = model.rng.choice(others, size=k, replace=False, p=weight)
+            effects.funding[chosen] += self.specialised_cny
+
+
+class VisionFund(Lever):
+    """The ¥3 bn 中国视谷 fund: minority equity (with 1:1 credit) in firms in the target zones.
+
+    Changes: the ``funding`` channel of firms it invests in, and the
+    ``zone_appeal`` channel of the target zones (firms choosing a location
+    are drawn to where the fund invests). The fund deploys ``total_cny``
+    evenly over its active years, in tickets of ``ticket_cny`` to firms drawn
+    in proportion to revenue among targeted SMEs and 规上 firms; each ticket
+    brings the same again as low-interest credit (``credit_ratio``, seed
+    1:1). Sources (FACTS, seed): ¥3 bn from 杭州实业投资集团 with 萧山 and 滨江,
+    mainly for firms settling in the 萧山 and 滨江 cores.
+    """
+
+    kind: Literal["vision_fund"]
+    total_cny: float = Field(3e9, ge=0, le=1e12, description="seed: ¥3 bn")
+    credit_ratio: float = Field(1.0, ge=0, le=10, description="seed: credit 1:1 to the fund's investment")
+    ticket_cny: float = Field(2e7, gt=0, le=1e10, description="ASSUMPTION: ¥20 M a ticket")
+    appeal: float = Field(0.5, ge=0, le=10, description="ASSUMPTION: logit utility the fund adds to locating in its zones")
+    zones: list[str] = Field(default_factory=lambda: ["window", "core"], description="seed: the 萧山 and 滨江 cores (and the window park in 萧山)")
+    tiers: list[TierName] = Field(default_factory=lambda: ["sme", "guishang"])
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        if not self.active(model.year):
+            return
+        effects.zone_appeal[[model.geo.zone_ids.index(z) for z in self.zones or model.geo.zone_ids]] += self.appeal
+        years = self.end_year - self.start_year + 1
+        tickets = model.rng.poisson(self.total_cny * model.params.scale / years / self.ticket_cny * MONTH)
+        rows = np.flatnonzero(self.targets(model))
+        if tickets and len(rows):
+            weight = model.state.firms.revenue[rows] / model.state.firms.revenue[rows].sum()
+            chosen = model.rng.choice(rows, size=tickets, p=weight)
+            np.add.at(effects.funding, chosen, self.ticket_cny * (1.0 + self.credit_ratio))
+
+
+class ComputeSite(BaseModel):
+    """One compute build-out step: PFLOPS coming online in a year, at an anchor."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2000, le=2100)
+    pflops: float = Field(gt=0, le=1e7)
+    anchor: str = Field("linping_compute_town", description="id of an anchors-layer point where it stands")
+
+
+class ComputeBuildout(Lever):
+    """Compute build-out: PFLOPS coming online by year and where.
+
+    Changes: adds compute centres to the state at the start of their year,
+    which raises supply and lowers the compute price every firm faces (and
+    so lifts AI-intensive firms' growth). Default: from the 3000 P of 临平算力小镇
+    (FACTS, 2024) to the ≥ 5000 PFLOPS target by 2025 (seed), in two steps
+    placed at 临平 (ASSUMPTION on timing and place).
+    """
+
+    kind: Literal["compute_buildout"]
+    sites: list[ComputeSite] = Field(
+        default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
+    )
+
+    def check(self, model: "VisionValleyModel", where: str) -> None:
+        super().check(model, where)
+        for i, site in enumerate(self.sites):
+            if site.anchor not in model.geo.anchor_cells:
+                raise InputError(model.scenario.source or "scenario", f"{where}.sites.{i}.anchor", f"unknown anchor {site.anchor!r}")
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        for site in self.sites:
+            if self.active(site.year) and self.starts_now(model, site.year):
+                model.state.compute.append(
+                    pflops=np.array([site.pflops]), cell=np.array([model.geo.anchor_cells[site.anchor]]), online=np.array([float(site.year)])
+                )
+
+
+class Park(BaseModel):
+    """One park: floor space added around an anchor point."""
+
+    model_config = ConfigDict(extra="forbid")
+    anchor: str = Field(description="id of an anchors-layer point at the park's centre")
+    floor_m2: float = Field(5e5, gt=0, le=1e8, description="ASSUMPTION: 500,000 m² of floor space")
+    radius_m: float = Field(1500.0, ge=100, le=20_000)
+    year: int | None = Field(None, description="year it opens (default: the lever's start_year)")
+
+
+class Parks(Lever):
+    """Parks: designate or enlarge parks, adding floor space and drawing firms.
+
+    Changes: adds ``floor_m2`` of capacity spread over the city cells within
+    ``radius_m`` of each park's anchor from its opening year, records the park
+    in the state, and adds ``appeal`` to the ``zone_appeal`` channel of the
+    zones the parks lie in. Default: the five AI parks by 2025 (FACTS, seed;
+    which five is not published, so the five named platforms are an
+    ASSUMPTION).
+    """
+
+    kind: Literal["parks"]
+    parks: list[Park] = Field(
+        default_factory=lambda: [
+            Park(anchor=a, year=2025)
+            for a in ("iot_town_binjiang", "info_port_town_xiaoshan", "xianghu_future_community", "zijingang_sci_city", "future_sci_city")
+        ]
+    )
+    appeal: float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
+
+    def check(self, model: "VisionValleyModel", where: str) -> None:
+        super().check(model, where)
+        for i, park in enumerate(self.parks):
+            if park.anchor not in model.geo.anchor_cells:
+                raise InputError(model.scenario.source or "scenario", f"{where}.parks.{i}.anchor", f"unknown anchor {park.anchor!r}")
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        if not self.active(model.year):
+            return
+        geo, state = model.geo, model.state
+        for park in self.parks:
+            opens = park.year or self.start_year
+            cell = geo.anchor_cells[park.anchor]
+            if self.starts_now(model, opens):
+                near = np.flatnonzero((geo.distance_km(np.full(geo.size, cell), np.arange(geo.size)) * 1000 <= park.radius_m) & (geo.district >= 0))
+                floor = park.floor_m2 * model.params.scale
+                state.capacity_m2[near] += floor / len(near)
+                state.parks.append(cell=np.array([cell]), floor_m2=np.array([floor]), zone=np.array([geo.zone[cell]]), online=np.array([float(opens)]))
+            if model.year >= opens:
+                effects.zone_appeal[geo.zone[cell]] += self.appeal
+
+
+class Talent(Lever):
+    """Talent policy: in-migration incentives and retention (housing support counts as retention).
+
+    Changes: the ``talent_inflow`` channel (multiplies in-migration) and the
+    ``talent_retention`` channel (divides the rates at which talent leave the
+    city). ASSUMPTION: +20 % inflow and 20 % better retention by default; no
+    published figure.
+    """
+
+    kind: Literal["talent"]
+    inflow_multiplier: float = Field(1.2, ge=0, le=10)
+    retention_multiplier: float = Field(1.2, gt=0, le=10)
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        if self.active(model.year):
+            effects.talent_inflow *= self.inflow_multiplier
+            effects.talent_retention *= self.retention_multiplier
+
+
+class SmartOM(Lever):
+    """城市智慧运维 and 揭榜挂帅: demand pull from city operations and released application scenarios.
+
+    Changes: the ``growth`` channel of firms in the targeted tracks (annual
+    log growth added). 城投集团 opens test sites for city-facility operation
+    (vision products: security, industrial, living); 揭榜挂帅 releases
+    scenarios in 交通, 医疗, 教育, 文旅, 养老, 金融 (FACTS, seed), mapped here to
+    driving, medical, living and technology. ASSUMPTION: +2 %/yr.
+    """
+
+    kind: Literal["smart_om"]
+    growth_per_year: float = Field(0.02, ge=-1, le=1)
+    tracks: list[TrackName] = Field(default_factory=lambda: ["security", "industrial", "living", "driving", "medical", "technology"])
+
+    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+        if self.active(model.year):
+            effects.growth[self.targets(model)] += self.growth_per_year
+
+
+LeverSpec = Annotated[
+    Union[ComputeVouchers, ModelSubsidies, VisionFund, ComputeBuildout, Parks, Talent, SmartOM],
+    Field(discriminator="kind"),
+]
+LEVER_CLASSES: dict[str, type[Lever]] = {
+    cls.model_fields["kind"].annotation.__args__[0]: cls
+    for cls in (ComputeVouchers, ModelSubsidies, VisionFund, ComputeBuildout, Parks, Talent, SmartOM)
+}
+KINDS = tuple(LEVER_CLASSES)
+
+
+def _intensity(track: np.ndarray) -> np.ndarray:
+    """Compute intensity of each track index."""
+    return np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])[track]

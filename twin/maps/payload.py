@@ -1,0 +1,246 @@
+"""The data a map page shows, reduced from one or two runs to a compact, JSON-ready dict.
+
+The page must stay small (DESIGN: one self-contained file, under 15 MB at full
+scale), so densities are summed onto 1 km cells, every cell position is sent
+once and shared by all years and layers, numbers are rounded, and the largest
+firms are sent as rows rather than objects. Every name taken from data goes in
+as a plain string; the page only ever shows it through ``textContent``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio.warp import transform as reproject
+
+from layers import WGS84
+
+from ..metrics import LEADER_100BN_CNY
+from ..outputs import TARGETS_2027
+from ..params import TRACKS, TRACK_IDS
+from ..run import RunResult
+
+CELL_M = 1000.0
+"""Edge of the map's density cells: 1 km keeps a full-scale run to a few MB and draws fast."""
+
+SIMPLIFY_DEG = 0.001
+"""Boundary simplification (about 100 m): invisible at city zoom, cuts the boundaries tenfold."""
+
+COORD_DIGITS = 4
+"""Decimal places of longitude and latitude (about 10 m)."""
+
+FIGURES = ("total_scale_cny", "revenue_cny", "leaders_100bn", "firms", "talent", "compute_pflops")
+"""The key figures the panel shows, in order."""
+
+ZONE_ORDER = ("wide", "four", "core", "window")
+"""Zones drawn bottom to top, so the 一园 window park is always visible."""
+
+WAN = 1e4
+"""Densities are sent in 万元 (10^4 CNY) per km², as integers."""
+
+
+def build(result: RunResult, other: RunResult | None = None) -> dict:
+    """Everything the page needs: geography, per-year layers and figures, scales and targets."""
+    runs = [result] if other is None else [result, other]
+    years = _common_years(runs)
+    stack = result.layers
+    data = {
+        "mode": "single" if other is None else "compare",
+        "runs": [_run_meta(r) for r in runs],
+        "years": years,
+        "figures": [[_figures(r.year(y).figures) for y in years] for r in runs],
+        "targets": {k: v for k, (v, _) in TARGETS_2027.items()},
+        "leaderCny": LEADER_100BN_CNY,
+        "bounds": _focus_bounds(stack.zones, stack.districts),
+        "districts": _features(stack.districts, ("name_zh", "name_en")),
+        "zones": _features(_zone_order(stack.zones), ("zone", "name_zh", "name_en", "approximate")),
+        "places": _places(stack.anchors),
+        "tracks": [list(t) for t in TRACKS],
+    }
+    factor = max(1, round(CELL_M / result.grid.cell_m))
+    if other is None:
+        data.update(_density_layers(result, years, factor))
+        data["firms"] = [_firms(result.year(y).top_firms) for y in years]
+        data["compute"] = [_compute(result.year(y).compute) for y in years]
+        data["parks"] = [_parks(result.year(y).parks) for y in years]
+    else:
+        data.update(_difference_layer(result, other, years, factor))
+    return data
+
+
+def _common_years(runs: list[RunResult]) -> list[int]:
+    """Years every run has: a comparison can only show years both runs reached."""
+    common = set.intersection(*({s.year for s in r.years} for r in runs))
+    if not common:
+        spans = ", ".join(f"{r.scenario.name}: {r.years[0].year}-{r.years[-1].year}" for r in runs)
+        raise ValueError(f"the runs share no year to compare ({spans})")
+    return sorted(common)
+
+
+def _run_meta(result: RunResult) -> dict:
+    """Name, bilingual title and seed, for the title bar and the figures table."""
+    spec = result.scenario
+    return {"name": spec.name, "zh": spec.title.zh or spec.name, "en": spec.title.en or spec.name, "seed": int(result.seed)}
+
+
+def _figures(figures: dict[str, float]) -> dict[str, float | None]:
+    """The panel's figures, rounded so the file does not carry float noise."""
+    return {k: _round(figures.get(k)) for k in FIGURES}
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    """A finite number to ``digits`` significant digits; JSON has no NaN, so missing becomes null."""
+    if value is None or not math.isfinite(value):
+        return None
+    if value == 0:
+        return 0
+    rounded = round(value, digits - 1 - math.floor(math.log10(abs(value))))
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _focus_bounds(zones: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> list[float]:
+    """Where the map opens: the planned zones without 全域, else the whole city."""
+    focus = zones[zones["zone"] != "wide"]
+    bounds = (focus if len(focus) else districts).total_bounds
+    return [round(float(b), COORD_DIGITS) for b in bounds]
+
+
+def _zone_order(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Zones in drawing order; unknown zone ids (user tables) go under the named ones."""
+    rank = zones["zone"].map({z: i for i, z in enumerate(ZONE_ORDER)}).fillna(-1)
+    return zones.iloc[np.argsort(rank.to_numpy(), kind="stable")]
+
+
+def _features(frame: gpd.GeoDataFrame, columns: tuple[str, ...]) -> list[dict]:
+    """Simplified polygons as GeoJSON features, with a label point inside each one."""
+    features = []
+    for row in frame.itertuples(index=False):
+        geometry = shapely.simplify(row.geometry, SIMPLIFY_DEG, preserve_topology=True)
+        label = row.geometry.representative_point()
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": _rounded_geojson(geometry),
+                "properties": {c: _plain(getattr(row, c)) for c in columns} | {"label": [_deg(label.x), _deg(label.y)]},
+            }
+        )
+    return features
+
+
+def _rounded_geojson(geometry) -> dict:
+    """GeoJSON of a geometry with coordinates rounded to COORD_DIGITS."""
+    rounded = shapely.set_precision(geometry, 10.0**-COORD_DIGITS)
+    return shapely.geometry.mapping(rounded if not rounded.is_empty else geometry)
+
+
+def _plain(value):
+    """Numpy and pandas scalars as JSON types; text stays text, untouched."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _deg(value: float) -> float:
+    """A longitude or latitude rounded to the map's precision."""
+    return round(float(value), COORD_DIGITS)
+
+
+def _places(anchors: gpd.GeoDataFrame) -> list[list]:
+    """Named places (platforms, firms, universities, landmarks) as [lon, lat, name_zh, name_en, kind]."""
+    return [[_deg(p.x), _deg(p.y), str(zh), str(en), str(kind)] for p, zh, en, kind in zip(anchors.geometry, anchors["name_zh"], anchors["name_en"], anchors["kind"])]
+
+
+def _coarse(grid: np.ndarray, factor: int) -> np.ndarray:
+    """Sum a grid over factor x factor blocks (padding the edge with zeros)."""
+    rows, cols = grid.shape
+    padded = np.pad(grid.astype(np.float64), ((0, -rows % factor), (0, -cols % factor)))
+    return padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).sum(axis=(1, 3))
+
+
+def _cells(result: RunResult, factor: int, used: np.ndarray) -> dict:
+    """Centres of the used coarse cells in WGS-84, and the cell edge in metres."""
+    rows, cols = np.nonzero(used)
+    grid = result.grid
+    x, y = grid.transform * ((cols + 0.5) * factor, (rows + 0.5) * factor)
+    lon, lat = reproject(grid.crs, WGS84, np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return {"lon": np.round(lon, COORD_DIGITS).tolist(), "lat": np.round(lat, COORD_DIGITS).tolist(), "size_m": grid.cell_m * factor}
+
+
+def _per_km2(grids: list[np.ndarray], used: np.ndarray, cell_km2: float, unit: float) -> list[list[int]]:
+    """Each year's values on the used cells, as integer densities per km² in ``unit``."""
+    return [np.rint(g[used] / cell_km2 / unit).astype(np.int64).tolist() for g in grids]
+
+
+def _density_layers(result: RunResult, years: list[int], factor: int) -> dict:
+    """Firm revenue (万元/km²) and talent (people/km²) on shared 1 km cells, with their class breaks."""
+    revenue = [_coarse(result.year(y).revenue, factor) for y in years]
+    talent = [_coarse(result.year(y).talent, factor) for y in years]
+    used = np.any([g > 0 for g in revenue + talent], axis=0)
+    cell_km2 = (result.grid.cell_m * factor / 1000.0) ** 2
+    revenue_values = _per_km2(revenue, used, cell_km2, WAN)
+    talent_values = _per_km2(talent, used, cell_km2, 1.0)
+    return {
+        "cells": _cells(result, factor, used),
+        "revenue": {"values": revenue_values, "breaks": nice_breaks(revenue_values)},
+        "talent": {"values": talent_values, "breaks": nice_breaks(talent_values)},
+    }
+
+
+def _difference_layer(result: RunResult, other: RunResult, years: list[int], factor: int) -> dict:
+    """Revenue density of ``result`` minus ``other`` (万元/km²) on 1 km cells, with diverging breaks."""
+    if result.grid != other.grid:
+        raise ValueError(f"the runs use different grids ({result.scenario.name}: {result.grid.shape}, {other.scenario.name}: {other.grid.shape}); compare runs on the same grid")
+    ours = [_coarse(result.year(y).revenue, factor) for y in years]
+    theirs = [_coarse(other.year(y).revenue, factor) for y in years]
+    used = np.any([(a > 0) | (b > 0) for a, b in zip(ours, theirs)], axis=0)
+    cell_km2 = (result.grid.cell_m * factor / 1000.0) ** 2
+    values = _per_km2([a - b for a, b in zip(ours, theirs)], used, cell_km2, WAN)
+    return {"cells": _cells(result, factor, used), "difference": {"values": values, "breaks": nice_breaks(values, (0.5, 0.75, 0.9, 0.97))}}
+
+
+def nice_breaks(values: list[list[int]], quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.97, 0.995)) -> list[float]:
+    """Class breaks at round numbers (1, 2, 5 x 10^k) near quantiles of the non-zero magnitudes.
+
+    The densities are very skewed (one cell holds 海康威视), so equal steps
+    would put nearly every cell in the lowest class; quantiles spread the
+    colours, rounding keeps the legend readable, and pooling every year keeps
+    one scale across the slider.
+    """
+    pooled = np.abs(np.concatenate([np.asarray(v, dtype=float) for v in values] or [np.zeros(0)]))
+    pooled = pooled[pooled > 0]
+    if pooled.size == 0:
+        return [1]
+    return sorted({_nice(q) for q in np.quantile(pooled, quantiles)})
+
+
+def _nice(value: float) -> float:
+    """The nearest of 1, 2, 5 x 10^k at or below ``value`` (at least 1)."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    return max(s for s in (1, 2, 5) if s * power <= value) * power
+
+
+def _firms(top: pd.DataFrame) -> list[list]:
+    """The year's largest firms as [lon, lat, name_zh, name_en, track index, revenue 万元, employees]."""
+    track = top["track"].map({t: i for i, t in enumerate(TRACK_IDS)}).fillna(-1).astype(int)
+    return [
+        [_deg(lon), _deg(lat), str(zh), str(en), int(t), int(round(rev / WAN)), int(emp)]
+        for lon, lat, zh, en, t, rev, emp in zip(top["lon"], top["lat"], top["name_zh"], top["name_en"], track, top["revenue_cny"], top["employees"])
+    ]
+
+
+def _compute(compute: pd.DataFrame) -> list[list]:
+    """Compute centres online, merged per site, as [lon, lat, PFLOPS, centres]: sites share a point."""
+    sites = compute.assign(lon=compute["lon"].round(COORD_DIGITS), lat=compute["lat"].round(COORD_DIGITS))
+    merged = sites.groupby(["lon", "lat"], sort=True)["pflops"].agg(["sum", "size"]).reset_index()
+    return [[float(r.lon), float(r.lat), _round(float(r.sum)), int(r.size)] for r in merged.itertuples(index=False)]
+
+
+def _parks(parks: pd.DataFrame) -> list[list]:
+    """Parks online as [lon, lat, floor m², zone id]."""
+    return [[_deg(lon), _deg(lat), int(round(floor)), str(zone)] for lon, lat, floor, zone in zip(parks["lon"], parks["lat"], parks["floor_m2"], parks["zone"])]
