@@ -82,8 +82,11 @@ class Lever(BaseModel):
         return mask
 
     def starts_now(self, model: "VisionValleyModel", year: int | None = None) -> bool:
-        """True in the first month of ``year`` (default: start_year), for one-off actions."""
-        first = self.start_year if year is None else year
+        """True in the first month of ``year`` (default: start_year), for one-off actions.
+
+        Actions dated in the base year or before happen in the first simulated month.
+        """
+        first = max(self.start_year if year is None else year, model.start_year + 1)
         return abs(model.state.year - first) < 1e-6
 
 
@@ -221,7 +224,7 @@ class ComputeBuildout(Lever):
 
     def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
         for site in self.sites:
-            if self.active(site.year) and self.starts_now(model, site.year):
+            if self.starts_now(model, site.year):
                 model.state.compute.append(
                     pflops=np.array([site.pflops]), cell=np.array([model.geo.anchor_cells[site.anchor]]), online=np.array([float(site.year)])
                 )
@@ -275,7 +278,7 @@ class Parks(Lever):
                 floor = park.floor_m2 * model.params.scale
                 state.capacity_m2[near] += floor / len(near)
                 state.parks.append(cell=np.array([cell]), floor_m2=np.array([floor]), zone=np.array([geo.zone[cell]]), online=np.array([float(opens)]))
-            if model.year >= opens:
+            if model.year >= max(opens, model.start_year + 1):
                 effects.zone_appeal[geo.zone[cell]] += self.appeal
 
 

@@ -1,7 +1,10 @@
 """``VisionValleyModel``: the vectorized engine as a real ``mesa.Model``.
 
 One ``step()`` is one month: policy -> infrastructure -> talent -> firms ->
-land -> metrics (DESIGN.md). Agents live in numpy columns (:mod:`twin.state`);
+land -> metrics (DESIGN.md). The synthesized population is the base year
+(``years.start``) as it ends; the run simulates the months of the following
+years up to the end of ``years.end``, and metrics are labelled with the year
+just completed. Agents live in numpy columns (:mod:`twin.state`);
 the per-agent Mesa model in :mod:`twin.reference` states the same rules one
 agent at a time and is the oracle the tests compare against.
 """
@@ -68,6 +71,7 @@ class VisionValleyModel(mesa.Model):
             if hasattr(lever, "check"):
                 lever.check(self, f"levers.{i}")
         self.state = synthesize(self.layers, self.geo, self.params, float(self.start_year), self.rng)
+        self.state.year = self.start_year + 1.0  # the base year is complete; the first month simulated is January of the next
         update_compute(self.state, self.params, calibrate=True)
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])
         self._capacity_seen: np.ndarray | None = None
@@ -81,13 +85,18 @@ class VisionValleyModel(mesa.Model):
 
     @property
     def year(self) -> float:
-        """Decimal year of the current state (the start of the month to be simulated next)."""
+        """The model's clock: the decimal year at the start of the month simulated next."""
         return self.state.year
 
     @property
+    def completed(self) -> float:
+        """The span simulated so far, as the decimal year it has reached (the base year at the start)."""
+        return self.start_year + self.steps / 12.0
+
+    @property
     def figures(self) -> dict[str, float]:
-        """Headline figures of the current state."""
-        return {"year": self.state.year, **headline(self.state, self.params)}
+        """Headline figures of the current state, labelled with the year completed."""
+        return {"year": self.completed, **headline(self.state, self.params)}
 
     def step(self) -> None:
         """Advance one month."""
@@ -107,11 +116,11 @@ class VisionValleyModel(mesa.Model):
         state.log.relocations = relocate_firms(state, geo, params, fields, effects, cells, rng)
         update_land(state, geo, params)
         state.compact()
-        state.year = self.start_year + self.steps / 12.0
+        state.year = self.start_year + 1.0 + self.steps / 12.0
         self.datacollector.collect(self)
         if self.steps % 12 == 0:
             self._record_year()
-        if self.state.year >= self.end_year - 1e-9:
+        if self.completed >= self.end_year - 1e-9:
             self.running = False
 
     def run(self) -> None:
@@ -128,7 +137,7 @@ class VisionValleyModel(mesa.Model):
         return self._cells
 
     def _record_year(self) -> None:
-        """Add the tidy metrics rows of the current (whole) year; headline reporters are collected monthly."""
-        year = round(self.state.year)
+        """Add the tidy metrics rows of the year just completed; headline reporters are collected monthly."""
+        year = round(self.completed)
         for row in tidy_rows(year, self.state, self.geo, self.params):
             self.datacollector.add_table_row("metrics", dict(zip(COLUMNS, row)))

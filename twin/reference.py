@@ -148,7 +148,7 @@ class ReferenceModel(mesa.Model):
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
         base = synthesize(self.layers, self.geo, self.params, float(self.start_year), self.rng)
-        self.year = float(self.start_year)
+        self.year = self.start_year + 1.0  # the clock: start of the month simulated next
         self.capacity = base.capacity_m2.copy()
         self.rent = base.rent.copy()
         self.compute = [(float(pf), float(on)) for pf, on in zip(base.compute.pflops, base.compute.online)]
@@ -189,8 +189,8 @@ class ReferenceModel(mesa.Model):
         self._found_firms()
         self._relocate_firms()
         self._update_land()
-        self.year = self.start_year + self.steps / 12.0
-        if self.year >= self.end_year - 1e-9:
+        self.year = self.start_year + 1.0 + self.steps / 12.0
+        if self.start_year + self.steps / 12.0 >= self.end_year - 1e-9:
             self.running = False
 
     def _update_compute(self) -> None:
@@ -444,7 +444,7 @@ class ReferenceModel(mesa.Model):
     def figures(self) -> dict[str, float]:
         """Headline figures, as the engine reports them."""
         return {
-            "year": self.year,
+            "year": self.start_year + self.steps / 12.0,
             "revenue_cny": sum(f.revenue for f in self.firms),
             "firms": float(len(self.firms)),
             "talent": float(len(self.workers)),

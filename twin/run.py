@@ -106,7 +106,7 @@ def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
     shape = geo.shape
     revenue = np.bincount(firms.cell[alive], firms.revenue[alive], minlength=geo.size).astype(np.float32).reshape(shape)
     people = np.bincount(talent.home[talent.alive], minlength=geo.size).astype(np.float32).reshape(shape)
-    year = round(state.year)
+    year = round(model.completed)
     lon, lat = _lonlat(model, firms.cell[alive])
     table = pd.DataFrame(
         {

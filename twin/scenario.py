@@ -37,7 +37,8 @@ class Title(_Strict):
 
 
 class Years(_Strict):
-    """The simulated span: the state starts as the base year ``start`` and runs to the end of ``end``."""
+    """The simulated span: the synthesized population is the base year ``start`` as it ends; the run
+    simulates January of the next year to December of ``end``, and outputs label each year completed."""
 
     start: int = Field(2023, ge=2000, le=2100)
     end: int = Field(2027, ge=2000, le=2100)

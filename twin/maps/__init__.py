@@ -1,0 +1,185 @@
+"""Interactive offline maps of a run (``map.html``) and PNG snapshots of them for slides.
+
+The page is one self-contained file: the deck.gl bundle that pydeck ships, the
+page's own script and style (``map.js``, ``map.css``, ``page.html`` beside this
+module) and the run's data as embedded JSON. It works with no network: nothing
+refers to a remote URL, and a Content-Security-Policy forbids every fetch and
+admits the page's scripts by hash only, so markup that slipped in from data
+could not run even if the page's own escaping failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import hashlib
+import importlib.resources
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..run import RunResult
+from . import payload
+
+ASSETS = Path(__file__).resolve().parent
+"""Where map.js, map.css and page.html live."""
+
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium: Playwright's own browser download does not work here (issue 5)."""
+
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+"""Headless, software WebGL, and none of Chromium's own background traffic."""
+
+LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+"""The only URL schemes a map page may load; anything else is blocked when rendering."""
+
+SNAPSHOT_SIZE = {"width": 1600, "height": 900}
+"""PNG size: 16:9, for slides."""
+
+READY_TIMEOUT_MS = 120_000
+"""How long to wait for the first frame: software WebGL on a slow machine is slow."""
+
+_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""Characters that could end or confuse a <script> block; JSON strings may carry them as \\u escapes."""
+
+
+def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult | None = None) -> None:
+    """Write the map of ``result`` (or, with ``other``, of ``result`` against ``other``) to ``path``.
+
+    The file is written beside ``path`` and renamed into place, so a reader
+    never sees half a page.
+    """
+    _write_atomic(Path(path), render_html(payload.build(result, other)).encode("utf-8"))
+
+
+def render_html(data: dict) -> str:
+    """The page for a payload from :func:`payload.build`: template, style, bundle, script and data."""
+    parts = {"CSS": _asset("map.css"), "DATA": embed_json(data), "BUNDLE": _deck_bundle(), "APP": _asset("map.js")}
+    parts["CSP"] = _content_security_policy(scripts=(parts["BUNDLE"], parts["APP"]), styles=(parts["CSS"],))
+    # One pass over the template only, so nothing inside an inserted part is ever substituted.
+    return re.sub(r"@@([A-Z]+)@@", lambda m: parts[m.group(1)], _asset("page.html"))
+
+
+def embed_json(data: dict) -> str:
+    """JSON that is safe inside a <script> element and the same bytes for the same data."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return text.translate(_JSON_ESCAPES)
+
+
+def _content_security_policy(scripts: tuple[str, ...], styles: tuple[str, ...]) -> str:
+    """No fetches at all; only our own script and style blocks, named by hash, may run."""
+    script_hashes = " ".join(_csp_hash(s) for s in scripts)
+    style_hashes = " ".join(_csp_hash(s) for s in styles)
+    return (
+        f"default-src 'none'; script-src {script_hashes}; style-src {style_hashes}; "
+        "img-src data: blob:; worker-src blob:; connect-src data: blob:; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _csp_hash(text: str) -> str:
+    """A CSP source expression for an inline block's exact text."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _asset(name: str) -> str:
+    """One of the page's own files."""
+    return (ASSETS / name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _deck_bundle() -> str:
+    """pydeck's deck.gl bundle (what ``to_html(offline=True)`` embeds), safe to inline.
+
+    Its trailing source-map comment points at a file the page does not carry,
+    so it goes; a bundle that could close or comment out its <script> element
+    is refused rather than embedded.
+    """
+    js = (importlib.resources.files("pydeck") / "nbextension" / "static" / "index.js").read_text(encoding="utf-8")
+    js = re.sub(r"\n//# sourceMappingURL=\S*\s*$", "\n", js)
+    lowered = js.lower()
+    if "</script" in lowered or "<!--" in lowered:
+        raise RuntimeError("pydeck's deck.gl bundle contains '</script' or '<!--' and cannot be inlined safely")
+    return js
+
+
+def write_png(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str], year: int | None = None) -> None:
+    """Render a map page in headless Chromium and save it as a PNG: the final year, or ``year``."""
+    html_path = Path(html_path).resolve()
+    if not html_path.is_file():
+        raise FileNotFoundError(f"{html_path}: no such map")
+    png = _off_event_loop(_snapshot, html_path, year)
+    _write_atomic(Path(png_path), png)
+
+
+def _snapshot(html_path: Path, year: int | None) -> bytes:
+    """Open the page with the network blocked, pick the year, wait for a fresh frame, screenshot."""
+    with launch_chromium() as browser:
+        page = browser.new_page(viewport=SNAPSHOT_SIZE)
+        page.route("**/*", _local_only)
+        page.goto(html_path.as_uri())
+        page.wait_for_function("window.__mapReady === true", timeout=READY_TIMEOUT_MS)
+        if year is not None and not page.evaluate("year => window.vvMap.setYear(year)", year):
+            years = page.evaluate("window.vvMap.years")
+            raise ValueError(f"{html_path}: year {year} is not in the map (years {years[0]}-{years[-1]})")
+        page.evaluate("() => window.vvMap.nextFrame()")
+        return page.screenshot(type="png")
+
+
+def _local_only(route) -> None:
+    """Let local URLs through and abort everything else: the page must never reach the network."""
+    if route.request.url.startswith(LOCAL_SCHEMES):
+        route.continue_()
+    else:
+        route.abort()
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[object]:
+    """Debian's headless Chromium through Playwright, with a clear error when either is missing."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"Chromium not found at {CHROMIUM}: install Debian's chromium package (apt-get install chromium) to render maps to PNG")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise RuntimeError("Playwright for Python is needed to render maps to PNG (pip install playwright)") from None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _off_event_loop(fn: Callable, *args):
+    """Call ``fn`` here, or in a worker thread when an asyncio loop runs (a Jupyter kernel):
+    Playwright's sync API refuses to run inside one."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    """Write ``content`` to a temporary file beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

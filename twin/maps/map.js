@@ -1,0 +1,564 @@
+/* Vision Valley Twin map page.
+ *
+ * Reads the payload embedded as JSON (#vv-data), draws it with the deck.gl
+ * bundle that pydeck ships (the global `deck`), and drives the year slider,
+ * play/pause, layer toggles, legends, key figures and the 中文/English switch.
+ * Text from data only ever reaches the page through textContent, deck's text
+ * tooltips (innerText) or canvas labels: never as HTML.
+ */
+(function () {
+  'use strict';
+
+  const DATA = JSON.parse(document.getElementById('vv-data').textContent);
+  const SINGLE = DATA.mode === 'single';
+  const FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
+
+  /* Every fixed label, as [中文, English]. */
+  const UI = {
+    app: ['中国视谷数字孪生', 'China Vision Valley twin'],
+    vs: [' 对比 ', ' vs '],
+    seed: ['随机种子', 'seed'],
+    year: ['年份', 'Year'],
+    play: ['▶ 播放', '▶ Play'],
+    pause: ['❚❚ 暂停', '❚❚ Pause'],
+    lang: ['English', '中文'],
+    figures: ['关键指标', 'Key figures'],
+    target: ['2027 目标', '2027 target'],
+    difference: ['差值', 'Difference'],
+    topFirms: ['营收前十企业', 'Ten largest firms'],
+    layers: ['图层', 'Layers'],
+    unnamed: ['未具名企业', 'Unnamed firm'],
+    track: ['赛道', 'Track'],
+    revenue: ['营收', 'Revenue'],
+    employees: ['员工', 'Employees'],
+    cell: ['1 km 网格', '1 km cell'],
+    revenueDensity: ['营收密度', 'Revenue density'],
+    talentDensity: ['人才密度', 'Talent density'],
+    centres: ['个算力中心', 'compute centre(s)'],
+    floor: ['建筑面积', 'Floor area'],
+    zone: ['所在区域', 'Zone'],
+    approximate: ['（示意边界）', ' (approximate boundary)'],
+    perKm2: ['/km²', '/km²'],
+    people: [' 人', ' people'],
+    heightNote: ['柱高 ∝ √营收', 'column height ∝ √revenue'],
+    computeNote: ['圆面积 ∝ 算力', 'circle area ∝ compute'],
+    parksNote: ['圆面积 ∝ 建筑面积', 'circle area ∝ floor area'],
+    firmsNote: ['圆点大小 ∝ √营收', 'dot size ∝ √revenue'],
+    diffNote: ['+ 表示 {a} 更高，− 表示更低', '+ higher in {a}, − lower'],
+    'layer.districts': ['行政区', 'Districts'],
+    'layer.zones': ['一园·双核·四区·全域', 'Plan zones'],
+    'layer.places': ['地标与平台', 'Places'],
+    'layer.revenue': ['企业营收密度', 'Firm revenue density'],
+    'layer.talent': ['人才密度', 'Talent density'],
+    'layer.firms': ['龙头企业', 'Largest firms'],
+    'layer.compute': ['算力中心', 'Compute centres'],
+    'layer.parks': ['产业园区', 'Parks'],
+    'layer.difference': ['营收密度差值', 'Revenue density difference'],
+    'fig.total_scale_cny': ['视觉智能总规模', 'Total scale'],
+    'fig.revenue_cny': ['核心产业营收', 'Core revenue'],
+    'fig.leaders_100bn': ['千亿级企业', 'Firms over 100 bn CNY'],
+    'fig.firms': ['企业数', 'Firms'],
+    'fig.talent': ['人才', 'Talent'],
+    'fig.compute_pflops': ['算力 (PFLOPS)', 'Compute (PFLOPS)'],
+    'kind.platform': ['平台', 'platform'],
+    'kind.firm': ['企业', 'firm'],
+    'kind.university': ['高校', 'university'],
+    'kind.lab': ['实验室', 'lab'],
+    'kind.landmark': ['地标', 'landmark'],
+  };
+  const FIGURES = ['total_scale_cny', 'revenue_cny', 'leaders_100bn', 'firms', 'talent', 'compute_pflops'];
+  const MONEY = new Set(['total_scale_cny', 'revenue_cny']);
+  const LAYERS = SINGLE
+    ? ['zones', 'revenue', 'talent', 'firms', 'compute', 'parks', 'places', 'districts']
+    : ['zones', 'difference', 'places', 'districts'];
+
+  /* Colour scales (ColorBrewer YlOrRd, BuPu, RdBu; Tableau 10 for the tracks). */
+  const REVENUE_COLOURS = [[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60], [240, 59, 32], [189, 0, 38]];
+  const TALENT_COLOURS = [[237, 248, 251], [191, 211, 230], [158, 188, 218], [140, 150, 198], [136, 86, 167], [129, 15, 124]];
+  const DIVERGING = [[33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [230, 230, 230], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43]];
+  const TRACK_COLOURS = [[78, 121, 167], [242, 142, 43], [225, 87, 89], [118, 183, 178], [89, 161, 79], [237, 201, 72], [176, 122, 161], [255, 157, 167], [156, 117, 95]];
+  const ZONE_STYLE = {
+    window: {fill: [230, 85, 13, 120], line: [230, 85, 13, 255], width: 3},
+    core: {fill: [117, 107, 177, 50], line: [117, 107, 177, 255], width: 2},
+    four: {fill: [49, 163, 84, 40], line: [49, 163, 84, 255], width: 2},
+    wide: {fill: [160, 160, 160, 25], line: [120, 120, 120, 200], width: 1},
+  };
+  const TOOLTIP_STYLE = {backgroundColor: 'rgba(255, 255, 255, 0.96)', color: '#222', fontSize: '13px', fontFamily: FONT,
+    padding: '6px 8px', borderRadius: '4px', boxShadow: '0 1px 4px rgba(0, 0, 0, 0.3)'};
+  /* Mostly ambient light, so column tops keep the legend's colours. */
+  const BRIGHT = {ambient: 0.75, diffuse: 0.35, shininess: 16, specularColor: [30, 30, 30]};
+  const OTHER_ZONE = {fill: [120, 120, 120, 30], line: [90, 90, 90, 255], width: 1};
+  const COMPUTE_COLOUR = [0, 150, 200];
+  const PARK_COLOUR = [40, 160, 60];
+
+  const state = {
+    year: DATA.years.length - 1,
+    lang: 'zh',
+    timer: null,
+    visible: Object.fromEntries(LAYERS.map(k => [k, k !== 'talent'])),
+  };
+
+  const $ = id => document.getElementById(id);
+  const t = key => UI[key][state.lang === 'zh' ? 0 : 1];
+  const pick = (zh, en) => (state.lang === 'zh' ? zh || en : en || zh);
+  const locale = () => (state.lang === 'zh' ? 'zh-CN' : 'en-US');
+  const POS = DATA.cells.lon.map((lon, i) => [lon, DATA.cells.lat[i]]);
+  const CELL_M = DATA.cells.size_m;
+
+  /* ---- numbers ---------------------------------------------------------- */
+
+  function num(v, digits) {
+    return Number(v).toLocaleString(locale(), {maximumSignificantDigits: digits || 3});
+  }
+
+  function count(v) {
+    return Math.round(v).toLocaleString(locale());
+  }
+
+  /* CNY in 亿元/万元 for Chinese readers, in bn/m/k for English ones. */
+  function money(cny, digits) {
+    const a = Math.abs(cny);
+    if (state.lang === 'zh') {
+      if (a >= 1e8) return num(cny / 1e8, digits) + ' 亿元';
+      if (a >= 1e4) return num(cny / 1e4, digits) + ' 万元';
+      return num(cny, digits) + ' 元';
+    }
+    if (a >= 1e9) return 'CNY ' + num(cny / 1e9, digits) + ' bn';
+    if (a >= 1e6) return 'CNY ' + num(cny / 1e6, digits) + ' m';
+    if (a >= 1e3) return 'CNY ' + num(cny / 1e3, digits) + ' k';
+    return 'CNY ' + num(cny, digits);
+  }
+
+  function figure(key, v) {
+    if (v === null || v === undefined) return '–';
+    return MONEY.has(key) ? money(v, 4) : count(v);
+  }
+
+  /* ---- colour classes --------------------------------------------------- */
+
+  function classOf(v, breaks) {
+    let k = 0;
+    while (k < breaks.length && v >= breaks[k]) k++;
+    return k;
+  }
+
+  function sequential(palette, breaks, v) {
+    return palette[palette.length - breaks.length - 1 + classOf(v, breaks)];
+  }
+
+  function diverging(breaks, v) {
+    const k = classOf(Math.abs(v), breaks);
+    return DIVERGING[4 + (v < 0 ? -k : k)];
+  }
+
+  /* ---- data views ------------------------------------------------------- */
+
+  const nonzeroCache = {};
+  /* Cells with a non-zero value in the chosen year: geometry is shared, only the index list changes. */
+  function nonzero(key) {
+    const id = key + state.year;
+    if (!nonzeroCache[id]) {
+      const values = DATA[key].values[state.year];
+      nonzeroCache[id] = values.reduce((out, v, i) => (v !== 0 && out.push(i), out), []);
+    }
+    return nonzeroCache[id];
+  }
+
+  function maxOver(values) {
+    return values.reduce((m, year) => year.reduce((a, v) => Math.max(a, Math.abs(v)), m), 1);
+  }
+
+  const REVENUE_HEIGHT = SINGLE ? 25000 / Math.sqrt(maxOver(DATA.revenue.values)) : 0;
+
+  function zoneName(id) {
+    const zone = DATA.zones.find(f => f.properties.zone === id);
+    return zone ? pick(zone.properties.name_zh, zone.properties.name_en) : id;
+  }
+
+  /* ---- layers ----------------------------------------------------------- */
+
+  function labels(id, data, getText, size, colour) {
+    return new deck.TextLayer({
+      id: id + '-labels', data, visible: state.visible[id],
+      getPosition: d => d.pos, getText, getSize: size, getColor: colour,
+      characterSet: 'auto', fontFamily: FONT, fontSettings: {sdf: true},
+      outlineWidth: 4, outlineColor: [255, 255, 255, 230],
+      parameters: {depthCompare: 'always'},
+      updateTriggers: {getText: state.lang},
+    });
+  }
+
+  function baseLayers() {
+    const zoneStyle = f => ZONE_STYLE[f.properties.zone] || OTHER_ZONE;
+    const name = p => pick(p.name_zh, p.name_en);
+    return [
+      new deck.GeoJsonLayer({
+        id: 'districts', data: DATA.districts, visible: state.visible.districts,
+        getFillColor: [248, 247, 242], getLineColor: [150, 150, 150], lineWidthUnits: 'pixels', getLineWidth: 1,
+      }),
+      new deck.GeoJsonLayer({
+        id: 'zones', data: DATA.zones, visible: state.visible.zones,
+        getFillColor: f => zoneStyle(f).fill, getLineColor: f => zoneStyle(f).line,
+        lineWidthUnits: 'pixels', getLineWidth: f => zoneStyle(f).width,
+      }),
+    ];
+  }
+
+  function labelLayers() {
+    const feature = f => ({pos: f.properties.label, p: f.properties});
+    const zoneColour = d => (ZONE_STYLE[d.p.zone] || OTHER_ZONE).line;
+    return [
+      labels('districts', DATA.districts.map(feature), d => pick(d.p.name_zh, d.p.name_en), 12, [90, 90, 90]),
+      labels('places', DATA.places.map(r => ({pos: [r[0], r[1]], zh: r[2], en: r[3]})), d => pick(d.zh, d.en), 11, [40, 40, 40]),
+      labels('zones', DATA.zones.map(feature), d => pick(d.p.name_zh, d.p.name_en), 16, zoneColour),
+    ];
+  }
+
+  function placeLayer() {
+    return new deck.ScatterplotLayer({
+      id: 'places', data: DATA.places, visible: state.visible.places, pickable: true,
+      getPosition: r => [r[0], r[1]], getRadius: 3, radiusUnits: 'pixels',
+      getFillColor: [60, 60, 60], stroked: true, getLineColor: [255, 255, 255], lineWidthUnits: 'pixels', getLineWidth: 1,
+    });
+  }
+
+  function densityLayers() {
+    const y = state.year;
+    const revenue = DATA.revenue.values[y];
+    const talent = DATA.talent.values[y];
+    return [
+      new deck.ColumnLayer({
+        id: 'talent', data: nonzero('talent'), visible: state.visible.talent, pickable: true,
+        diskResolution: 4, angle: 45, radius: CELL_M / Math.SQRT2, extruded: false,
+        getPosition: i => POS[i], getFillColor: i => sequential(TALENT_COLOURS, DATA.talent.breaks, talent[i]).concat(200),
+        updateTriggers: {getFillColor: y},
+      }),
+      new deck.ColumnLayer({
+        id: 'revenue', data: nonzero('revenue'), visible: state.visible.revenue, pickable: true,
+        diskResolution: 4, angle: 45, radius: 0.8 * CELL_M / Math.SQRT2, extruded: true, material: BRIGHT,
+        getPosition: i => POS[i], getElevation: i => Math.sqrt(revenue[i]) * REVENUE_HEIGHT,
+        getFillColor: i => sequential(REVENUE_COLOURS, DATA.revenue.breaks, revenue[i]),
+        updateTriggers: {getFillColor: y, getElevation: y},
+      }),
+    ];
+  }
+
+  function pointLayers() {
+    const y = state.year;
+    const onTop = {depthCompare: 'always'};
+    return [
+      new deck.ScatterplotLayer({
+        id: 'parks', data: DATA.parks[y], visible: state.visible.parks, pickable: true, parameters: onTop,
+        getPosition: r => [r[0], r[1]], getRadius: r => 3 * Math.sqrt(r[2]), radiusMinPixels: 3,
+        getFillColor: PARK_COLOUR.concat(140), stroked: true, getLineColor: PARK_COLOUR, lineWidthUnits: 'pixels', getLineWidth: 1,
+      }),
+      new deck.ScatterplotLayer({
+        id: 'compute', data: DATA.compute[y], visible: state.visible.compute, pickable: true, parameters: onTop,
+        getPosition: r => [r[0], r[1]], getRadius: r => 40 * Math.sqrt(r[2]), radiusMinPixels: 4,
+        getFillColor: COMPUTE_COLOUR.concat(90), stroked: true, getLineColor: COMPUTE_COLOUR, lineWidthUnits: 'pixels', getLineWidth: 2,
+      }),
+      new deck.ScatterplotLayer({
+        id: 'firms', data: DATA.firms[y], visible: state.visible.firms, pickable: true, parameters: onTop,
+        getPosition: r => [r[0], r[1]], getRadius: r => Math.sqrt(r[5]), radiusUnits: 'pixels', radiusScale: 0.02,
+        radiusMinPixels: 2.5, radiusMaxPixels: 16,
+        getFillColor: r => TRACK_COLOURS[r[4]] || [90, 90, 90], stroked: true, getLineColor: [255, 255, 255], lineWidthUnits: 'pixels', getLineWidth: 1,
+      }),
+    ];
+  }
+
+  function differenceLayer() {
+    const values = DATA.difference.values[state.year];
+    return new deck.ColumnLayer({
+      id: 'difference', data: nonzero('difference'), visible: state.visible.difference, pickable: true,
+      diskResolution: 4, angle: 45, radius: CELL_M / Math.SQRT2, extruded: false,
+      getPosition: i => POS[i], getFillColor: i => diverging(DATA.difference.breaks, values[i]).concat(220),
+      updateTriggers: {getFillColor: state.year},
+    });
+  }
+
+  function layers() {
+    const middle = SINGLE ? densityLayers().concat([placeLayer()], pointLayers()) : [differenceLayer(), placeLayer()];
+    return baseLayers().concat(middle, labelLayers());
+  }
+
+  /* ---- tooltips (plain text only) ------------------------------------- */
+
+  function tooltip(info) {
+    const o = info.object;
+    if (o === undefined || o === null) return null;
+    const y = state.year;
+    const lines = {
+      firms: () => [o[2] || o[3] ? pick(o[2], o[3]) : t('unnamed'), t('track') + ': ' + trackName(o[4]),
+        t('revenue') + ': ' + money(o[5] * 1e4), t('employees') + ': ' + count(o[6])],
+      revenue: () => cellLines(o), talent: () => cellLines(o),
+      difference: () => [t('cell'), runTitle(0) + ' − ' + runTitle(1) + ': ' + money(DATA.difference.values[y][o] * 1e4) + t('perKm2')],
+      compute: () => [o[3] + ' ' + t('centres'), num(o[2], 4) + ' PFLOPS'],
+      parks: () => [UI['layer.parks'][state.lang === 'zh' ? 0 : 1], t('floor') + ': ' + count(o[2]) + ' m²', t('zone') + ': ' + zoneName(o[3])],
+      places: () => [pick(o[2], o[3]), UI['kind.' + o[4]] ? t('kind.' + o[4]) : o[4]],
+    }[info.layer.id];
+    return lines ? {text: lines().join('\n'), style: TOOLTIP_STYLE} : null;
+  }
+
+  function cellLines(i) {
+    const y = state.year;
+    return [t('cell'), t('revenueDensity') + ': ' + money(DATA.revenue.values[y][i] * 1e4) + t('perKm2'),
+      t('talentDensity') + ': ' + count(DATA.talent.values[y][i]) + t('people') + t('perKm2')];
+  }
+
+  function trackName(i) {
+    const track = DATA.tracks[i];
+    return track ? pick(track[1], track[2]) : '–';
+  }
+
+  function runTitle(k) {
+    return pick(DATA.runs[k].zh, DATA.runs[k].en);
+  }
+
+  /* ---- DOM helpers ---------------------------------------------------- */
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function swatch(rgb) {
+    const node = el('span', undefined, 'swatch');
+    node.style.backgroundColor = 'rgb(' + rgb.slice(0, 3).join(',') + ')';
+    return node;
+  }
+
+  function legendRow(rgb, text) {
+    const row = el('div', undefined, 'legend-row');
+    row.append(swatch(rgb), el('span', text));
+    return row;
+  }
+
+  /* ---- panels --------------------------------------------------------- */
+
+  function renderHeader() {
+    const title = SINGLE ? runTitle(0) : runTitle(0) + t('vs') + runTitle(1);
+    $('title').textContent = t('app') + ' · ' + title;
+    document.title = $('title').textContent;
+    $('subtitle').textContent = DATA.runs.map(r => r.name + ' (' + t('seed') + ' ' + r.seed + ')').join(t('vs'));
+    $('year').textContent = t('year') + ' ' + DATA.years[state.year];
+    $('year-slider').value = String(state.year);
+    $('play').textContent = state.timer ? t('pause') : t('play');
+    $('lang').textContent = t('lang');
+    $('figures-title').textContent = t('figures') + ' · ' + DATA.years[state.year];
+    $('layers-title').textContent = t('layers');
+    document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
+  }
+
+  function renderFigures() {
+    const box = $('figures');
+    box.replaceChildren(SINGLE ? figureList() : figureTable());
+  }
+
+  /* One run: each figure, with a bar towards its 2027 target where there is one. */
+  function figureList() {
+    const list = el('div');
+    const figures = DATA.figures[0][state.year];
+    FIGURES.forEach(key => {
+      const row = el('div', undefined, 'figure');
+      row.dataset.key = key;
+      row.append(el('span', t('fig.' + key), 'figure-label'), el('span', figure(key, figures[key]), 'figure-value'));
+      const target = DATA.targets[key];
+      if (target) {
+        const share = figures[key] / target;
+        const bar = el('div', undefined, 'bar');
+        const fill = el('div', undefined, 'bar-fill');
+        fill.style.width = Math.min(100, 100 * share).toFixed(1) + '%';
+        fill.classList.toggle('met', share >= 1);
+        bar.append(fill);
+        row.append(bar, el('span', t('target') + ' ' + figure(key, target) + ' · ' + Math.round(100 * share) + '%', 'figure-target'));
+      }
+      list.append(row);
+    });
+    return list;
+  }
+
+  /* Two runs: the figures side by side, their difference and the target. */
+  function figureTable() {
+    const table = el('table', undefined, 'compare');
+    const head = el('tr');
+    head.append(el('th', ''), el('th', runTitle(0)), el('th', runTitle(1)), el('th', t('difference')), el('th', t('target')));
+    table.append(head);
+    FIGURES.forEach(key => {
+      const a = DATA.figures[0][state.year][key];
+      const b = DATA.figures[1][state.year][key];
+      const row = el('tr');
+      row.dataset.key = key;
+      const diff = a === null || b === null ? null : a - b;
+      const sign = diff > 0 ? '+' : '';
+      row.append(el('th', t('fig.' + key)), el('td', figure(key, a)), el('td', figure(key, b)),
+        el('td', diff === null ? '–' : sign + figure(key, diff)), el('td', DATA.targets[key] ? figure(key, DATA.targets[key]) : ''));
+      table.append(row);
+    });
+    return table;
+  }
+
+  function renderFirms() {
+    const list = $('firms');
+    $('firms-title').textContent = SINGLE ? t('topFirms') : '';
+    if (!SINGLE) return list.replaceChildren();
+    list.replaceChildren(...DATA.firms[state.year].slice(0, 10).map(r => {
+      const item = el('li');
+      item.append(el('span', r[2] || r[3] ? pick(r[2], r[3]) : t('unnamed'), 'firm-name'),
+        el('span', money(r[5] * 1e4) + ' · ' + trackName(r[4]), 'firm-meta'));
+      return item;
+    }));
+  }
+
+  function renderToggles() {
+    $('toggles').replaceChildren(...LAYERS.map(key => {
+      const label = el('label', undefined, 'toggle');
+      const box = el('input');
+      box.type = 'checkbox';
+      box.checked = state.visible[key];
+      box.dataset.layer = key;
+      box.addEventListener('change', () => toggle(key, box.checked));
+      label.append(box, el('span', t('layer.' + key)));
+      return label;
+    }));
+  }
+
+  function binLabels(breaks, format) {
+    const out = ['< ' + format(breaks[0])];
+    for (let k = 1; k < breaks.length; k++) out.push(format(breaks[k - 1]) + ' – ' + format(breaks[k]));
+    out.push('≥ ' + format(breaks[breaks.length - 1]));
+    return out;
+  }
+
+  function sequentialLegend(key, palette, format, note) {
+    const breaks = DATA[key].breaks;
+    const box = el('div', undefined, 'legend-block');
+    box.append(el('h3', t('layer.' + key)));
+    if (note) box.append(el('p', note, 'note'));
+    binLabels(breaks, format).forEach((text, k) => box.append(legendRow(palette[palette.length - breaks.length - 1 + k], text)));
+    return box;
+  }
+
+  /* Magnitude classes mirrored around zero: the neutral class is |Δ| below the first break. */
+  function differenceLegend() {
+    const breaks = DATA.difference.breaks;
+    const magnitude = binLabels(breaks, v => money(v * 1e4) + t('perKm2'));
+    const box = el('div', undefined, 'legend-block');
+    box.append(el('h3', t('layer.difference') + ': ' + runTitle(0) + ' − ' + runTitle(1)));
+    for (let k = breaks.length; k >= 1; k--) box.append(legendRow(DIVERGING[4 - k], '− ' + magnitude[k]));
+    box.append(legendRow(DIVERGING[4], '|Δ| ' + magnitude[0]));
+    for (let k = 1; k <= breaks.length; k++) box.append(legendRow(DIVERGING[4 + k], '+ ' + magnitude[k]));
+    box.append(el('p', t('diffNote').split('{a}').join(runTitle(0)), 'note'));
+    return box;
+  }
+
+  function categoricalLegend(key, rows, note) {
+    const box = el('div', undefined, 'legend-block');
+    box.append(el('h3', t('layer.' + key)));
+    if (note) box.append(el('p', note, 'note'));
+    rows.forEach(([rgb, text]) => box.append(legendRow(rgb, text)));
+    return box;
+  }
+
+  function renderLegend() {
+    const perKm2 = t('perKm2');
+    const makers = {
+      zones: () => categoricalLegend('zones', DATA.zones.map(f => [(ZONE_STYLE[f.properties.zone] || OTHER_ZONE).line,
+        pick(f.properties.name_zh, f.properties.name_en) + (f.properties.approximate ? t('approximate') : '')])),
+      revenue: () => sequentialLegend('revenue', REVENUE_COLOURS, v => money(v * 1e4) + perKm2, t('heightNote')),
+      talent: () => sequentialLegend('talent', TALENT_COLOURS, v => count(v) + t('people') + perKm2),
+      firms: () => categoricalLegend('firms', DATA.tracks.map((tr, i) => [TRACK_COLOURS[i], pick(tr[1], tr[2])]), t('firmsNote')),
+      compute: () => categoricalLegend('compute', [[COMPUTE_COLOUR, t('layer.compute')]], t('computeNote')),
+      parks: () => categoricalLegend('parks', [[PARK_COLOUR, t('layer.parks')]], t('parksNote')),
+      difference: differenceLegend,
+    };
+    $('legend').replaceChildren(...LAYERS.filter(k => state.visible[k] && makers[k]).map(k => makers[k]()));
+  }
+
+  /* ---- state changes -------------------------------------------------- */
+
+  let frames = 0;
+  let waiting = [];
+
+  function afterRender() {
+    frames++;
+    window.__mapReady = true;
+    const done = waiting;
+    waiting = [];
+    done.forEach(resolve => resolve(frames));
+  }
+
+  const map = new deck.Deck({
+    parent: $('map'),
+    initialViewState: initialView(),
+    controller: true,
+    layers: [],
+    getTooltip: tooltip,
+    onAfterRender: afterRender,
+  });
+
+  function initialView() {
+    const [west, south, east, north] = DATA.bounds;
+    const width = Math.max(window.innerWidth, 320);
+    const height = Math.max(window.innerHeight, 240);
+    const padding = Math.min(60, width / 5, height / 5);
+    const fit = new deck.WebMercatorViewport({width, height}).fitBounds([[west, south], [east, north]], {padding});
+    return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom, pitch: SINGLE ? 40 : 0, bearing: 0};
+  }
+
+  function render() {
+    renderHeader();
+    renderFigures();
+    renderFirms();
+    renderToggles();
+    renderLegend();
+    map.setProps({layers: layers()});
+  }
+
+  function setYear(year) {
+    const index = DATA.years.indexOf(year);
+    if (index < 0) return false;
+    state.year = index;
+    render();
+    return true;
+  }
+
+  function toggle(key, on) {
+    state.visible[key] = on;
+    render();
+  }
+
+  function setLang(lang) {
+    state.lang = lang === 'en' ? 'en' : 'zh';
+    render();
+  }
+
+  function play() {
+    if (state.timer) {
+      clearInterval(state.timer);
+      state.timer = null;
+    } else {
+      state.timer = setInterval(() => setYear(DATA.years[(state.year + 1) % DATA.years.length]), 1500);
+    }
+    renderHeader();
+  }
+
+  const slider = $('year-slider');
+  slider.max = String(DATA.years.length - 1);
+  slider.addEventListener('input', () => setYear(DATA.years[Number(slider.value)]));
+  $('play').addEventListener('click', play);
+  $('lang').addEventListener('click', () => setLang(state.lang === 'zh' ? 'en' : 'zh'));
+
+  /* For tests and the PNG snapshot: read the state, drive it, wait for the next frame. */
+  window.vvMap = {
+    state, setYear, setLang, toggle,
+    years: DATA.years.slice(),
+    layerVisible: id => map.props.layers.some(layer => layer.id === id && layer.props.visible),
+    nextFrame: () => new Promise(resolve => {
+      waiting.push(resolve);
+      map.redraw('snapshot');
+    }),
+  };
+  render();
+})();
