@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels import draw_indices
+
 
 class WeightedSampler:
     """Draw indices in proportion to fixed non-negative weights.
 
     Inverse-CDF sampling with a guide table (Chen & Asau): the table sends
     each draw straight to the first item its equal-mass bin could hold, and a
-    short vectorized scan finishes the search. Compared with a binary search
-    over a large CDF, this replaces about log2(n) cache misses with two.
+    short scan finishes the search (in :mod:`twin.kernels`). Compared with a
+    binary search over a large CDF, this replaces about log2(n) cache misses
+    with two.
     """
 
     def __init__(self, items: np.ndarray, weights: np.ndarray) -> None:
@@ -27,19 +30,14 @@ class WeightedSampler:
         if len(self.items) == 0:
             raise ValueError("nothing to sample: every weight is zero")
         cdf = np.cumsum(np.asarray(weights, dtype=np.float64)[keep])
-        self._cdf = cdf / cdf[-1]
-        self._cdf[-1] = np.inf  # no draw can pass the last item
-        self._guide = np.searchsorted(self._cdf, np.arange(len(cdf)) / len(cdf), side="right")
+        self.cdf = cdf / cdf[-1]
+        self.cdf[-1] = np.inf  # no draw can pass the last item
+        self.guide = np.searchsorted(self.cdf, np.arange(len(cdf)) / len(cdf), side="right")
 
     def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """``size`` draws with replacement."""
-        u = rng.random(size).ravel()
-        idx = self._guide[(u * len(self._guide)).astype(np.int64)]
-        behind = np.flatnonzero(self._cdf[idx] <= u)
-        while len(behind):
-            idx[behind] += 1
-            behind = behind[self._cdf[idx[behind]] <= u[behind]]
-        return self.items[idx].reshape(size)
+        n = int(np.prod(size))
+        return self.items[draw_indices(rng, self.cdf, self.guide, n)].reshape(size)
 
 
 def gumbel_argmax(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -107,8 +105,3 @@ def sample_rows(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     """
     k = rng.binomial(n, min(max(p, 0.0), 1.0)) if n else 0
     return np.unique(rng.integers(0, n, k)) if k else np.zeros(0, np.int64)
-
-
-def chunks(n: int, size: int = 131_072) -> list[slice]:
-    """Slices that cover ``range(n)`` in pieces, to bound the memory of (choosers x candidates) arrays."""
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]

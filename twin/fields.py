@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geography import Geography
+from .kernels import count_by
 from .params import TRACKS, Params
 from .state import State
 
@@ -38,7 +39,7 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
     key = firms.track[alive].astype(np.int64) * n + geo.coarse(firms.cell[alive])
     revenue = np.bincount(key, firms.revenue[alive], minlength=len(TRACKS) * n).reshape(len(TRACKS), n)
     agglomeration = log_ratio(geo.smooth(revenue, params.agglomeration_radius_m), geo.coarse_city)
-    people = np.bincount(geo.coarse(talent.home[talent.alive]), minlength=n).astype(np.float64)
+    people = count_by(talent.home, geo.coarse_of, talent.alive, n)
     access = log_ratio(geo.smooth(people[None, :], params.talent_radius_m), geo.coarse_city)[0]
     return Fields(agglomeration.astype(np.float32), access.astype(np.float32))
 

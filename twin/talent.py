@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .choice import WeightedSampler, chunks, gumbel_argmax, ration, sample_rows
+from .choice import WeightedSampler, gumbel_argmax, ration, sample_rows
 from .geography import Geography
 from .labour import labour_demand, wage_offer
 from .land import free_m2
@@ -13,6 +13,7 @@ from .policy import Effects
 from .state import State
 
 MONTH = 1.0 / 12.0
+CHUNK = 131_072
 
 
 def step_talent(
@@ -95,20 +96,9 @@ def match_jobs(
         return 0
     jobs = WeightedSampler(np.arange(firms.n), vacancies)
     offer = wage_offer(firms.revenue, params)
-    log_offer = np.log(offer)
-    x, y = geo.centre_km
-    firm_x, firm_y = x[firms.cell], y[firms.cell]
-    choice = np.full(len(seekers), -1, np.int64)
-    for part in chunks(len(seekers)):
-        who = seekers[part]
-        cand = jobs.draw(rng, (len(who), params.job_candidates))
-        home = talent.home[who][:, None]
-        distance = np.hypot(x[home] - firm_x[cand], y[home] - firm_y[cand])
-        utility = log_offer[cand] - np.float32(params.commute_cost) * distance
-        utility[distance > params.commute_max_km] = -np.inf
-        pick = gumbel_argmax(utility, rng)
-        reachable = distance[np.arange(len(who)), pick] <= params.commute_max_km
-        choice[part] = np.where(reachable, cand[np.arange(len(who)), pick], -1)
+    cand = jobs.draw(rng, (len(seekers), params.job_candidates))
+    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell[cand], np.log(offer[cand]), geo, params, rng)
+    choice = np.where(reachable, pick, -1)
     applied = np.flatnonzero(choice >= 0)
     hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, rng)]
     cells = firms.cell[choice[hired]]
@@ -131,17 +121,33 @@ def choose_homes(
     first one, as a real long-distance commuter would.
     """
     home = np.empty(len(work), np.int32)
-    for part in chunks(len(work)):
-        cand = homes.draw(rng, (part.stop - part.start, params.home_candidates))
-        utility = np.float32(-params.rent_weight_home) * geo.log_base_rent[cand]
-        w = work[part]
-        if (w >= 0).any():
-            distance = geo.distance_km(np.maximum(w, 0)[:, None], cand)
-            commute = np.where((w >= 0)[:, None], distance, np.float32(0.0))
-            utility -= np.float32(params.commute_cost) * commute
-            utility[commute > params.commute_max_km] = -np.inf
-        home[part] = cand[np.arange(len(cand)), gumbel_argmax(utility, rng)]
+    for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
+        part = work[start : start + CHUNK]
+        cells = homes.draw(rng, (len(part), params.home_candidates))
+        rent = np.float32(-params.rent_weight_home) * geo.log_base_rent[cells]
+        home[start : start + CHUNK], _ = choose_near(part, cells, cells, rent, geo, params, rng)
     return home
+
+
+def choose_near(
+    origin: np.ndarray, cand: np.ndarray, at: np.ndarray, base: np.ndarray, geo: Geography, params: Params, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logit over candidates (choosers x k) at cells ``at``, scored ``base - commute cost x km`` from each origin cell.
+
+    Candidates beyond the longest commute are out of reach; an origin of -1
+    means no commute term. Returns each chooser's pick and whether it is in
+    reach (a chooser with nothing in reach keeps its first candidate).
+    """
+    x, y = geo.centre_km
+    has = (origin >= 0)[:, None]
+    start = np.maximum(origin, 0)[:, None]
+    km = np.where(has, np.hypot(x[start] - x[at], y[start] - y[at]), np.float32(0.0))
+    utility = base.astype(np.float32) - np.float32(params.commute_cost) * km
+    far = km > params.commute_max_km
+    utility[far] = -np.inf
+    column = gumbel_argmax(utility, rng)
+    rows = np.arange(len(cand))
+    return cand[rows, column], ~far[rows, column]
 
 
 def draw_skill(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
