@@ -23,9 +23,13 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..run import RunResult
 from . import payload
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
 
 ASSETS = Path(__file__).resolve().parent
 """Where map.js, map.css and page.html live."""
@@ -63,10 +67,10 @@ def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult 
     The file is written beside ``path`` and renamed into place, so a reader
     never sees half a page.
     """
-    _write_atomic(Path(path), render_html(payload.build(result, other)).encode("utf-8"))
+    _write_atomic(Path(path), _render_html(payload.build(result, other)).encode("utf-8"))
 
 
-def render_html(data: dict) -> str:
+def _render_html(data: dict) -> str:
     """The page for a payload from :func:`payload.build`: template, style, bundle, script and data."""
     parts = {"CSS": _asset("map.css"), "DATA": embed_json(data), "BUNDLE": _deck_bundle(), "APP": _asset("map.js")}
     parts["CSP"] = _content_security_policy(scripts=(parts["BUNDLE"], parts["APP"]), styles=(parts["CSS"],))
@@ -81,12 +85,16 @@ def embed_json(data: dict) -> str:
 
 
 def _content_security_policy(scripts: tuple[str, ...], styles: tuple[str, ...]) -> str:
-    """No fetches at all; only our own script and style blocks, named by hash, may run."""
+    """No fetches at all; only our own script and style blocks, named by hash, may run.
+
+    Images from data: and blob: URLs stay allowed: loaders.gl probes image
+    format support with a data: image, which is local.
+    """
     script_hashes = " ".join(_csp_hash(s) for s in scripts)
     style_hashes = " ".join(_csp_hash(s) for s in styles)
     return (
         f"default-src 'none'; script-src {script_hashes}; style-src {style_hashes}; "
-        "img-src data: blob:; worker-src blob:; connect-src data: blob:; base-uri 'none'; form-action 'none'"
+        "img-src data: blob:; base-uri 'none'; form-action 'none'"
     )
 
 
@@ -117,29 +125,56 @@ def _deck_bundle() -> str:
 
 
 def write_png(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str], year: int | None = None) -> None:
-    """Render a map page in headless Chromium and save it as a PNG: the final year, or ``year``."""
+    """Render a map page in headless Chromium and save it as a PNG: the final year, or ``year``.
+
+    Raises RuntimeError when Chromium (/usr/bin/chromium) or Playwright is
+    missing, ValueError for a year the map does not hold.
+    """
     html_path = Path(html_path).resolve()
-    if not html_path.is_file():
-        raise FileNotFoundError(f"{html_path}: no such map")
+    years = _map_years(html_path)
+    if year is not None and year not in years:
+        raise ValueError(f"{html_path}: year {year} is not in the map (years {years[0]}-{years[-1]})")
     png = _off_event_loop(_snapshot, html_path, year)
     _write_atomic(Path(png_path), png)
 
 
+def _map_years(html_path: Path) -> list[int]:
+    """The years a map page holds, read from its embedded data: a bad year fails before any browser starts."""
+    found = re.search(r'<script type="application/json" id="vv-data">(.*?)</script>', html_path.read_text(encoding="utf-8"), re.S)
+    if found is None:
+        raise ValueError(f"{html_path}: not a map written by twin.maps (no embedded data)")
+    return json.loads(found.group(1))["years"]
+
+
 def _snapshot(html_path: Path, year: int | None) -> bytes:
     """Open the page with the network blocked, pick the year, wait for a fresh frame, screenshot."""
-    with launch_chromium() as browser:
+    with _launch_chromium() as browser:
         page = browser.new_page(viewport=SNAPSHOT_SIZE)
         page.route("**/*", _local_only)
         page.goto(html_path.as_uri())
-        page.wait_for_function("window.__mapReady === true", timeout=READY_TIMEOUT_MS)
-        if year is not None and not page.evaluate("year => window.vvMap.setYear(year)", year):
-            years = page.evaluate("window.vvMap.years")
-            raise ValueError(f"{html_path}: year {year} is not in the map (years {years[0]}-{years[-1]})")
+        wait_until_drawn(page, READY_TIMEOUT_MS)
+        if year is not None:
+            page.evaluate("year => window.vvMap.setYear(year)", year)
         page.evaluate("() => window.vvMap.nextFrame()")
         return page.screenshot(type="png")
 
 
-def _local_only(route) -> None:
+def wait_until_drawn(page: Page, timeout_ms: int) -> None:
+    """Wait for the map's first frame.
+
+    Playwright's ``wait_for_function`` polls with ``eval``, which the page's
+    Content-Security-Policy forbids, so this awaits the page's own promise.
+    """
+    started = page.evaluate(
+        """ms => window.vvMap ? Promise.race([window.vvMap.ready.then(() => true),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('no frame drawn in ' + ms + ' ms')), ms))]) : false""",
+        timeout_ms,
+    )
+    if not started:
+        raise RuntimeError(f"{page.url}: the map script did not start (see the browser console)")
+
+
+def _local_only(route: Route) -> None:
     """Let local URLs through and abort everything else: the page must never reach the network."""
     if route.request.url.startswith(LOCAL_SCHEMES):
         route.continue_()
@@ -148,7 +183,7 @@ def _local_only(route) -> None:
 
 
 @contextlib.contextmanager
-def launch_chromium() -> Iterator[object]:
+def _launch_chromium() -> Iterator[Browser]:
     """Debian's headless Chromium through Playwright, with a clear error when either is missing."""
     if not CHROMIUM.exists():
         raise RuntimeError(f"Chromium not found at {CHROMIUM}: install Debian's chromium package (apt-get install chromium) to render maps to PNG")

@@ -28,10 +28,11 @@
     topFirms: ['营收前十企业', 'Ten largest firms'],
     layers: ['图层', 'Layers'],
     unnamed: ['未具名企业', 'Unnamed firm'],
+    andMore: ['……另有 {n} 家', '… and {n} more'],
     track: ['赛道', 'Track'],
     revenue: ['营收', 'Revenue'],
     employees: ['员工', 'Employees'],
-    cell: ['1 km 网格', '1 km cell'],
+    cell: ['{size} 网格', '{size} cell'],
     revenueDensity: ['营收密度', 'Revenue density'],
     talentDensity: ['人才密度', 'Talent density'],
     centres: ['个算力中心', 'compute centre(s)'],
@@ -40,10 +41,12 @@
     approximate: ['（示意边界）', ' (approximate boundary)'],
     perKm2: ['/km²', '/km²'],
     people: [' 人', ' people'],
-    heightNote: ['柱高 ∝ √营收', 'column height ∝ √revenue'],
+    revenueNote: ['每 km² 年营收；柱高 ∝ √营收', 'yearly revenue per km²; column height ∝ √revenue'],
+    differenceNote: ['每 km² 年营收之差', 'difference in yearly revenue per km²'],
+    talentNote: ['每 km² 居住人才数', 'talent living per km²'],
     computeNote: ['圆面积 ∝ 算力', 'circle area ∝ compute'],
-    parksNote: ['圆面积 ∝ 建筑面积', 'circle area ∝ floor area'],
-    firmsNote: ['圆点大小 ∝ √营收', 'dot size ∝ √revenue'],
+    parksNote: ['方框面积 ∝ 建筑面积', 'square area ∝ floor area'],
+    firmsNote: ['圆点大小 ∝ √营收；颜色为该点最大企业的赛道', 'dot size ∝ √revenue; colour: track of the largest firm there'],
     diffNote: ['+ 表示 {a} 更高，− 表示更低', '+ higher in {a}, − lower'],
     'layer.districts': ['行政区', 'Districts'],
     'layer.zones': ['一园·双核·四区·全域', 'Plan zones'],
@@ -56,7 +59,7 @@
     'layer.difference': ['营收密度差值', 'Revenue density difference'],
     'fig.total_scale_cny': ['视觉智能总规模', 'Total scale'],
     'fig.revenue_cny': ['核心产业营收', 'Core revenue'],
-    'fig.leaders_100bn': ['千亿级企业', 'Firms over 100 bn CNY'],
+    'fig.leaders_100bn': ['千亿级企业', 'Firms ≥ CNY 100 bn'],
     'fig.firms': ['企业数', 'Firms'],
     'fig.talent': ['人才', 'Talent'],
     'fig.compute_pflops': ['算力 (PFLOPS)', 'Compute (PFLOPS)'],
@@ -87,14 +90,19 @@
     padding: '6px 8px', borderRadius: '4px', boxShadow: '0 1px 4px rgba(0, 0, 0, 0.3)'};
   /* Mostly ambient light, so column tops keep the legend's colours. */
   const BRIGHT = {ambient: 0.75, diffuse: 0.35, shininess: 16, specularColor: [30, 30, 30]};
+  const PLACE_NAMES_ZOOM = 10.5;
+  const TALLEST_COLUMN_M = 25000;
   const OTHER_ZONE = {fill: [120, 120, 120, 30], line: [90, 90, 90, 255], width: 1};
   const COMPUTE_COLOUR = [0, 150, 200];
-  const PARK_COLOUR = [40, 160, 60];
+  const PARK_COLOUR = [50, 50, 50];
+  const PARK_SIDE = 5; // metres of square side per √m² of floor area: area ∝ floor area
+  const METRES_PER_DEGREE = 111320;
 
   const state = {
     year: DATA.years.length - 1,
     lang: 'zh',
     timer: null,
+    near: false, // zoomed in far enough for the places' names not to pile up
     visible: Object.fromEntries(LAYERS.map(k => [k, k !== 'talent'])),
   };
 
@@ -159,16 +167,38 @@
     const id = key + state.year;
     if (!nonzeroCache[id]) {
       const values = DATA[key].values[state.year];
-      nonzeroCache[id] = values.reduce((out, v, i) => (v !== 0 && out.push(i), out), []);
+      const cells = [];
+      for (let i = 0; i < values.length; i++) if (values[i] !== 0) cells.push(i);
+      nonzeroCache[id] = cells;
     }
     return nonzeroCache[id];
+  }
+
+  const sitesCache = {};
+  /* The year's largest firms grouped by position (several share a cell centre), largest first in each:
+     one dot per site, so the tooltip lists them all. Smallest sites first, so the largest draw on top. */
+  function firmSites() {
+    if (!sitesCache[state.year]) {
+      const bySite = new Map();
+      DATA.firms[state.year].forEach(r => {
+        const key = r[0] + ',' + r[1];
+        bySite.set(key, (bySite.get(key) || []).concat([r]));
+      });
+      sitesCache[state.year] = Array.from(bySite.values()).sort((a, b) => siteRevenue(a) - siteRevenue(b));
+    }
+    return sitesCache[state.year];
+  }
+
+  function siteRevenue(site) {
+    return site.reduce((sum, r) => sum + r[5], 0);
   }
 
   function maxOver(values) {
     return values.reduce((m, year) => year.reduce((a, v) => Math.max(a, Math.abs(v)), m), 1);
   }
 
-  const REVENUE_HEIGHT = SINGLE ? 25000 / Math.sqrt(maxOver(DATA.revenue.values)) : 0;
+  /* Metres of column per √(万元/km²): the densest cell of any year stands TALLEST_COLUMN_M high. */
+  const REVENUE_HEIGHT = SINGLE ? TALLEST_COLUMN_M / Math.sqrt(maxOver(DATA.revenue.values)) : 0;
 
   function zoneName(id) {
     const zone = DATA.zones.find(f => f.properties.zone === id);
@@ -177,10 +207,10 @@
 
   /* ---- layers ----------------------------------------------------------- */
 
-  function labels(id, data, getText, size, colour) {
+  function labels(id, data, getText, size, colour, getPosition) {
     return new deck.TextLayer({
       id: id + '-labels', data, visible: state.visible[id],
-      getPosition: d => d.pos, getText, getSize: size, getColor: colour,
+      getPosition: getPosition || (d => d.pos), getText, getSize: size, getColor: colour,
       characterSet: 'auto', fontFamily: FONT, fontSettings: {sdf: true},
       outlineWidth: 4, outlineColor: [255, 255, 255, 230],
       parameters: {depthCompare: 'always'},
@@ -190,7 +220,6 @@
 
   function baseLayers() {
     const zoneStyle = f => ZONE_STYLE[f.properties.zone] || OTHER_ZONE;
-    const name = p => pick(p.name_zh, p.name_en);
     return [
       new deck.GeoJsonLayer({
         id: 'districts', data: DATA.districts, visible: state.visible.districts,
@@ -204,12 +233,21 @@
     ];
   }
 
+  /* The 一园 outline again, drawn over the columns so the window park is never hidden. */
+  function windowOutline() {
+    return new deck.GeoJsonLayer({
+      id: 'zones-window', data: DATA.zones.filter(f => f.properties.zone === 'window'), visible: state.visible.zones,
+      filled: false, getLineColor: ZONE_STYLE.window.line, lineWidthUnits: 'pixels', getLineWidth: 3,
+      parameters: {depthCompare: 'always'},
+    });
+  }
+
   function labelLayers() {
     const feature = f => ({pos: f.properties.label, p: f.properties});
     const zoneColour = d => (ZONE_STYLE[d.p.zone] || OTHER_ZONE).line;
     return [
       labels('districts', DATA.districts.map(feature), d => pick(d.p.name_zh, d.p.name_en), 12, [90, 90, 90]),
-      labels('places', DATA.places.map(r => ({pos: [r[0], r[1]], zh: r[2], en: r[3]})), d => pick(d.zh, d.en), 11, [40, 40, 40]),
+      labels('places', state.near ? DATA.places : [], r => pick(r[2], r[3]), 11, [40, 40, 40], r => [r[0], r[1]]),
       labels('zones', DATA.zones.map(feature), d => pick(d.p.name_zh, d.p.name_en), 16, zoneColour),
     ];
   }
@@ -247,10 +285,10 @@
     const y = state.year;
     const onTop = {depthCompare: 'always'};
     return [
-      new deck.ScatterplotLayer({
+      new deck.PolygonLayer({
         id: 'parks', data: DATA.parks[y], visible: state.visible.parks, pickable: true, parameters: onTop,
-        getPosition: r => [r[0], r[1]], getRadius: r => 3 * Math.sqrt(r[2]), radiusMinPixels: 3,
-        getFillColor: PARK_COLOUR.concat(140), stroked: true, getLineColor: PARK_COLOUR, lineWidthUnits: 'pixels', getLineWidth: 1,
+        getPolygon: r => square(r[0], r[1], PARK_SIDE * Math.sqrt(r[2])),
+        getFillColor: PARK_COLOUR.concat(70), getLineColor: PARK_COLOUR, lineWidthUnits: 'pixels', getLineWidth: 2,
       }),
       new deck.ScatterplotLayer({
         id: 'compute', data: DATA.compute[y], visible: state.visible.compute, pickable: true, parameters: onTop,
@@ -258,12 +296,19 @@
         getFillColor: COMPUTE_COLOUR.concat(90), stroked: true, getLineColor: COMPUTE_COLOUR, lineWidthUnits: 'pixels', getLineWidth: 2,
       }),
       new deck.ScatterplotLayer({
-        id: 'firms', data: DATA.firms[y], visible: state.visible.firms, pickable: true, parameters: onTop,
-        getPosition: r => [r[0], r[1]], getRadius: r => Math.sqrt(r[5]), radiusUnits: 'pixels', radiusScale: 0.02,
-        radiusMinPixels: 2.5, radiusMaxPixels: 16,
-        getFillColor: r => TRACK_COLOURS[r[4]] || [90, 90, 90], stroked: true, getLineColor: [255, 255, 255], lineWidthUnits: 'pixels', getLineWidth: 1,
+        id: 'firms', data: firmSites(), visible: state.visible.firms, pickable: true, parameters: onTop,
+        getPosition: site => [site[0][0], site[0][1]], getRadius: site => Math.sqrt(siteRevenue(site)),
+        radiusUnits: 'pixels', radiusScale: 0.02, radiusMinPixels: 2.5, radiusMaxPixels: 16,
+        getFillColor: site => TRACK_COLOURS[site[0][4]] || [90, 90, 90], stroked: true, getLineColor: [255, 255, 255], lineWidthUnits: 'pixels', getLineWidth: 1,
       }),
     ];
+  }
+
+  /* A square of side `side` metres centred on a point: parks are drawn as squares, unlike every circle. */
+  function square(lon, lat, side) {
+    const dLat = side / 2 / METRES_PER_DEGREE;
+    const dLon = dLat / Math.cos(lat * Math.PI / 180);
+    return [[lon - dLon, lat - dLat], [lon + dLon, lat - dLat], [lon + dLon, lat + dLat], [lon - dLon, lat + dLat]];
   }
 
   function differenceLayer() {
@@ -278,7 +323,7 @@
 
   function layers() {
     const middle = SINGLE ? densityLayers().concat([placeLayer()], pointLayers()) : [differenceLayer(), placeLayer()];
-    return baseLayers().concat(middle, labelLayers());
+    return baseLayers().concat(middle, [windowOutline()], labelLayers());
   }
 
   /* ---- tooltips (plain text only) ------------------------------------- */
@@ -288,20 +333,37 @@
     if (o === undefined || o === null) return null;
     const y = state.year;
     const lines = {
-      firms: () => [o[2] || o[3] ? pick(o[2], o[3]) : t('unnamed'), t('track') + ': ' + trackName(o[4]),
-        t('revenue') + ': ' + money(o[5] * 1e4), t('employees') + ': ' + count(o[6])],
+      firms: () => firmLines(o),
       revenue: () => cellLines(o), talent: () => cellLines(o),
-      difference: () => [t('cell'), runTitle(0) + ' − ' + runTitle(1) + ': ' + money(DATA.difference.values[y][o] * 1e4) + t('perKm2')],
+      difference: () => [cellName(), runTitle(0) + ' − ' + runTitle(1) + ': ' + money(DATA.difference.values[y][o] * 1e4) + t('perKm2')],
       compute: () => [o[3] + ' ' + t('centres'), num(o[2], 4) + ' PFLOPS'],
-      parks: () => [UI['layer.parks'][state.lang === 'zh' ? 0 : 1], t('floor') + ': ' + count(o[2]) + ' m²', t('zone') + ': ' + zoneName(o[3])],
+      parks: () => [t('layer.parks'), t('floor') + ': ' + count(o[2]) + ' m²', t('zone') + ': ' + zoneName(o[3])],
       places: () => [pick(o[2], o[3]), UI['kind.' + o[4]] ? t('kind.' + o[4]) : o[4]],
     }[info.layer.id];
     return lines ? {text: lines().join('\n'), style: TOOLTIP_STYLE} : null;
   }
 
+  const SITE_FIRMS = 5;
+  function firmLines(site) {
+    const lines = [];
+    site.slice(0, SITE_FIRMS).forEach(r => lines.push(firmName(r),
+      t('track') + ': ' + trackName(r[4]) + ' · ' + t('revenue') + ': ' + money(r[5] * 1e4) + ' · ' + t('employees') + ': ' + count(r[6])));
+    if (site.length > SITE_FIRMS) lines.push(t('andMore').split('{n}').join(String(site.length - SITE_FIRMS)));
+    return lines;
+  }
+
+  function firmName(r) {
+    return r[2] || r[3] ? pick(r[2], r[3]) : t('unnamed');
+  }
+
+  function cellName() {
+    const size = CELL_M >= 1000 ? num(CELL_M / 1000) + ' km' : num(CELL_M) + ' m';
+    return t('cell').split('{size}').join(size);
+  }
+
   function cellLines(i) {
     const y = state.year;
-    return [t('cell'), t('revenueDensity') + ': ' + money(DATA.revenue.values[y][i] * 1e4) + t('perKm2'),
+    return [cellName(), t('revenueDensity') + ': ' + money(DATA.revenue.values[y][i] * 1e4) + t('perKm2'),
       t('talentDensity') + ': ' + count(DATA.talent.values[y][i]) + t('people') + t('perKm2')];
   }
 
@@ -402,10 +464,10 @@
   function renderFirms() {
     const list = $('firms');
     $('firms-title').textContent = SINGLE ? t('topFirms') : '';
-    if (!SINGLE) return list.replaceChildren();
-    list.replaceChildren(...DATA.firms[state.year].slice(0, 10).map(r => {
+    const top = SINGLE ? DATA.firms[state.year].slice(0, 10) : [];
+    list.replaceChildren(...top.map(r => {
       const item = el('li');
-      item.append(el('span', r[2] || r[3] ? pick(r[2], r[3]) : t('unnamed'), 'firm-name'),
+      item.append(el('span', firmName(r), 'firm-name'),
         el('span', money(r[5] * 1e4) + ' · ' + trackName(r[4]), 'firm-meta'));
       return item;
     }));
@@ -443,9 +505,10 @@
   /* Magnitude classes mirrored around zero: the neutral class is |Δ| below the first break. */
   function differenceLegend() {
     const breaks = DATA.difference.breaks;
-    const magnitude = binLabels(breaks, v => money(v * 1e4) + t('perKm2'));
+    const magnitude = binLabels(breaks, v => money(v * 1e4));
     const box = el('div', undefined, 'legend-block');
     box.append(el('h3', t('layer.difference') + ': ' + runTitle(0) + ' − ' + runTitle(1)));
+    box.append(el('p', t('differenceNote'), 'note'));
     for (let k = breaks.length; k >= 1; k--) box.append(legendRow(DIVERGING[4 - k], '− ' + magnitude[k]));
     box.append(legendRow(DIVERGING[4], '|Δ| ' + magnitude[0]));
     for (let k = 1; k <= breaks.length; k++) box.append(legendRow(DIVERGING[4 + k], '+ ' + magnitude[k]));
@@ -462,12 +525,11 @@
   }
 
   function renderLegend() {
-    const perKm2 = t('perKm2');
     const makers = {
-      zones: () => categoricalLegend('zones', DATA.zones.map(f => [(ZONE_STYLE[f.properties.zone] || OTHER_ZONE).line,
+      zones: () => categoricalLegend('zones', DATA.zones.slice().reverse().map(f => [(ZONE_STYLE[f.properties.zone] || OTHER_ZONE).line,
         pick(f.properties.name_zh, f.properties.name_en) + (f.properties.approximate ? t('approximate') : '')])),
-      revenue: () => sequentialLegend('revenue', REVENUE_COLOURS, v => money(v * 1e4) + perKm2, t('heightNote')),
-      talent: () => sequentialLegend('talent', TALENT_COLOURS, v => count(v) + t('people') + perKm2),
+      revenue: () => sequentialLegend('revenue', REVENUE_COLOURS, v => money(v * 1e4), t('revenueNote')),
+      talent: () => sequentialLegend('talent', TALENT_COLOURS, count, t('talentNote')),
       firms: () => categoricalLegend('firms', DATA.tracks.map((tr, i) => [TRACK_COLOURS[i], pick(tr[1], tr[2])]), t('firmsNote')),
       compute: () => categoricalLegend('compute', [[COMPUTE_COLOUR, t('layer.compute')]], t('computeNote')),
       parks: () => categoricalLegend('parks', [[PARK_COLOUR, t('layer.parks')]], t('parksNote')),
@@ -478,25 +540,35 @@
 
   /* ---- state changes -------------------------------------------------- */
 
-  let frames = 0;
+  /* Resolvers waiting for the next frame; the first is `ready`, settled by the first frame drawn. */
   let waiting = [];
+  const ready = new Promise(resolve => waiting.push(resolve));
 
   function afterRender() {
-    frames++;
     window.__mapReady = true;
     const done = waiting;
     waiting = [];
-    done.forEach(resolve => resolve(frames));
+    done.forEach(resolve => resolve());
   }
 
+  const view = initialView();
+  state.near = view.zoom >= PLACE_NAMES_ZOOM;
   const map = new deck.Deck({
     parent: $('map'),
-    initialViewState: initialView(),
+    initialViewState: view,
     controller: true,
     layers: [],
     getTooltip: tooltip,
     onAfterRender: afterRender,
+    onViewStateChange: ({viewState}) => showPlaceNames(viewState.zoom >= PLACE_NAMES_ZOOM),
   });
+
+  function showPlaceNames(near) {
+    if (near !== state.near) {
+      state.near = near;
+      map.setProps({layers: layers()});
+    }
+  }
 
   function initialView() {
     const [west, south, east, north] = DATA.bounds;
@@ -544,6 +616,7 @@
     renderHeader();
   }
 
+  document.body.classList.add(DATA.mode);
   const slider = $('year-slider');
   slider.max = String(DATA.years.length - 1);
   slider.addEventListener('input', () => setYear(DATA.years[Number(slider.value)]));
@@ -552,9 +625,10 @@
 
   /* For tests and the PNG snapshot: read the state, drive it, wait for the next frame. */
   window.vvMap = {
-    state, setYear, setLang, toggle,
+    state, ready, setYear, setLang, toggle,
     years: DATA.years.slice(),
     layerVisible: id => map.props.layers.some(layer => layer.id === id && layer.props.visible),
+    project: lngLat => map.getViewports()[0].project(lngLat),
     nextFrame: () => new Promise(resolve => {
       waiting.push(resolve);
       map.redraw('snapshot');

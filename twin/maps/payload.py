@@ -19,7 +19,6 @@ from rasterio.warp import transform as reproject
 
 from layers import WGS84
 
-from ..metrics import LEADER_100BN_CNY
 from ..outputs import TARGETS_2027
 from ..params import TRACKS, TRACK_IDS
 from ..run import RunResult
@@ -54,7 +53,6 @@ def build(result: RunResult, other: RunResult | None = None) -> dict:
         "years": years,
         "figures": [[_figures(r.year(y).figures) for y in years] for r in runs],
         "targets": {k: v for k, (v, _) in TARGETS_2027.items()},
-        "leaderCny": LEADER_100BN_CNY,
         "bounds": _focus_bounds(stack.zones, stack.districts),
         "districts": _features(stack.districts, ("name_zh", "name_en")),
         "zones": _features(_zone_order(stack.zones), ("zone", "name_zh", "name_en", "approximate")),
@@ -137,11 +135,18 @@ def _rounded_geojson(geometry) -> dict:
     return shapely.geometry.mapping(rounded if not rounded.is_empty else geometry)
 
 
-def _plain(value):
-    """Numpy and pandas scalars as JSON types; text stays text, untouched."""
+def _plain(value) -> bool | str:
+    """Flags as JSON booleans and everything else as text (a missing name as ""); text is never altered."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    return value if isinstance(value, str) else str(value)
+    return _text(value)
+
+
+def _text(value) -> str:
+    """A name from data as a string; None or NaN (an empty field in a user's file) becomes ""."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
 
 
 def _deg(value: float) -> float:
@@ -151,7 +156,7 @@ def _deg(value: float) -> float:
 
 def _places(anchors: gpd.GeoDataFrame) -> list[list]:
     """Named places (platforms, firms, universities, landmarks) as [lon, lat, name_zh, name_en, kind]."""
-    return [[_deg(p.x), _deg(p.y), str(zh), str(en), str(kind)] for p, zh, en, kind in zip(anchors.geometry, anchors["name_zh"], anchors["name_en"], anchors["kind"])]
+    return [[_deg(p.x), _deg(p.y), _text(zh), _text(en), _text(kind)] for p, zh, en, kind in zip(anchors.geometry, anchors["name_zh"], anchors["name_en"], anchors["kind"])]
 
 
 def _coarse(grid: np.ndarray, factor: int) -> np.ndarray:
@@ -165,7 +170,7 @@ def _cells(result: RunResult, factor: int, used: np.ndarray) -> dict:
     """Centres of the used coarse cells in WGS-84, and the cell edge in metres."""
     rows, cols = np.nonzero(used)
     grid = result.grid
-    x, y = grid.transform * ((cols + 0.5) * factor, (rows + 0.5) * factor)
+    x, y = grid.transform @ ((cols + 0.5) * factor, (rows + 0.5) * factor)
     lon, lat = reproject(grid.crs, WGS84, np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return {"lon": np.round(lon, COORD_DIGITS).tolist(), "lat": np.round(lat, COORD_DIGITS).tolist(), "size_m": grid.cell_m * factor}
 
@@ -229,7 +234,7 @@ def _firms(top: pd.DataFrame) -> list[list]:
     """The year's largest firms as [lon, lat, name_zh, name_en, track index, revenue 万元, employees]."""
     track = top["track"].map({t: i for i, t in enumerate(TRACK_IDS)}).fillna(-1).astype(int)
     return [
-        [_deg(lon), _deg(lat), str(zh), str(en), int(t), int(round(rev / WAN)), int(emp)]
+        [_deg(lon), _deg(lat), _text(zh), _text(en), int(t), int(round(rev / WAN)), int(emp)]
         for lon, lat, zh, en, t, rev, emp in zip(top["lon"], top["lat"], top["name_zh"], top["name_en"], track, top["revenue_cny"], top["employees"])
     ]
 
@@ -243,4 +248,4 @@ def _compute(compute: pd.DataFrame) -> list[list]:
 
 def _parks(parks: pd.DataFrame) -> list[list]:
     """Parks online as [lon, lat, floor m², zone id]."""
-    return [[_deg(lon), _deg(lat), int(round(floor)), str(zone)] for lon, lat, floor, zone in zip(parks["lon"], parks["lat"], parks["floor_m2"], parks["zone"])]
+    return [[_deg(lon), _deg(lat), int(round(floor)), _text(zone)] for lon, lat, floor, zone in zip(parks["lon"], parks["lat"], parks["floor_m2"], parks["zone"])]

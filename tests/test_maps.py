@@ -1,0 +1,368 @@
+"""The map page, in a real headless Chromium with the network blocked: it renders, reacts, stays offline and safe.
+
+Every browser test opens the page through :class:`Visit`, which aborts any
+request that is not file:/data:/blob:/about: and records console errors, page
+errors, aborted requests and dialogs; each test ends by asserting there were none.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+import layers
+from layers import GIS_DATA
+from twin import maps, scenario
+from twin.maps import payload
+from twin.run import RunResult, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = "<img src=x onerror=alert(1)>"
+VIEWPORT = {"width": 1600, "height": 900}
+MAP_CLIP = {"x": 320, "y": 200, "width": 960, "height": 600}
+"""The part of the window between the panels, where only the map is drawn."""
+
+
+def _small(stack: layers.LayerStack, seed: int, **update) -> RunResult:
+    """A 1% baseline over 2023-2025: every layer present, a run in about a second."""
+    spec = scenario.load(ROOT / "scenarios" / "baseline.yaml")
+    spec = spec.model_copy(update={"params": {"scale": 0.01}, "years": scenario.Years(start=2023, end=2025), **update})
+    return simulate(spec, seed=seed, stack=stack)
+
+
+@pytest.fixture(scope="module")
+def result(stack) -> RunResult:
+    return _small(stack, seed=1)
+
+
+@pytest.fixture(scope="module")
+def other(stack) -> RunResult:
+    return _small(stack, seed=2, name="control", title=scenario.Title(zh="对照情景", en="Control run"))
+
+
+@pytest.fixture(scope="module")
+def single_map(tmp_path_factory, result) -> Path:
+    path = tmp_path_factory.mktemp("single") / "map.html"
+    maps.write_map(path, result)
+    return path
+
+
+@pytest.fixture(scope="module")
+def compare_map(tmp_path_factory, result, other) -> Path:
+    path = tmp_path_factory.mktemp("compare") / "map.html"
+    maps.write_map(path, result, other)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile_map(tmp_path_factory, stack) -> Path:
+    """The map of a run whose user anchors file names 海康威视 with markup (it is the largest firm, so it is listed)."""
+    folder = tmp_path_factory.mktemp("hostile")
+    anchors = gpd.read_file(GIS_DATA / "anchors.geojson")
+    anchors.loc[anchors["id"] == "hikvision_hq", ["name_zh", "name_en"]] = HOSTILE
+    anchors.to_file(folder / "anchors.geojson", driver="GeoJSON")
+    hostile = _small(layers.load(anchors=folder / "anchors.geojson"), seed=1)
+    assert HOSTILE in set(hostile.years[-1].top_firms["name_zh"])
+    maps.write_map(folder / "map.html", hostile)
+    return folder / "map.html"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright; the tests that need it skip only when it is absent."""
+    if not maps.CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {maps.CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(maps.CHROMIUM), args=list(maps.CHROMIUM_ARGS))
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """A map page opened with the network blocked, and a record of everything it did wrong."""
+
+    def __init__(self, browser, path: Path):
+        self.errors: list[str] = []
+        self.aborted: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page(viewport=VIEWPORT)
+        self.page.route("**/*", self._route)
+        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(path.as_uri())
+        maps.wait_until_drawn(self.page, 120_000)
+
+    def _route(self, route) -> None:
+        if route.request.url.startswith(("file:", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.aborted.append(route.request.url)
+            route.abort()
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def text(self, selector: str) -> str:
+        return self.page.locator(selector).inner_text()
+
+    def frame(self) -> bytes:
+        """A screenshot of the map area after a fresh frame."""
+        self.page.evaluate("() => window.vvMap.nextFrame()")
+        return self.page.screenshot(clip=MAP_CLIP)
+
+    def close_clean(self) -> None:
+        """Close the page, asserting it logged no error, asked for no network and opened no dialog."""
+        self.page.close()
+        assert self.errors == []
+        assert self.aborted == []
+        assert self.dialogs == []
+
+
+@pytest.fixture(scope="module")
+def single_visit(browser, single_map):
+    """One open page of the single-run map, shared by the tests that only drive its controls."""
+    visit = Visit(browser, single_map)
+    initial = visit.page.evaluate("() => JSON.parse(JSON.stringify(window.vvMap.state))")
+    yield visit, initial
+    visit.close_clean()
+
+
+@pytest.fixture
+def single_page(single_visit):
+    """The shared page, back in its opening state (first language, last year, default layers), and clean."""
+    visit, initial = single_visit
+    visit.page.evaluate(
+        """initial => {
+            const map = window.vvMap;
+            if (map.state.timer) document.getElementById('play').click();
+            map.setLang(initial.lang);
+            Object.entries(initial.visible).forEach(([key, on]) => map.toggle(key, on));
+            map.setYear(map.years[initial.year]);
+        }""",
+        initial,
+    )
+    yield visit
+    assert (visit.errors, visit.aborted, visit.dialogs) == ([], [], [])
+
+
+def _colours(browser, png: bytes) -> int:
+    """Distinct colours in a sample of a PNG's pixels, decoded by the browser (no imaging library needed)."""
+    page = browser.new_page()
+    try:
+        return page.evaluate(
+            """async src => {
+                const img = new Image();
+                img.src = src;
+                await img.decode();
+                const canvas = document.createElement('canvas');
+                canvas.width = img.width;
+                canvas.height = img.height;
+                const ctx = canvas.getContext('2d');
+                ctx.drawImage(img, 0, 0);
+                const d = ctx.getImageData(0, 0, img.width, img.height).data;
+                const seen = new Set();
+                for (let i = 0; i < d.length; i += 4 * 37) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+                return seen.size;
+            }""",
+            "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        )
+    finally:
+        page.close()
+
+
+class _Parts(HTMLParser):
+    """Script bodies and every tag attribute of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts: list[tuple[dict, str]] = []
+        self.attributes: list[tuple[str, str, str | None]] = []
+        self._open: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        self.attributes += [(tag, k, v) for k, v in attrs]
+        if tag == "script":
+            self._open = dict(attrs)
+            self.scripts.append((self._open, ""))
+
+    def handle_data(self, data):
+        if self._open is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._open = None
+
+
+def _fig(value: float) -> str:
+    """A count as the page shows it (zh-CN and en-US group digits the same way)."""
+    return f"{round(value):,}"
+
+
+# --- the file ---------------------------------------------------------------------
+
+
+def test_map_html_loads_nothing_from_the_network_and_is_deterministic(result, single_map, tmp_path):
+    again = tmp_path / "map.html"
+    maps.write_map(again, result)
+    html = single_map.read_text(encoding="utf-8")
+    assert again.read_bytes() == single_map.read_bytes()
+
+    parts = _Parts()
+    parts.feed(html)
+    (data_attrs, data), (_, bundle), _ = parts.scripts
+    assert data_attrs == {"type": "application/json", "id": "vv-data"}
+    assert json.loads(data)["years"] == [2023, 2024, 2025]
+    # No element refers to anything outside the file; no stylesheet imports.
+    assert [(tag, key) for tag, key, _ in parts.attributes if key in ("src", "href", "srcset", "action", "poster")] == []
+    assert "@import" not in html
+    # Outside the vendored deck.gl bundle (which names URLs in code paths the page never runs), no URL at all;
+    # the browser tests check that nothing is fetched at run time either.
+    ours = html.replace(bundle, "")
+    assert "http://" not in ours and "https://" not in ours and "url(" not in ours
+    csp = next(v for tag, k, v in parts.attributes if tag == "meta" and k == "content" and "default-src" in (v or ""))
+    assert "default-src 'none'" in csp and "unsafe" not in csp
+    assert not list(single_map.parent.glob(".*.tmp")), "the temporary file is renamed into place"
+
+
+def test_the_density_cells_add_up_to_the_run(result):
+    data = payload.build(result)
+    cell_km2 = (data["cells"]["size_m"] / 1000) ** 2
+    for snap, revenue, talent in zip(result.years, data["revenue"]["values"], data["talent"]["values"]):
+        assert sum(revenue) * cell_km2 * payload.WAN == pytest.approx(float(snap.revenue.sum()), rel=1e-3)
+        assert sum(talent) * cell_km2 == pytest.approx(float(snap.talent.sum()))
+    assert [len(f) for f in data["firms"]] == [len(s.top_firms) for s in result.years]
+
+
+def test_write_png_says_clearly_when_chromium_is_missing(single_map, tmp_path, monkeypatch):
+    monkeypatch.setattr(maps, "CHROMIUM", tmp_path / "no-chromium")
+    with pytest.raises(RuntimeError, match="Chromium not found"):
+        maps.write_png(single_map, tmp_path / "map.png")
+    assert not (tmp_path / "map.png").exists()
+
+
+def test_embedded_json_cannot_leave_its_script_element():
+    tricky = {"name": "</script><script>alert(1)</script><!-- & \u2028\u2029"}
+    text = maps.embed_json(tricky)
+    assert not set("<>&\u2028\u2029") & set(text)
+    assert json.loads(text) == tricky
+
+
+def test_a_hostile_name_is_data_not_markup(hostile_map):
+    assert HOSTILE not in hostile_map.read_text(encoding="utf-8")
+
+
+# --- in the browser -----------------------------------------------------------------
+
+
+def test_the_page_renders_a_map_without_errors(browser, single_page):
+    visit = single_page
+    assert visit.page.locator("#map canvas").count() == 1
+    assert _colours(browser, visit.frame()) > 20, "the map area is not blank"
+    assert "2025" in visit.text("#year")
+
+
+def test_the_slider_changes_the_year_and_the_key_figures(single_page, result):
+    visit = single_page
+    firms = visit.page.locator("#figures [data-key=firms] .figure-value")
+    assert firms.inner_text() == _fig(result.years[-1].figures["firms"])
+    before = visit.text("#figures")
+    visit.page.locator("#year-slider").fill("0")
+    assert "2023" in visit.text("#year")
+    assert firms.inner_text() == _fig(result.years[0].figures["firms"])
+    assert visit.text("#figures") != before
+    visit.page.locator("#year-slider").press("ArrowRight")
+    assert "2024" in visit.text("#year")
+
+
+def test_play_steps_through_the_years_and_pause_stops(single_page):
+    visit = single_page
+    visit.page.locator("#play").click()
+    visit.page.locator("#year", has_text="2023").wait_for(timeout=10_000)
+    visit.page.locator("#play").click()
+    assert visit.page.evaluate("window.vvMap.state.timer") is None
+
+
+def test_a_toggle_hides_its_layer_and_its_legend(single_page):
+    visit = single_page
+    shown = visit.frame()
+    assert visit.page.evaluate("window.vvMap.layerVisible('revenue')")
+    assert "企业营收密度" in visit.text("#legend")
+    visit.page.locator("input[data-layer=revenue]").uncheck()
+    assert not visit.page.evaluate("window.vvMap.layerVisible('revenue')")
+    assert "企业营收密度" not in visit.text("#legend")
+    assert visit.frame() != shown
+
+
+def test_the_language_switch_changes_every_label(single_page, result):
+    visit = single_page
+    assert visit.text("#title").startswith("中国视谷数字孪生")
+    assert result.scenario.title.zh in visit.text("#title")
+    assert "营收前十企业" in visit.text("#side")
+    visit.page.locator("#lang").click()
+    assert visit.text("#title").startswith("China Vision Valley twin")
+    assert result.scenario.title.en in visit.text("#title")
+    assert "Firm revenue density" in visit.text("#legend") and "企业营收密度" not in visit.text("#legend")
+    assert "Ten largest firms" in visit.text("#side") and "Hikvision HQ" in visit.text("#firms")
+    assert visit.page.evaluate("document.documentElement.lang") == "en"
+    visit.page.locator("#lang").click()
+    assert visit.text("#title").startswith("中国视谷数字孪生")
+
+
+def test_a_hostile_name_shows_as_text_and_runs_nothing(browser, hostile_map):
+    visit = Visit(browser, hostile_map)
+    for lang in ("zh", "en"):
+        visit.page.evaluate("lang => window.vvMap.setLang(lang)", lang)
+        assert visit.page.locator("#firms li:first-child .firm-name").inner_text() == HOSTILE
+    # Its dot's tooltip (the largest firm is the first row of the last year) shows the name as text too.
+    x, y = visit.page.evaluate(
+        """() => {
+            const data = JSON.parse(document.getElementById('vv-data').textContent);
+            const top = data.firms[data.firms.length - 1][0];
+            return window.vvMap.project([top[0], top[1]]);
+        }"""
+    )
+    visit.page.mouse.move(x, y)
+    tooltip = visit.page.locator(".deck-tooltip")
+    tooltip.wait_for(state="visible", timeout=10_000)
+    assert tooltip.inner_text().splitlines()[0] == HOSTILE
+    assert visit.page.locator("img").count() == 0
+    visit.close_clean()
+
+
+def test_the_comparison_map_shows_both_runs(browser, compare_map, result, other):
+    visit = Visit(browser, compare_map)
+    assert _colours(browser, visit.frame()) > 20
+    title = visit.text("#title")
+    assert result.scenario.title.zh in title and "对照情景" in title
+    header = visit.text("#figures table tr:first-child")
+    assert result.scenario.title.zh in header and "对照情景" in header
+    cells = visit.page.locator("#figures tr[data-key=firms] td").all_inner_texts()
+    ours, theirs = result.years[-1].figures["firms"], other.years[-1].figures["firms"]
+    assert cells[:3] == [_fig(ours), _fig(theirs), ("+" if ours > theirs else "") + _fig(ours - theirs)]
+    assert visit.page.evaluate("window.vvMap.layerVisible('difference')")
+    assert "营收密度差值" in visit.text("#legend")
+    visit.page.locator("#lang").click()
+    assert "Control run" in visit.text("#figures")
+    visit.close_clean()
+
+
+def test_write_png_saves_a_non_blank_snapshot(browser, single_map, tmp_path):
+    png = tmp_path / "map.png"
+    maps.write_png(single_map, png)
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert _colours(browser, data) > 20
+    maps.write_png(single_map, tmp_path / "first.png", year=2023)
+    assert (tmp_path / "first.png").read_bytes() != data
+    with pytest.raises(ValueError, match="year 1999"):
+        maps.write_png(single_map, tmp_path / "none.png", year=1999)

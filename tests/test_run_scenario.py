@@ -1,0 +1,112 @@
+"""run_scenario.py end to end: the files it writes, their formats, determinism, comparisons and interruption."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import rasterio
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = """extends: {base}
+name: {name}
+years: {{start: 2023, end: 2025}}
+params: {{scale: 0.01, anchors: 0}}
+"""
+
+
+def _scenario(tmp_path: Path, name: str = "small", base: str = "baseline") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(SMALL.format(base=ROOT / "scenarios" / f"{base}.yaml", name=name), encoding="utf-8")
+    return path
+
+
+def _cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, str(ROOT / "run_scenario.py"), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    _cli(_scenario(tmp), "--out", tmp / "out", "--quiet")
+    return tmp / "out"
+
+
+def test_the_main_job_runs_the_full_baseline_with_defaults(tmp_path):
+    """The README's first command: no arguments, the full-scale baseline into out/baseline/."""
+    out = _cli(cwd=tmp_path)
+    folder = tmp_path / "out" / "baseline"
+    assert sorted(p.name for p in folder.iterdir()) == ["density.tif", "firms.parquet", "manifest.json", "map.html", "metrics.csv"]
+    assert "against the 2027 targets" in out.stdout and "core revenue 4000 亿元" in out.stdout
+    assert out.stderr == ""  # no progress bar when stderr is not a terminal
+    assert (folder / "map.html").stat().st_size < 15e6
+
+
+def test_metrics_are_tidy(small_run):
+    table = pd.read_csv(small_run / "metrics.csv", keep_default_na=False)
+    assert list(table.columns) == ["scenario", "seed", "year", "metric", "zone", "district", "track", "value"]
+    assert set(table["year"]) == {2023, 2024, 2025}
+    city = table[(table.zone == "") & (table.district == "") & (table.track == "")]
+    assert {"revenue_cny", "firms", "talent", "leaders_100bn", "compute_pflops"} <= set(city.metric)
+    assert set(table[table.zone != ""].zone) == {"window", "core", "four", "wide"}
+    assert len(set(table[table.district != ""].district)) == 13
+
+
+def test_firms_are_geoparquet_and_density_is_a_yearly_geotiff(small_run):
+    firms = gpd.read_parquet(small_run / "firms.parquet")
+    assert firms.crs.to_epsg() == 4326 and set(firms["year"]) == {2025}
+    assert {"track", "tier", "revenue_cny", "employees", "zone", "district"} <= set(firms.columns)
+    assert firms.geometry.x.between(118.3, 120.8).all() and firms.geometry.y.between(29.1, 30.6).all()
+    with rasterio.open(small_run / "density.tif") as src:
+        assert src.crs.to_epsg() == 4549 and src.count == 3
+        assert src.descriptions == ("2023", "2024", "2025")
+        assert src.read(3).sum() > 0
+
+
+def test_manifest_records_what_produced_the_run(small_run):
+    manifest = json.loads((small_run / "manifest.json").read_text(encoding="utf-8"))
+    run = manifest["runs"][0]
+    assert run["seed"] == 1 and run["scenario"]["name"] == "small"
+    assert {"districts", "anchors", "zones", "scenario", "anchor_firms.csv"} <= set(run["inputs_sha256"])
+    assert manifest["versions"]["mesa"] and manifest["versions"]["numpy"]
+    assert set(run["targets_2027"]) == {"total_scale_cny", "revenue_cny", "leaders_100bn"}
+    assert run["timings_s"]["run_s"] > 0
+
+
+def test_same_scenario_and_seed_give_the_same_bytes(tmp_path, small_run):
+    _cli(_scenario(tmp_path), "--out", tmp_path / "again", "--quiet")
+    for name in ("metrics.csv", "firms.parquet", "density.tif", "map.html"):
+        assert (tmp_path / "again" / name).read_bytes() == (small_run / name).read_bytes(), name
+    _cli(_scenario(tmp_path), "--out", tmp_path / "seed2", "--quiet", "--seed", "2")
+    assert (tmp_path / "seed2" / "metrics.csv").read_bytes() != (small_run / "metrics.csv").read_bytes()
+
+
+def test_compare_writes_the_differences_and_a_comparison_map(tmp_path):
+    a, b = _scenario(tmp_path, "core", "fund_core_focus"), _scenario(tmp_path, "spread", "fund_dispersed")
+    out = _cli(a, "--compare", b, "--out", tmp_path / "cmp")
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv", keep_default_na=False)
+    assert {"core", "spread", "difference", "relative_difference"} <= set(table.columns)
+    row = table[(table.metric == "revenue_cny") & (table.zone == "") & (table.district == "") & (table.track == "") & (table.year == 2025)]
+    assert row["difference"].iloc[0] == pytest.approx(row["core"].iloc[0] - row["spread"].iloc[0])
+    assert (tmp_path / "cmp" / "map.html").exists()
+    assert "core (seed 1)" in out.stdout and "spread (seed 1)" in out.stdout
+
+
+def test_an_interrupted_run_leaves_no_output_folder(tmp_path):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_scenario.py"), "--out", str(tmp_path / "out")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # mid-run: layers loaded, the full baseline being simulated
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
