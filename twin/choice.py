@@ -54,22 +54,16 @@ def gumbel_argmax(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argmax(utility, axis=1)
 
 
-def rank_within(groups: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random order of items grouped by ``groups``, and each item's rank in its group.
+def group_order(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An order that sorts items by group, in random order within each group.
 
-    Returns ``(order, rank)``: ``order`` sorts items by group with random ties,
-    ``rank[i]`` is item ``order[i]``'s 0-based position within its group. One
-    argsort of a packed (group, random) key is several times faster than a
-    two-key lexsort.
+    One argsort of a packed (group, random) key is several times faster than
+    a two-key lexsort.
     """
     groups = np.asarray(groups, dtype=np.int64)
     if len(groups) and (groups.min() < 0 or groups.max() >= 1 << 27):
         raise ValueError("group ids must lie in [0, 2**27)")
-    order = np.argsort((groups << 36) | rng.integers(0, 1 << 36, len(groups)))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
-    return order, np.arange(len(groups)) - first
+    return np.argsort((groups << 36) | rng.integers(0, 1 << 36, len(groups)))
 
 
 def ration(groups: np.ndarray, need: np.ndarray, free: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +75,7 @@ def ration(groups: np.ndarray, need: np.ndarray, free: np.ndarray, rng: np.rando
     """
     if len(groups) == 0:
         return np.zeros(0, bool)
-    order, _ = rank_within(groups, rng)
+    order = group_order(groups, rng)
     g, n = groups[order], need[order].astype(np.float64)
     cum = np.cumsum(n)
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])

@@ -99,7 +99,7 @@ def found_firms(
     ok = free[cell] >= need
     ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, rng)
     k = int(ok.sum())
-    state.firms.append(
+    state.add_firms(
         track=track[ok],
         revenue=startup_revenue(k, params, rng),
         cell=cell[ok],

@@ -61,11 +61,15 @@ class Lever(BaseModel):
         return self.start_year <= year < self.end_year + 1
 
     def check(self, model: "VisionValleyModel", where: str) -> None:
-        """Reject zone or district names the model's layers do not have."""
+        """Reject zone, district or anchor names the model's layers do not have."""
         for key, known in (("zones", model.geo.zone_ids), ("districts", model.geo.district_names)):
             unknown = sorted(set(getattr(self, key)) - set(known))
             if unknown:
                 raise InputError(model.scenario.source or "scenario", f"{where}.{key}", f"unknown {key[:-1]}(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        for key in ("sites", "parks"):  # the lever kinds that place things at anchors
+            for i, item in enumerate(getattr(self, key, ())):
+                if item.anchor not in model.geo.anchor_cells:
+                    raise InputError(model.scenario.source or "scenario", f"{where}.{key}.{i}.anchor", f"unknown anchor {item.anchor!r}")
 
     def targets(self, model: "VisionValleyModel") -> np.ndarray:
         """Boolean mask over firm rows: live firms this lever reaches."""
@@ -216,12 +220,6 @@ class ComputeBuildout(Lever):
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
     )
 
-    def check(self, model: "VisionValleyModel", where: str) -> None:
-        super().check(model, where)
-        for i, site in enumerate(self.sites):
-            if site.anchor not in model.geo.anchor_cells:
-                raise InputError(model.scenario.source or "scenario", f"{where}.sites.{i}.anchor", f"unknown anchor {site.anchor!r}")
-
     def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
         for site in self.sites:
             if self.starts_now(model, site.year):
@@ -259,12 +257,6 @@ class Parks(Lever):
         ]
     )
     appeal: float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
-
-    def check(self, model: "VisionValleyModel", where: str) -> None:
-        super().check(model, where)
-        for i, park in enumerate(self.parks):
-            if park.anchor not in model.geo.anchor_cells:
-                raise InputError(model.scenario.source or "scenario", f"{where}.parks.{i}.anchor", f"unknown anchor {park.anchor!r}")
 
     def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
         if not self.active(model.year):

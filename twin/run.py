@@ -110,7 +110,7 @@ def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
     lon, lat = _lonlat(model, firms.cell[alive])
     table = pd.DataFrame(
         {
-            "firm_id": alive,
+            "firm_id": firms.uid[alive],
             "name_zh": _names(model, firms.anchor[alive], "name_zh"),
             "name_en": _names(model, firms.anchor[alive], "name_en"),
             "track": np.array(TRACK_IDS)[firms.track[alive]],

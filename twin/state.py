@@ -9,6 +9,7 @@ import numpy as np
 from .columns import Columns
 
 FIRM_FIELDS = {
+    "uid": np.int32,  # stable id across the run (rows move when dead rows are compacted)
     "track": np.int8,  # index into params.TRACKS
     "revenue": np.float64,  # CNY per year
     "employees": np.int32,  # talent agents working here
@@ -62,6 +63,7 @@ class State:
     rent: np.ndarray  # float32 per cell, CNY/m2/month
     year: float  # decimal year of the state's moment (start of the month to come)
     anchor_ids: tuple[str, ...] = ()  # anchors-layer id of each anchor firm (firms.anchor indexes this)
+    firms_made: int = 0  # firms ever created, for stable ids
     compute_price: float = 1.0  # index, 1 at the base year
     base_compute_ratio: float = 1.0  # demand/supply in the base year
     log: StepLog = field(default_factory=StepLog)
@@ -70,6 +72,13 @@ class State:
     def empty_tables() -> tuple[Columns, Columns, Columns, Columns]:
         """Fresh agent tables with the engine's fields."""
         return Columns(FIRM_FIELDS), Columns(TALENT_FIELDS), Columns(COMPUTE_FIELDS), Columns(PARK_FIELDS)
+
+    def add_firms(self, **fields: np.ndarray) -> np.ndarray:
+        """Append firms with fresh stable ids; returns their rows."""
+        k = len(next(iter(fields.values())))
+        uid = np.arange(self.firms_made, self.firms_made + k, dtype=np.int32)
+        self.firms_made += k
+        return self.firms.append(uid=uid, **fields)
 
     @property
     def agents(self) -> int:

@@ -102,7 +102,7 @@ def _add_firms(state: State, table: pd.DataFrame, geo: Geography, params: Params
         state.occupancy_m2 += used
     else:
         cell = _place(need, state, geo, params, rng)
-    state.firms.append(
+    state.add_firms(
         track=table["track"].to_numpy(),
         revenue=revenue,
         employees=employees,
