@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; no output was written", file=sys.stderr)
+        kept = "; finished ensemble members are kept: rerun with --resume" if args.ensemble else ""
+        print(f"error: interrupted; no output was written{kept}", file=sys.stderr)
         return 1
 
 

@@ -26,7 +26,10 @@ from layers import GIS_DATA
 
 from .run import RunResult
 
-PACKAGES = ("numpy", "pandas", "scipy", "shapely", "pyproj", "geopandas", "pyogrio", "rasterio", "mesa", "pydeck", "pydantic", "pyarrow", "vision-valley-twin")
+PACKAGES = (
+    "numpy", "pandas", "scipy", "shapely", "pyproj", "geopandas", "pyogrio", "rasterio", "mesa", "pydeck", "pydantic",
+    "pyarrow", "numba", "dask", "distributed", "matplotlib", "vision-valley-twin",
+)
 TARGETS_2027 = {
     "total_scale_cny": (1e12, "total visual-intelligence scale 1 万亿元"),
     "revenue_cny": (4e11, "core revenue 4000 亿元"),
@@ -120,8 +123,8 @@ def write_manifest(path: Path, results: list[RunResult]) -> None:
             }
             for r in results
         ],
-        "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
-        "git_commit": _git_commit(),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
         "command": sys.argv,
     }
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
@@ -163,6 +166,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def package_versions() -> dict[str, str | None]:
+    """Python's and the installed packages' versions, for manifests."""
+    return {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}}
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -170,7 +178,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """The checkout's commit, when the code runs from one."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
