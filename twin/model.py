@@ -31,7 +31,7 @@ from .land import update_land
 from .metrics import COLUMNS, headline, tidy_rows
 from .params import Params
 from .policy import Effects, Lever
-from .state import State, StepLog
+from .state import StepLog
 from .synth import synthesize
 from .talent import release_workers_of_closed_firms, step_talent
 
