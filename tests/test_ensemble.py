@@ -33,7 +33,7 @@ from twin.run import simulate
 REPO = Path(__file__).resolve().parent.parent
 N = 8
 SEED = 11
-COMPARED = ("ensemble_metrics.csv", "targets.json", "probability.tif")
+COMPARED = ("ensemble_metrics.csv", "targets.json", "probability.tif", "map.html")
 ENV = {
     **os.environ,
     "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
@@ -207,6 +207,16 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
         assert (reference / f"fan_{metric}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(reference.glob(".staging-*")) and not list((reference / "members").glob(".*.tmp-*"))
 
+    # The probability map: the same years, N and seed, and the first point's target chances.
+    html = (reference / "map.html").read_text(encoding="utf-8")
+    data = json.loads(html.split('<script type="application/json" id="vv-data">', 1)[1].split("</script>", 1)[0])
+    assert data["mode"] == "probability" and data["years"] == [2023, 2024, 2025]
+    assert data["ensemble"]["members"] == N and data["ensemble"]["seed"] == SEED
+    assert data["chances"]["year"] == 2025
+    assert data["chances"]["targets"]["all"]["probability"] == targets["targets"]["all"]["probability"]
+    assert max(data["probability"]["values"][-1]) > 0
+    assert "map*.html" in manifest["outputs"]
+
 
 def test_member_seeds_are_spawned_and_stable():
     seeds = ensemble.member_seeds(SEED, 10)
@@ -355,6 +365,8 @@ def test_sweep_writes_one_tidy_table_and_per_point_targets(tiny, tmp_path):
     for point in targets["points"]:
         assert (out / point["probability_tif"]).exists() and set(point["targets"]) == {*TARGETS_2027, "all"}
     assert not (out / "probability.tif").exists()
+    assert sorted(p.name for p in out.glob("map*.html")) == sorted(
+        f"map_{ensemble.point_label(point['params'])}.html" for point in targets["points"])
     # The same member seeds at every point.
     metas = []
     for path in sorted((out / "members").glob("p*_m*.npz")):

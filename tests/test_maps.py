@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 
 import layers
@@ -366,3 +367,78 @@ def test_write_png_saves_a_non_blank_snapshot(browser, single_map, tmp_path):
     assert (tmp_path / "first.png").read_bytes() != data
     with pytest.raises(ValueError, match="year 1999"):
         maps.write_png(single_map, tmp_path / "none.png", year=1999)
+
+
+# --- the ensemble's probability map ----------------------------------------------------------
+
+
+def _probability(*runs: RunResult) -> dict[str, np.ndarray]:
+    """The share of ``runs`` with firms per cell and year: a real (if tiny) ensemble's probability grids."""
+    return {str(snap.year): np.mean([r.year(snap.year).revenue > 0 for r in runs], axis=0).astype(np.float32) for snap in runs[0].years}
+
+
+CHANCES = {
+    "year": 2025,
+    "targets": {
+        "total_scale_cny": {"probability": 0.5, "probability_ci90": [0.1, 0.9]},
+        "revenue_cny": {"probability": 0.25, "probability_ci90": [0.05, 0.6]},
+        "leaders_100bn": {"probability": 0.0, "probability_ci90": [0.0, 0.4]},
+        "all": {"probability": 0.0, "probability_ci90": [0.0, 0.4]},
+    },
+}
+"""One point of targets.json, as the ensemble writes it (only the fields the map reads)."""
+
+
+@pytest.fixture(scope="module")
+def probability_map(tmp_path_factory, stack, result, other) -> Path:
+    path = tmp_path_factory.mktemp("probability") / "map.html"
+    maps.write_probability_map(path, _probability(result, other), stack, result.scenario, members=2, seed=11, targets=CHANCES)
+    return path
+
+
+def test_the_probability_layer_is_the_mean_over_1_km_cells_and_deterministic(probability_map, stack, result, other, tmp_path):
+    probability = _probability(result, other)
+    data = payload.build_probability(probability, stack, result.scenario, 2, 11, {"points": [CHANCES]})
+    assert data["mode"] == "probability" and data["years"] == [2023, 2024, 2025]
+    assert data["ensemble"] == {"members": 2, "seed": 11, "scale": 0.01}
+    assert data["chances"]["year"] == 2025 and data["chances"]["targets"]["revenue_cny"] == {"probability": 0.25, "ci90": [0.05, 0.6]}
+    assert data["probability"]["breaks"] == payload.PROBABILITY_BREAKS
+    factor = round(payload.CELL_M / stack.grid.cell_m)
+    for year, values in zip(data["years"], data["probability"]["values"]):
+        grid = probability[str(year)]
+        assert all(0 <= v <= payload.PERMILLE for v in values)
+        # Summed back over the blocks' cells, the per-mille means give the grid's total (interior blocks hold factor² cells).
+        assert sum(values) * factor**2 / payload.PERMILLE == pytest.approx(float(grid.sum()), rel=0.02)
+        assert sum(v > 0 for v in values) == int(np.count_nonzero(payload._coarse(grid, factor)))
+    assert any(v > 0 for v in data["probability"]["values"][0])
+
+    again = tmp_path / "map.html"
+    maps.write_probability_map(again, probability, stack, result.scenario, members=2, seed=11, targets=CHANCES)
+    assert again.read_bytes() == probability_map.read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_probability_map_renders_and_switches_year_and_language(browser, probability_map):
+    visit = Visit(browser, probability_map)
+    assert _colours(browser, visit.frame()) > 20, "the map area is not blank"
+    assert visit.page.evaluate("window.vvMap.layerVisible('probability')")
+    assert not visit.page.evaluate("window.vvMap.layerVisible('revenue')")
+    assert "2025" in visit.text("#year")
+    assert visit.text("#figures [data-key=members] .figure-value") == "2"
+    assert visit.text("#figures [data-key=seed] .figure-value") == "11"
+    assert visit.text("#figures [data-key=revenue_cny] .figure-value") == "25 %"
+    assert visit.text("#firms") == ""
+
+    shown = visit.frame()
+    visit.page.locator("#year-slider").fill("0")
+    assert "2023" in visit.text("#year")
+    assert visit.frame() != shown
+
+    assert "企业出现概率" in visit.text("#legend")
+    assert "≥ 90 %" in visit.text("#legend")
+    visit.page.locator("#lang").click()
+    assert "Probability of firms" in visit.text("#legend") and "企业出现概率" not in visit.text("#legend")
+    assert "Probability of meeting the 2027 targets" in visit.text("#side")
+    visit.page.locator("input[data-layer=probability]").uncheck()
+    assert not visit.page.evaluate("window.vvMap.layerVisible('probability')")
+    visit.close_clean()

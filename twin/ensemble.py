@@ -30,6 +30,12 @@ processes or on an existing Dask cluster, and writes into ``out/``:
     Per cell and year, the share of members in which the cell holds firms
     (float32, one band a year, bands named by year). With a sweep, one file a
     point: ``probability_<name>=<value>[_<name>=<value>...].tif``.
+``map.html``
+    The offline interactive map (:func:`twin.maps.write_probability_map`) of
+    ``probability.tif``: per year (slider, play/pause), the mean probability
+    over each 1 km cell that the cell holds firms, over the districts and
+    zones, with N, the seed and the chance of meeting each 2027 target. With a
+    sweep, one file a point: ``map_<name>=<value>[_<name>=<value>...].html``.
 ``fan_<metric>.png``
     Fan charts of the headline metrics: median, 5-95% band and mean over the
     years (one colour a sweep point), with the 2027 target where there is one.
@@ -41,9 +47,9 @@ Reproducibility: member ``i`` runs with seed
 ``int(SeedSequence(seed).spawn(N)[i].generate_state(1)[0])``, the same at
 every sweep point. Members are folded into per-point aggregates kept in member
 order (metric values in an N x K array, firm-presence as integer counts), so
-``ensemble_metrics.csv``, ``targets.json`` and the GeoTIFFs are byte-identical
-whatever the number of workers, local or distributed, the finishing order, or
-an interruption and ``--resume``.
+``ensemble_metrics.csv``, ``targets.json``, the GeoTIFFs and the maps are
+byte-identical whatever the number of workers, local or distributed, the
+finishing order, or an interruption and ``--resume``.
 
 Memory: the aggregating process keeps only the N x K metric values (K is a few
 hundred) and the running per-cell counts; grids and whole runs are never held,
@@ -733,7 +739,7 @@ def _duration(seconds: float) -> str:
 
 # --- outputs ------------------------------------------------------------------------
 
-OUTPUT_PATTERNS = ("ensemble_metrics.csv", "targets.json", "probability*.tif", "fan_*.png", "manifest.json")
+OUTPUT_PATTERNS = ("ensemble_metrics.csv", "targets.json", "probability*.tif", "map*.html", "fan_*.png", "manifest.json")
 
 
 def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict],
@@ -756,6 +762,13 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
             tifs.append(name)
         targets = _targets_json(spec, seed, sweep, points, aggregate, tifs)
         (staging / "targets.json").write_text(json.dumps(targets, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        from . import maps
+
+        for p, point in enumerate(points):
+            name = "map.html" if not point else f"map_{point_label(point)}.html"
+            point_spec = spec.model_copy(update={"params": {**spec.params, **point}})
+            maps.write_probability_map(staging / name, aggregate.probability(p), stack, point_spec, aggregate.members, seed,
+                                       targets["points"][p])
         charts = write_fan_charts(table, staging, spec, seed, aggregate.members, points)
         manifest = _manifest(spec, seed, seeds, sweep, points, aggregate, fingerprint, execution, tifs, charts,
                              {"members_and_aggregation": round(compute_s, 3)})
@@ -812,6 +825,7 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
                                     "year, metric, zone, district, track (empty = all), then mean, p5, p50, p95 over the members",
             "targets.json": "per point and 2027 target: members meeting it, probability, Wilson 90% interval, spread of the figures",
             "probability*.tif": "per cell and year (band names = years): share of members with firms in the cell",
+            "map*.html": "offline map of probability*.tif (mean over 1 km cells, year slider) with N, seed and the 2027 target chances",
             "fan_*.png": charts,
             "members/": "one file a member (metrics, target figures, bit-packed firm presence per year); fingerprint.json",
         },

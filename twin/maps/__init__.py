@@ -1,4 +1,9 @@
-"""Interactive offline maps of a run (``map.html``) and PNG snapshots of them for slides.
+"""Interactive offline maps of a run or an ensemble (``map.html``) and PNG snapshots of them for slides.
+
+:func:`write_map` draws one run (or two, compared); :func:`write_probability_map`
+draws an ensemble's per-cell probability of holding firms on the same page,
+whose payload ``mode`` ("single", "compare" or "probability") picks the layers
+and panels.
 
 The page is one self-contained file: the deck.gl bundle that pydeck ships, the
 page's own script and style (``map.js``, ``map.css``, ``page.html`` beside this
@@ -20,7 +25,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +34,12 @@ from ..run import RunResult
 from . import payload
 
 if TYPE_CHECKING:
+    import numpy as np
     from playwright.sync_api import Browser, Page, Route
+
+    from layers import LayerStack
+
+    from ..scenario import Scenario
 
 ASSETS = Path(__file__).resolve().parent
 """Where map.js, map.css and page.html live."""
@@ -68,6 +78,28 @@ def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult 
     never sees half a page.
     """
     _write_atomic(Path(path), _render_html(payload.build(result, other)).encode("utf-8"))
+
+
+def write_probability_map(
+    path: str | os.PathLike[str],
+    probability: Mapping[str | int, np.ndarray],
+    stack: LayerStack,
+    spec: Scenario,
+    members: int,
+    seed: int,
+    targets: Mapping | None = None,
+) -> None:
+    """Write an ensemble's map to ``path``: per year, the chance that each 1 km cell holds firms.
+
+    ``probability`` maps years to grids on ``stack.grid`` (the share of
+    members with firms per cell, as ``Aggregate.probability`` gives it), shown
+    as the mean over each 1 km cell; ``members`` and ``seed`` describe the
+    ensemble, and ``targets`` (one point of targets.json, or the whole file
+    without a sweep) adds the chance of meeting each 2027 target. Written
+    atomically, and the same bytes for the same inputs.
+    """
+    data = payload.build_probability(probability, stack, spec, members, seed, targets)
+    _write_atomic(Path(path), _render_html(data).encode("utf-8"))
 
 
 def _render_html(data: dict) -> str:

@@ -11,6 +11,7 @@
 
   const DATA = JSON.parse(document.getElementById('vv-data').textContent);
   const SINGLE = DATA.mode === 'single';
+  const PROBABILITY = DATA.mode === 'probability';
   const FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
 
   /* Every fixed label, as [中文, English]. */
@@ -57,6 +58,17 @@
     'layer.compute': ['算力中心', 'Compute centres'],
     'layer.parks': ['产业园区', 'Parks'],
     'layer.difference': ['营收密度差值', 'Revenue density difference'],
+    'layer.probability': ['企业出现概率', 'Probability of firms'],
+    probabilityNote: ['集合成员中该格有企业的比例（1 km 格内平均），0–100 %', 'share of members with firms in the cell (mean over the 1 km cell), 0–100 %'],
+    probability: ['有企业的概率', 'Probability of firms'],
+    ensemble: ['集合模拟', 'Ensemble'],
+    members: ['成员数 N', 'Members N'],
+    ofMembers: ['{n} 个成员', '{n} members'],
+    chances: ['达成 2027 目标的概率', 'Probability of meeting the 2027 targets'],
+    judgedIn: ['按 {y} 年数值判断', 'judged on the {y} figures'],
+    allTargets: ['三项目标全部达成', 'All three targets'],
+    ci90: ['90% 区间', '90% interval'],
+    scaled: ['缩小规模运行（scale = {s}），总量不可与绝对目标直接比较', 'scaled-down run (scale = {s}): totals are not comparable with the absolute targets'],
     'fig.total_scale_cny': ['视觉智能总规模', 'Total scale'],
     'fig.revenue_cny': ['核心产业营收', 'Core revenue'],
     'fig.leaders_100bn': ['千亿级企业', 'Firms ≥ CNY 100 bn'],
@@ -73,11 +85,12 @@
   const MONEY = new Set(['total_scale_cny', 'revenue_cny']);
   const LAYERS = SINGLE
     ? ['zones', 'revenue', 'talent', 'firms', 'compute', 'parks', 'places', 'districts']
-    : ['zones', 'difference', 'places', 'districts'];
+    : ['zones', PROBABILITY ? 'probability' : 'difference', 'places', 'districts'];
 
-  /* Colour scales (ColorBrewer YlOrRd, BuPu, RdBu; Tableau 10 for the tracks). */
+  /* Colour scales (ColorBrewer YlOrRd, BuPu, RdBu, YlGnBu; Tableau 10 for the tracks). */
   const REVENUE_COLOURS = [[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60], [240, 59, 32], [189, 0, 38]];
   const TALENT_COLOURS = [[237, 248, 251], [191, 211, 230], [158, 188, 218], [140, 150, 198], [136, 86, 167], [129, 15, 124]];
+  const PROBABILITY_COLOURS = [[255, 255, 204], [199, 233, 180], [127, 205, 187], [65, 182, 196], [44, 127, 184], [37, 52, 148]];
   const DIVERGING = [[33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [230, 230, 230], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43]];
   const TRACK_COLOURS = [[78, 121, 167], [242, 142, 43], [225, 87, 89], [118, 183, 178], [89, 161, 79], [237, 201, 72], [176, 122, 161], [255, 157, 167], [156, 117, 95]];
   const ZONE_STYLE = {
@@ -135,6 +148,11 @@
     if (a >= 1e6) return 'CNY ' + num(cny / 1e6, digits) + ' m';
     if (a >= 1e3) return 'CNY ' + num(cny / 1e3, digits) + ' k';
     return 'CNY ' + num(cny, digits);
+  }
+
+  /* A probability sent in per mille, as a percentage. */
+  function percent(permille) {
+    return num(permille / 10) + ' %';
   }
 
   function figure(key, v) {
@@ -263,14 +281,8 @@
   function densityLayers() {
     const y = state.year;
     const revenue = DATA.revenue.values[y];
-    const talent = DATA.talent.values[y];
     return [
-      new deck.ColumnLayer({
-        id: 'talent', data: nonzero('talent'), visible: state.visible.talent, pickable: true,
-        diskResolution: 4, angle: 45, radius: CELL_M / Math.SQRT2, extruded: false,
-        getPosition: i => POS[i], getFillColor: i => sequential(TALENT_COLOURS, DATA.talent.breaks, talent[i]).concat(200),
-        updateTriggers: {getFillColor: y},
-      }),
+      flatCells('talent', v => sequential(TALENT_COLOURS, DATA.talent.breaks, v), 200),
       new deck.ColumnLayer({
         id: 'revenue', data: nonzero('revenue'), visible: state.visible.revenue, pickable: true,
         diskResolution: 4, angle: 45, radius: 0.8 * CELL_M / Math.SQRT2, extruded: true, material: BRIGHT,
@@ -311,18 +323,25 @@
     return [[lon - dLon, lat - dLat], [lon + dLon, lat - dLat], [lon + dLon, lat + dLat], [lon - dLon, lat + dLat]];
   }
 
-  function differenceLayer() {
-    const values = DATA.difference.values[state.year];
+  /* The chosen year's non-zero cells of DATA[key], as flat squares coloured by `colour(value)`. */
+  function flatCells(key, colour, alpha) {
+    const values = DATA[key].values[state.year];
     return new deck.ColumnLayer({
-      id: 'difference', data: nonzero('difference'), visible: state.visible.difference, pickable: true,
+      id: key, data: nonzero(key), visible: state.visible[key], pickable: true,
       diskResolution: 4, angle: 45, radius: CELL_M / Math.SQRT2, extruded: false,
-      getPosition: i => POS[i], getFillColor: i => diverging(DATA.difference.breaks, values[i]).concat(220),
+      getPosition: i => POS[i], getFillColor: i => colour(values[i]).concat(alpha),
       updateTriggers: {getFillColor: state.year},
     });
   }
 
+  function middleLayers() {
+    if (SINGLE) return densityLayers().concat([placeLayer()], pointLayers());
+    if (PROBABILITY) return [flatCells('probability', v => sequential(PROBABILITY_COLOURS, DATA.probability.breaks, v), 210), placeLayer()];
+    return [flatCells('difference', v => diverging(DATA.difference.breaks, v), 220), placeLayer()];
+  }
+
   function layers() {
-    const middle = SINGLE ? densityLayers().concat([placeLayer()], pointLayers()) : [differenceLayer(), placeLayer()];
+    const middle = middleLayers();
     return baseLayers().concat(middle, [windowOutline()], labelLayers());
   }
 
@@ -336,6 +355,7 @@
       firms: () => firmLines(o),
       revenue: () => cellLines(o), talent: () => cellLines(o),
       difference: () => [cellName(), runTitle(0) + ' − ' + runTitle(1) + ': ' + money(DATA.difference.values[y][o] * 1e4) + t('perKm2')],
+      probability: () => [cellName(), t('probability') + ': ' + percent(DATA.probability.values[y][o])],
       compute: () => [o[3] + ' ' + t('centres'), num(o[2], 4) + ' PFLOPS'],
       parks: () => [t('layer.parks'), t('floor') + ': ' + count(o[2]) + ' m²', t('zone') + ': ' + zoneName(o[3])],
       places: () => [pick(o[2], o[3]), UI['kind.' + o[4]] ? t('kind.' + o[4]) : o[4]],
@@ -400,22 +420,60 @@
   /* ---- panels --------------------------------------------------------- */
 
   function renderHeader() {
-    const title = SINGLE ? runTitle(0) : runTitle(0) + t('vs') + runTitle(1);
-    $('title').textContent = t('app') + ' · ' + title;
+    const title = DATA.runs.length === 1 ? runTitle(0) : runTitle(0) + t('vs') + runTitle(1);
+    $('title').textContent = t('app') + ' · ' + title + (PROBABILITY ? ' · ' + t('ensemble') : '');
     document.title = $('title').textContent;
-    $('subtitle').textContent = DATA.runs.map(r => r.name + ' (' + t('seed') + ' ' + r.seed + ')').join(t('vs'));
+    $('subtitle').textContent = DATA.runs.map(r => r.name + ' (' + t('seed') + ' ' + r.seed + ')').join(t('vs'))
+      + (PROBABILITY ? ' · ' + t('ofMembers').split('{n}').join(count(DATA.ensemble.members)) : '');
     $('year').textContent = t('year') + ' ' + DATA.years[state.year];
     $('year-slider').value = String(state.year);
     $('play').textContent = state.timer ? t('pause') : t('play');
     $('lang').textContent = t('lang');
-    $('figures-title').textContent = t('figures') + ' · ' + DATA.years[state.year];
+    $('figures-title').textContent = PROBABILITY ? t('ensemble') : t('figures') + ' · ' + DATA.years[state.year];
     $('layers-title').textContent = t('layers');
     document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   }
 
   function renderFigures() {
     const box = $('figures');
-    box.replaceChildren(SINGLE ? figureList() : figureTable());
+    box.replaceChildren(SINGLE ? figureList() : PROBABILITY ? ensemblePanel() : figureTable());
+  }
+
+  function figureRow(key, label, value) {
+    const row = el('div', undefined, 'figure');
+    row.dataset.key = key;
+    row.append(el('span', label, 'figure-label'), el('span', value, 'figure-value'));
+    return row;
+  }
+
+  function bar(share, met) {
+    const outer = el('div', undefined, 'bar');
+    const fill = el('div', undefined, 'bar-fill');
+    fill.style.width = Math.max(0, Math.min(100, 100 * share)).toFixed(1) + '%';
+    fill.classList.toggle('met', met);
+    outer.append(fill);
+    return outer;
+  }
+
+  /* An ensemble: N, the seed and, when known, the chance of meeting each 2027 target (with its 90% interval). */
+  function ensemblePanel() {
+    const list = el('div');
+    const info = DATA.ensemble;
+    list.append(figureRow('members', t('members'), count(info.members)), figureRow('seed', t('seed'), String(info.seed)));
+    const chances = DATA.chances;
+    if (!chances) return list;
+    list.append(el('h3', t('chances')));
+    if (chances.year !== 2027) list.append(el('p', t('judgedIn').split('{y}').join(String(chances.year)), 'note'));
+    FIGURES.concat(['all']).filter(key => chances.targets[key]).forEach(key => {  // the JSON's keys are sorted
+      const c = chances.targets[key];
+      const label = key === 'all' ? t('allTargets') : t('fig.' + key) + ' ≥ ' + figure(key, DATA.targets[key]);
+      const row = figureRow(key, label, percent(1000 * c.probability));
+      row.append(bar(c.probability, false),
+        el('span', t('ci90') + ' ' + percent(1000 * c.ci90[0]) + ' – ' + percent(1000 * c.ci90[1]), 'figure-target'));
+      list.append(row);
+    });
+    if (info.scale !== 1) list.append(el('p', t('scaled').split('{s}').join(String(info.scale)), 'note'));
+    return list;
   }
 
   /* One run: each figure, with a bar towards its 2027 target where there is one. */
@@ -423,18 +481,11 @@
     const list = el('div');
     const figures = DATA.figures[0][state.year];
     FIGURES.forEach(key => {
-      const row = el('div', undefined, 'figure');
-      row.dataset.key = key;
-      row.append(el('span', t('fig.' + key), 'figure-label'), el('span', figure(key, figures[key]), 'figure-value'));
+      const row = figureRow(key, t('fig.' + key), figure(key, figures[key]));
       const target = DATA.targets[key];
       if (target) {
         const share = figures[key] / target;
-        const bar = el('div', undefined, 'bar');
-        const fill = el('div', undefined, 'bar-fill');
-        fill.style.width = Math.min(100, 100 * share).toFixed(1) + '%';
-        fill.classList.toggle('met', share >= 1);
-        bar.append(fill);
-        row.append(bar, el('span', t('target') + ' ' + figure(key, target) + ' · ' + Math.round(100 * share) + '%', 'figure-target'));
+        row.append(bar(share, share >= 1), el('span', t('target') + ' ' + figure(key, target) + ' · ' + Math.round(100 * share) + '%', 'figure-target'));
       }
       list.append(row);
     });
@@ -534,6 +585,7 @@
       compute: () => categoricalLegend('compute', [[COMPUTE_COLOUR, t('layer.compute')]], t('computeNote')),
       parks: () => categoricalLegend('parks', [[PARK_COLOUR, t('layer.parks')]], t('parksNote')),
       difference: differenceLegend,
+      probability: () => sequentialLegend('probability', PROBABILITY_COLOURS, percent, t('probabilityNote')),
     };
     $('legend').replaceChildren(...LAYERS.filter(k => state.visible[k] && makers[k]).map(k => makers[k]()));
   }

@@ -1,4 +1,4 @@
-"""The data a map page shows, reduced from one or two runs to a compact, JSON-ready dict.
+"""The data a map page shows, reduced from one or two runs (or an ensemble's probability grids) to a compact, JSON-ready dict.
 
 The page must stay small (DESIGN: one self-contained file, under 15 MB at full
 scale), so densities are summed onto 1 km cells, every cell position is sent
@@ -10,6 +10,7 @@ as a plain string; the page only ever shows it through ``textContent``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -17,11 +18,12 @@ import pandas as pd
 import shapely
 from rasterio.warp import transform as reproject
 
-from layers import WGS84
+from layers import WGS84, Grid, LayerStack
 
 from ..outputs import TARGETS_2027
-from ..params import TRACKS, TRACK_IDS
+from ..params import TRACK_IDS, TRACKS, Params
 from ..run import RunResult
+from ..scenario import Scenario
 
 CELL_M = 1000.0
 """Edge of the map's density cells: 1 km keeps a full-scale run to a few MB and draws fast."""
@@ -41,23 +43,22 @@ ZONE_ORDER = ("wide", "four", "core", "window")
 WAN = 1e4
 """Densities are sent in 万元 (10^4 CNY) per km², as integers."""
 
+PERMILLE = 1000
+"""Probabilities are sent in per mille, as integers; a cell above zero is sent as at least 1."""
+
+PROBABILITY_BREAKS = [100, 250, 500, 750, 900]
+"""Fixed class breaks of the probability layer (per mille): one 0-100 % scale for every ensemble and year."""
+
 
 def build(result: RunResult, other: RunResult | None = None) -> dict:
     """Everything the page needs: geography, per-year layers and figures, scales and targets."""
     runs = [result] if other is None else [result, other]
     years = _common_years(runs)
-    stack = result.layers
-    data = {
+    data = _base(result.layers) | {
         "mode": "single" if other is None else "compare",
-        "runs": [_run_meta(r) for r in runs],
+        "runs": [_run_meta(r.scenario, r.seed) for r in runs],
         "years": years,
         "figures": [[_figures(r.year(y).figures) for y in years] for r in runs],
-        "targets": {k: v for k, (v, _) in TARGETS_2027.items()},
-        "bounds": _focus_bounds(stack.zones, stack.districts),
-        "districts": _features(stack.districts, ("name_zh", "name_en")),
-        "zones": _features(_zone_order(stack.zones), ("zone", "name_zh", "name_en", "approximate")),
-        "places": _places(stack.anchors),
-        "tracks": [list(t) for t in TRACKS],
     }
     factor = max(1, round(CELL_M / result.grid.cell_m))
     if other is None:
@@ -70,6 +71,50 @@ def build(result: RunResult, other: RunResult | None = None) -> dict:
     return data
 
 
+def build_probability(probability: Mapping[str | int, np.ndarray], stack: LayerStack, spec: Scenario, members: int,
+                      seed: int, targets: Mapping | None = None) -> dict:
+    """An ensemble's map: per year and 1 km cell, the mean share of members with firms, over the base map.
+
+    ``probability`` maps years to grids on ``stack.grid`` (as
+    ``Aggregate.probability`` returns them); ``targets`` is one point of
+    targets.json (or the whole file without a sweep, whose first point is used).
+    """
+    years = sorted(int(y) for y in probability)
+    grids = {int(y): np.asarray(g) for y, g in probability.items()}
+    for year, grid in grids.items():
+        if grid.shape != tuple(stack.grid.shape):
+            raise ValueError(f"the probability grid of {year} has shape {grid.shape}, the layers' grid is {tuple(stack.grid.shape)}")
+    factor = max(1, round(CELL_M / stack.grid.cell_m))
+    cells_per_block = _coarse(np.ones(stack.grid.shape), factor)  # edge blocks hold fewer real cells
+    means = [_coarse(grids[y], factor) / cells_per_block for y in years]
+    used = np.any([m > 0 for m in means], axis=0)
+    values = [np.where(m[used] > 0, np.maximum(1, np.rint(m[used] * PERMILLE)), 0).astype(np.int64).tolist() for m in means]
+    return _base(stack) | {
+        "mode": "probability",
+        "runs": [_run_meta(spec, seed)],
+        "years": years,
+        "ensemble": {"members": int(members), "seed": int(seed), "scale": _round(Params().with_overrides(spec.params).scale)},
+        "chances": _chances(targets),
+        "cells": _cells(stack.grid, factor, used),
+        "probability": {"values": values, "breaks": PROBABILITY_BREAKS},
+    }
+
+
+def _chances(targets: Mapping | None) -> dict | None:
+    """The probability (and 90% interval) of meeting each 2027 target, and all three, from targets.json."""
+    if targets is not None and "points" in targets:
+        targets = targets["points"][0]
+    if not targets or targets.get("year") is None or not targets.get("targets"):
+        return None
+    report = targets["targets"]
+    return {"year": int(targets["year"]), "targets": {k: _chance(report[k]) for k in (*TARGETS_2027, "all") if k in report}}
+
+
+def _chance(report: Mapping) -> dict:
+    """One target's probability and its Wilson 90% interval, rounded."""
+    return {"probability": _round(float(report["probability"])), "ci90": [_round(float(v)) for v in report["probability_ci90"]]}
+
+
 def _common_years(runs: list[RunResult]) -> list[int]:
     """Years every run has: a comparison can only show years both runs reached."""
     common = set.intersection(*({s.year for s in r.years} for r in runs))
@@ -79,10 +124,21 @@ def _common_years(runs: list[RunResult]) -> list[int]:
     return sorted(common)
 
 
-def _run_meta(result: RunResult) -> dict:
+def _base(stack: LayerStack) -> dict:
+    """What every map shows whatever its mode: the base map, the zones, the places, the tracks and the targets."""
+    return {
+        "targets": {k: v for k, (v, _) in TARGETS_2027.items()},
+        "bounds": _focus_bounds(stack.zones, stack.districts),
+        "districts": _features(stack.districts, ("name_zh", "name_en")),
+        "zones": _features(_zone_order(stack.zones), ("zone", "name_zh", "name_en", "approximate")),
+        "places": _places(stack.anchors),
+        "tracks": [list(t) for t in TRACKS],
+    }
+
+
+def _run_meta(spec: Scenario, seed: int) -> dict:
     """Name, bilingual title and seed, for the title bar and the figures table."""
-    spec = result.scenario
-    return {"name": spec.name, "zh": spec.title.zh or spec.name, "en": spec.title.en or spec.name, "seed": int(result.seed)}
+    return {"name": spec.name, "zh": spec.title.zh or spec.name, "en": spec.title.en or spec.name, "seed": int(seed)}
 
 
 def _figures(figures: dict[str, float]) -> dict[str, float | None]:
@@ -166,10 +222,9 @@ def _coarse(grid: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).sum(axis=(1, 3))
 
 
-def _cells(result: RunResult, factor: int, used: np.ndarray) -> dict:
+def _cells(grid: Grid, factor: int, used: np.ndarray) -> dict:
     """Centres of the used coarse cells in WGS-84, and the cell edge in metres."""
     rows, cols = np.nonzero(used)
-    grid = result.grid
     x, y = grid.transform @ ((cols + 0.5) * factor, (rows + 0.5) * factor)
     lon, lat = reproject(grid.crs, WGS84, np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return {"lon": np.round(lon, COORD_DIGITS).tolist(), "lat": np.round(lat, COORD_DIGITS).tolist(), "size_m": grid.cell_m * factor}
@@ -189,7 +244,7 @@ def _density_layers(result: RunResult, years: list[int], factor: int) -> dict:
     revenue_values = _per_km2(revenue, used, cell_km2, WAN)
     talent_values = _per_km2(talent, used, cell_km2, 1.0)
     return {
-        "cells": _cells(result, factor, used),
+        "cells": _cells(result.grid, factor, used),
         "revenue": {"values": revenue_values, "breaks": nice_breaks(revenue_values)},
         "talent": {"values": talent_values, "breaks": nice_breaks(talent_values)},
     }
@@ -204,7 +259,7 @@ def _difference_layer(result: RunResult, other: RunResult, years: list[int], fac
     used = np.any([(a > 0) | (b > 0) for a, b in zip(ours, theirs)], axis=0)
     cell_km2 = (result.grid.cell_m * factor / 1000.0) ** 2
     values = _per_km2([a - b for a, b in zip(ours, theirs)], used, cell_km2, WAN)
-    return {"cells": _cells(result, factor, used), "difference": {"values": values, "breaks": nice_breaks(values, (0.5, 0.75, 0.9, 0.97))}}
+    return {"cells": _cells(result.grid, factor, used), "difference": {"values": values, "breaks": nice_breaks(values, (0.5, 0.75, 0.9, 0.97))}}
 
 
 def nice_breaks(values: list[list[int]], quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.97, 0.995)) -> list[float]:
