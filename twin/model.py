@@ -70,7 +70,7 @@ class VisionValleyModel(mesa.Model):
         for i, lever in enumerate(self.levers):
             if hasattr(lever, "check"):
                 lever.check(self, f"levers.{i}")
-        self.state = synthesize(self.layers, self.geo, self.params, float(self.start_year), self.rng)
+        self.state = synthesize(self.geo, self.params, float(self.start_year), self.rng)
         self.state.year = self.start_year + 1.0  # the base year is complete; the first month simulated is January of the next
         update_compute(self.state, self.params, calibrate=True)
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])

@@ -147,7 +147,7 @@ class ReferenceModel(mesa.Model):
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
-        base = synthesize(self.layers, self.geo, self.params, float(self.start_year), self.rng)
+        base = synthesize(self.geo, self.params, float(self.start_year), self.rng)
         self.year = self.start_year + 1.0  # the clock: start of the month simulated next
         self.capacity = base.capacity_m2.copy()
         self.rent = base.rent.copy()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from layers import GIS_DATA, InputError, LayerStack
+from layers import GIS_DATA, InputError
 from layers.stack import read_table
 
 from .choice import WeightedSampler, ration
@@ -25,11 +25,11 @@ from .state import State
 from .talent import choose_homes, draw_skill
 
 
-def synthesize(stack: LayerStack, geo: Geography, params: Params, year: float, rng: np.random.Generator) -> State:
+def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Generator) -> State:
     """Build the base-year state: anchor firms, synthesized firms, their workers and seekers, compute."""
     firms, talent, compute, parks = State.empty_tables()
     state = State(firms, talent, compute, parks, geo.capacity_m2.copy(), np.zeros(geo.size), geo.base_rent.copy(), year)
-    anchors = anchor_firms(stack, geo, params, rng)
+    anchors = anchor_firms(geo, params, rng)
     if not params.anchors:
         anchors = anchors.iloc[:0]
     state.anchor_ids = tuple(anchors["id"])
@@ -37,12 +37,12 @@ def synthesize(stack: LayerStack, geo: Geography, params: Params, year: float, r
         _add_firms(state, anchors, geo, params, rng, fixed=True)
     _add_firms(state, _synthetic_firms(len(anchors), anchors["revenue"].to_numpy(), params, year, rng), geo, params, rng, fixed=False)
     _add_talent(state, geo, params, rng)
-    _add_compute(state, stack, geo)
+    _add_compute(state, geo)
     update_land(state, geo, params)
     return state
 
 
-def anchor_firms(stack: LayerStack, geo: Geography, params: Params, rng: np.random.Generator) -> pd.DataFrame:
+def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd.DataFrame:
     """Anchor firms at their anchor points; a missing revenue is drawn from the leader tail."""
     path = GIS_DATA / "anchor_firms.csv"
     table = read_table(path, ("id", "track", "revenue_cny"))
@@ -163,9 +163,13 @@ def _add_talent(state: State, geo: Geography, params: Params, rng: np.random.Gen
     state.talent.append(skill=skill, home=choose_homes(work, state, geo, params, homes, rng), firm=employer, wage=wage)
 
 
-def _add_compute(state: State, stack: LayerStack, geo: Geography) -> None:
+def _add_compute(state: State, geo: Geography) -> None:
     """Compute centres from gis_data/compute_centres.csv (sourced)."""
-    table = read_table(GIS_DATA / "compute_centres.csv", ("anchor_id", "pflops", "online_year"))
+    path = GIS_DATA / "compute_centres.csv"
+    table = read_table(path, ("anchor_id", "pflops", "online_year"))
+    unknown = sorted(set(table["anchor_id"]) - set(geo.anchor_cells))
+    if unknown:
+        raise InputError(path, "anchor_id", f"anchor(s) {', '.join(unknown)} are not in the anchors layer")
     state.compute.append(
         pflops=table["pflops"].astype(float).to_numpy(),
         cell=np.array([geo.anchor_cells[a] for a in table["anchor_id"]]),
