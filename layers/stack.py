@@ -95,7 +95,7 @@ def load(
     zone_frame, zone_sources = _build_zones(zone_table, files["zones"], district_frame, zone_files or {}, repair)
     files.update(zone_sources)
     anchor_frame = read_layer(files["anchors"], geometry=POINT, columns=("name_zh", "name_en", "kind"), repair=repair)
-    stats = read_table(files["district_stats"], ("code", "name_zh"))
+    stats = read_table(files["district_stats"], ("code", "name_zh", "gdp_2022_cny", "population_2020"))
     _check_stats(stats, files["district_stats"], district_frame)
     grid = Grid.covering(district_frame, cell_m=cell_m)
     return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, files)
@@ -162,3 +162,7 @@ def _check_stats(stats: pd.DataFrame, path: Path, districts: gpd.GeoDataFrame) -
     missing = sorted(set(districts["name_zh"]) - set(stats["name_zh"]))
     if missing:
         raise InputError(path, "name_zh", f"no statistics for district(s) {', '.join(missing)}")
+    for column in ("gdp_2022_cny", "population_2020"):
+        values = pd.to_numeric(stats[column], errors="coerce")
+        if values.isna().any() or (values <= 0).any():
+            raise InputError(path, column, "every district needs a positive number")

@@ -107,3 +107,11 @@ def test_summary_reports_the_layers(stack):
     assert "districts: 13" in text and "一园" in text and "approximate" in text
     assert f"{stack.grid.shape[0]} x {stack.grid.shape[1]} cells of 250 m" in text
     assert np.isfinite(stack.grid.bounds).all()
+
+
+def test_district_statistics_must_be_complete_numbers(tmp_path):
+    data = _copy_data(tmp_path)
+    stats = (data / "district_stats.csv").read_text(encoding="utf-8")
+    (data / "district_stats.csv").write_text(stats.replace(",1323467,", ",unknown,"), encoding="utf-8")
+    with pytest.raises(InputError, match=r"district_stats\.csv: population_2020: every district needs a positive number"):
+        layers.load(data)
