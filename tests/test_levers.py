@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from twin import scenario
-from twin.levers import AI_INTENSIVE, ComputeBuildout, ComputeVouchers, Parks, Talent
+from twin.levers import ComputeBuildout, ComputeVouchers, Parks, Talent
 from twin.model import VisionValleyModel
 from twin.run import simulate
 
@@ -98,4 +98,3 @@ def test_levers_act_only_in_their_years(stack):
     model = VisionValleyModel(_spec("no_policy", years=years), seed=1, stack=stack, levers=[late])
     model.run()
     assert model.state.firms.funding.sum() == 0
-    assert set(AI_INTENSIVE) == {"foundation", "technology", "driving", "medical", "xr"}
