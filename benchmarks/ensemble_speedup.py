@@ -29,8 +29,8 @@ COMPARED = ("ensemble_metrics.csv", "targets.json", "probability.tif")
 
 
 def main() -> int:
-    from twin import scenario
-    from twin.ensemble import run_ensemble
+    from twin.policy import scenario
+    from twin.studies.ensemble import run_ensemble
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", default=str(scenario.BASELINE))

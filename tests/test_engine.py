@@ -7,11 +7,11 @@ import pytest
 from mesa.batchrunner import batch_run
 
 from layers import InputError
-from twin import scenario
-from twin.columns import Columns
-from twin.land import occupancy
+from twin.engine.columns import Columns
+from twin.engine.land import occupancy
+from twin.engine.params import TRACK_IDS
 from twin.model import VisionValleyModel
-from twin.params import TRACK_IDS
+from twin.policy import scenario
 
 SMALL = {"scale": 0.004, "anchors": 0}
 

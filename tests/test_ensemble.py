@@ -25,10 +25,12 @@ import pytest
 import rasterio
 import yaml
 
-from twin import ensemble, scenario
-from twin.fancharts import FAN_METRICS
-from twin.outputs import TARGETS_2027
-from twin.run import simulate
+from twin.engine.targets import TARGETS_2027
+from twin.outputs.charts import FAN_METRICS
+from twin.policy import scenario
+from twin.simulation.run import simulate
+from twin.studies.members import read_member, run_member
+from twin.studies.seeds import member_seeds, point_label
 
 REPO = Path(__file__).resolve().parent.parent
 N = 8
@@ -219,9 +221,9 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
 
 
 def test_member_seeds_are_spawned_and_stable():
-    seeds = ensemble.member_seeds(SEED, 10)
+    seeds = member_seeds(SEED, 10)
     assert seeds == [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(SEED).spawn(10)]
-    assert ensemble.member_seeds(SEED, 3) == seeds[:3]
+    assert member_seeds(SEED, 3) == seeds[:3]
     assert len(set(seeds)) == 10
 
 
@@ -308,7 +310,7 @@ def test_fresh_run_never_mixes_in_other_members(reference, tiny, tmp_path):
     assert "removing 8 member files" in fresh.stderr
     files = sorted((out / "members").glob("p*_m*.npz"))
     assert len(files) == 3
-    seeds = ensemble.member_seeds(SEED + 1, 3)
+    seeds = member_seeds(SEED + 1, 3)
     for i, path in enumerate(files):
         with np.load(path, allow_pickle=False) as data:
             assert json.loads(str(data["meta"]))["seed"] == seeds[i]
@@ -320,8 +322,8 @@ def test_fresh_run_never_mixes_in_other_members(reference, tiny, tmp_path):
 DRIVER = """
 import resource, sys
 sys.path.insert(0, {repo!r})
-from twin import scenario
-from twin.ensemble import run_ensemble
+from twin.policy import scenario
+from twin.studies.ensemble import run_ensemble
 
 if __name__ == "__main__":
     spec = scenario.load(sys.argv[1])
@@ -366,13 +368,13 @@ def test_sweep_writes_one_tidy_table_and_per_point_targets(tiny, tmp_path):
         assert (out / point["probability_tif"]).exists() and set(point["targets"]) == {*TARGETS_2027, "all"}
     assert not (out / "probability.tif").exists()
     assert sorted(p.name for p in out.glob("map*.html")) == sorted(
-        f"map_{ensemble.point_label(point['params'])}.html" for point in targets["points"])
+        f"map_{point_label(point['params'])}.html" for point in targets["points"])
     # The same member seeds at every point.
     metas = []
     for path in sorted((out / "members").glob("p*_m*.npz")):
         with np.load(path, allow_pickle=False) as data:
             metas.append(json.loads(str(data["meta"])))
-    assert len(metas) == 8 and {m["seed"] for m in metas} == set(ensemble.member_seeds(SEED, 2))
+    assert len(metas) == 8 and {m["seed"] for m in metas} == set(member_seeds(SEED, 2))
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -400,16 +402,16 @@ def test_bad_input_is_one_error_line_and_no_output(tiny, tmp_path, args, says):
 def test_member_comes_back_through_dask_without_a_shared_folder(tiny, stack, tmp_path):
     """A worker that cannot see the output folder returns the member's bytes instead of writing them."""
     spec = scenario.load(tiny)
-    seed = ensemble.member_seeds(SEED, 1)[0]
-    result = ensemble.run_member(spec, 0, 0, seed, str(tmp_path / "elsewhere"), "token")
+    seed = member_seeds(SEED, 1)[0]
+    result = run_member(spec, 0, 0, seed, str(tmp_path / "elsewhere"), "token")
     assert "path" not in result and not (tmp_path / "elsewhere").exists()
-    member = ensemble.read_member(result["payload"], token="token", point=0, member=0, seed=seed,
+    member = read_member(result["payload"], token="token", point=0, member=0, seed=seed,
                                   shape=stack.grid.shape, years=[2023, 2024, 2025])
     assert member.values.size == len(member.keys) > 0
     with pytest.raises(ValueError, match="token"):
-        ensemble.read_member(result["payload"], token="other", point=0, member=0, seed=seed,
+        read_member(result["payload"], token="other", point=0, member=0, seed=seed,
                              shape=stack.grid.shape, years=[2023, 2024, 2025])
     with pytest.raises(ValueError):
-        ensemble.read_member(result["payload"][:-50], token="token", point=0, member=0, seed=seed,
+        read_member(result["payload"][:-50], token="token", point=0, member=0, seed=seed,
                              shape=stack.grid.shape, years=[2023, 2024, 2025])
     assert io.BytesIO(result["payload"]).read(2) == b"PK"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin import scenario
-from twin.levers import ComputeBuildout, ComputeVouchers, Parks, Talent
 from twin.model import VisionValleyModel
-from twin.run import simulate
+from twin.policy import scenario
+from twin.policy.levers import ComputeBuildout, ComputeVouchers, Parks, Talent
+from twin.simulation.run import simulate
 
 CITY = {"scale": 0.02, "anchors": 0}
 

@@ -18,9 +18,10 @@ import pytest
 
 import layers
 from layers import GIS_DATA
-from twin import maps, scenario
-from twin.maps import payload
-from twin.run import RunResult, simulate
+from twin.outputs import maps
+from twin.outputs.maps import payload
+from twin.policy import scenario
+from twin.simulation.run import RunResult, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = "<img src=x onerror=alert(1)>"

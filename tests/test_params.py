@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from twin.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, Params, markdown_table
+from twin.engine.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, Params, markdown_table
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "parameters.md"
 
 
 def test_parameter_docs_match_the_code():
-    assert DOCS.read_text(encoding="utf-8") == markdown_table(), "run: python -m twin.params > docs/parameters.md"
+    assert DOCS.read_text(encoding="utf-8") == markdown_table(), "run: python -m twin.engine.params > docs/parameters.md"
 
 
 def test_every_parameter_has_a_source_or_reasoning_and_a_valid_default():

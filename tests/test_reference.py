@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from twin import scenario
 from twin.model import VisionValleyModel
-from twin.reference import ReferenceModel
+from twin.policy import scenario
+from twin.simulation.reference import ReferenceModel
 
 SEEDS = range(1, 21)
 CITY = {"scale": 0.003, "anchors": 0}

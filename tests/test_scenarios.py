@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from twin import scenario
-from twin.levers import KINDS, ComputeVouchers, VisionFund
+from twin.policy import scenario
+from twin.policy.levers import KINDS, ComputeVouchers, VisionFund
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))

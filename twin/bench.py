@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 
 import layers
-from twin.params import Params
+from twin.engine.params import Params
 
 
 def _peak_rss_mb() -> float:
@@ -30,8 +30,8 @@ def _peak_rss_mb() -> float:
 
 def run(agents: int, steps: int, engine: str = "vectorized", seed: int = 1) -> dict[str, float | int | str]:
     """Build a city of about ``agents`` agents, time ``steps`` months, and report the figures."""
-    from twin.model import VisionValleyModel
-    from twin.reference import ReferenceModel
+    from twin.simulation.model import VisionValleyModel
+    from twin.simulation.reference import ReferenceModel
 
     cls = VisionValleyModel if engine == "vectorized" else ReferenceModel
     stack = layers.load()

@@ -17,9 +17,12 @@ from typing import NoReturn
 import layers
 from layers import InputError
 
-from . import scenario as scenarios
-from .outputs import TARGETS_2027, atomic_folder, target_status, write_comparison, write_run
-from .run import RunResult, simulate
+from .engine.targets import TARGETS_2027
+from .outputs.folder import atomic_folder
+from .outputs.manifest import target_status
+from .outputs.writer import write_comparison, write_run
+from .policy import scenario as scenarios
+from .simulation.run import RunResult, simulate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec)
     if args.ensemble:
-        from .ensemble import run_ensemble
+        from .studies.ensemble import run_ensemble
 
         out = args.out or Path("out") / f"{spec.name}_ensemble"
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,

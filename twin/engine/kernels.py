@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+
 @njit(cache=True)
 def _pick(rng, cdf: np.ndarray, guide: np.ndarray) -> int:
     """One inverse-CDF draw through the guide table (see choice.WeightedSampler)."""

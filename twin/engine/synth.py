@@ -16,11 +16,11 @@ from layers import GIS_DATA, InputError
 from layers.stack import read_table
 
 from .choice import WeightedSampler, ration
-from .firms import TRACK_SHARES, guishang_revenue, startup_revenue
+from .firms import guishang_revenue, startup_revenue
 from .geography import Geography
 from .labour import labour_demand, wage_offer
 from .land import floor_need, update_land
-from .params import TRACK_IDS, Params
+from .params import TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 from .talent import choose_homes, draw_skill
 

@@ -6,16 +6,14 @@ import numpy as np
 from scipy import special
 
 from .choice import WeightedSampler, gumbel_argmax, ration
+from .effects import Effects
 from .fields import Fields
 from .geography import Geography
 from .labour import labour_demand
 from .land import floor_need, free_m2
-from .params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, Params
-from .policy import Effects
+from .params import INTENSITY, TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 
-INTENSITY = np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])
-TRACK_SHARES = np.array([TRACK_FIRM_SHARES[t] for t in TRACK_IDS])
 MONTH = 1.0 / 12.0
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .firms import INTENSITY
-from .params import Params
+from .params import INTENSITY, Params
 from .state import State
 
 

@@ -20,10 +20,10 @@ from rasterio.warp import transform as reproject
 
 from layers import WGS84, Grid, LayerStack
 
-from ..outputs import TARGETS_2027
-from ..params import TRACK_IDS, TRACKS, Params
-from ..run import RunResult
-from ..scenario import Scenario
+from ...engine.params import TRACK_IDS, TRACKS, Params
+from ...engine.targets import TARGETS_2027
+from ...policy.scenario import Scenario
+from ...simulation.run import RunResult
 
 CELL_M = 1000.0
 """Edge of the map's density cells: 1 km keeps a full-scale run to a few MB and draws fast."""

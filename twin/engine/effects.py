@@ -1,20 +1,16 @@
-"""The policy hook: the channels through which levers act on the engine.
+"""The policy channels: what levers write each month and the engine's processes read.
 
-Each step the model hands a fresh :class:`Effects` to every lever's ``apply``
-before the other processes run. A lever writes into the channels (or changes
-the state, as a park adds floor space); the processes read the channels. A new
-lever therefore needs no edit to the engine, only an object with ``apply``.
+Each step the model hands a fresh :class:`Effects` to every lever before the
+other processes run. A lever writes into the channels (or changes the state,
+as a park adds floor space); the processes read the channels. The channels
+live in the engine so that the processes need nothing from the policy stage.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .model import VisionValleyModel
 
 
 @dataclass
@@ -33,10 +29,3 @@ class Effects:
     def neutral(cls, firm_rows: int, zones: int) -> "Effects":
         """Channels that change nothing."""
         return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows))
-
-
-class Lever(Protocol):
-    """Anything with ``apply(model, effects)`` can steer the model."""
-
-    def apply(self, model: "VisionValleyModel", effects: Effects) -> None:
-        """Write this step's effects (and any state change) for the model's current year."""

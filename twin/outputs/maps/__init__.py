@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..run import RunResult
+from ...simulation.run import RunResult
 from . import payload
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from layers import LayerStack
 
-    from ..scenario import Scenario
+    from ...policy.scenario import Scenario
 
 ASSETS = Path(__file__).resolve().parent
 """Where map.js, map.css and page.html live."""

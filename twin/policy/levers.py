@@ -18,18 +18,16 @@ compute price depends on supply relative to the base year.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from layers import InputError
 
-from .params import TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
-
-if TYPE_CHECKING:
-    from .model import VisionValleyModel
-    from .policy import Effects
+from ..engine.effects import Effects
+from ..engine.params import INTENSITY, TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
+from .hook import PolicyModel
 
 MONTH = 1.0 / 12.0
 AI_INTENSIVE = [t for t, v in TRACK_COMPUTE_INTENSITY.items() if v >= 0.6]
@@ -60,18 +58,18 @@ class Lever(BaseModel):
         """True while the model's current month lies in [start_year, end_year]."""
         return self.start_year <= year < self.end_year + 1
 
-    def check(self, model: "VisionValleyModel", where: str) -> None:
+    def check(self, model: PolicyModel, where: str) -> None:
         """Reject zone, district or anchor names the model's layers do not have."""
         for key, known in (("zones", model.geo.zone_ids), ("districts", model.geo.district_names)):
             unknown = sorted(set(getattr(self, key)) - set(known))
             if unknown:
-                raise InputError(model.scenario.source or "scenario", f"{where}.{key}", f"unknown {key[:-1]}(s) {', '.join(unknown)}; known: {', '.join(known)}")
+                raise InputError(model.source or "scenario", f"{where}.{key}", f"unknown {key[:-1]}(s) {', '.join(unknown)}; known: {', '.join(known)}")
         for key in ("sites", "parks"):  # the lever kinds that place things at anchors
             for i, item in enumerate(getattr(self, key, ())):
                 if item.anchor not in model.geo.anchor_cells:
-                    raise InputError(model.scenario.source or "scenario", f"{where}.{key}.{i}.anchor", f"unknown anchor {item.anchor!r}")
+                    raise InputError(model.source or "scenario", f"{where}.{key}.{i}.anchor", f"unknown anchor {item.anchor!r}")
 
-    def targets(self, model: "VisionValleyModel") -> np.ndarray:
+    def targets(self, model: PolicyModel) -> np.ndarray:
         """Boolean mask over firm rows: live firms this lever reaches."""
         firms, geo = model.state.firms, model.geo
         mask = firms.alive.copy()
@@ -85,7 +83,7 @@ class Lever(BaseModel):
             mask &= np.isin(model.params.tier(firms.revenue), [TIERS.index(t) for t in self.tiers])
         return mask
 
-    def starts_now(self, model: "VisionValleyModel", year: int | None = None) -> bool:
+    def starts_now(self, model: PolicyModel, year: int | None = None) -> bool:
         """True in the first month of ``year`` (default: start_year), for one-off actions.
 
         Actions dated in the base year or before happen in the first simulated month.
@@ -113,12 +111,12 @@ class ComputeVouchers(Lever):
     tracks: list[TrackName] = Field(default_factory=lambda: list(AI_INTENSIVE), description="AI-intensive tracks by default")
     tiers: list[TierName] = Field(default_factory=lambda: ["micro", "sme", "guishang"], description="SMEs by default (not leaders)")
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year):
             return
         firms, p = model.state.firms, model.params
         rows = np.flatnonzero(self.targets(model))
-        cost = firms.revenue[rows] * p.compute_cost_share * _intensity(firms.track[rows]) * model.state.compute_price
+        cost = firms.revenue[rows] * p.compute_cost_share * INTENSITY[firms.track[rows]] * model.state.compute_price
         claim = np.minimum(self.max_share * cost, self.max_per_firm_cny)
         budget = self.budget_cny_per_year * p.scale
         scale = min(1.0, budget / claim.sum()) if claim.sum() > 0 else 0.0
@@ -144,7 +142,7 @@ class ModelSubsidies(Lever):
     specialised_cny: float = Field(5e6, ge=0, le=1e9, description="seed: up to ¥5 M each")
     tracks: list[TrackName] = Field(default_factory=lambda: ["foundation", "technology"], description="model builders")
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year) or abs(model.year % 1) > 1e-6:
             return
         firms = model.state.firms
@@ -183,7 +181,7 @@ class VisionFund(Lever):
     zones: list[str] = Field(default_factory=lambda: ["window", "core"], description="seed: the 萧山 and 滨江 cores (and the window park in 萧山)")
     tiers: list[TierName] = Field(default_factory=lambda: ["sme", "guishang"])
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year):
             return
         effects.zone_appeal[[model.geo.zone_ids.index(z) for z in self.zones or model.geo.zone_ids]] += self.appeal
@@ -220,7 +218,7 @@ class ComputeBuildout(Lever):
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
     )
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         for site in self.sites:
             if self.starts_now(model, site.year):
                 model.state.compute.append(
@@ -258,7 +256,7 @@ class Parks(Lever):
     )
     appeal: float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year):
             return
         geo, state = model.geo, model.state
@@ -287,7 +285,7 @@ class Talent(Lever):
     inflow_multiplier: float = Field(1.2, ge=0, le=10)
     retention_multiplier: float = Field(1.2, gt=0, le=10)
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         if self.active(model.year):
             effects.talent_inflow *= self.inflow_multiplier
             effects.talent_retention *= self.retention_multiplier
@@ -307,7 +305,7 @@ class SmartOM(Lever):
     growth_per_year: float = Field(0.02, ge=-1, le=1)
     tracks: list[TrackName] = Field(default_factory=lambda: ["security", "industrial", "living", "driving", "medical", "technology"])
 
-    def apply(self, model: "VisionValleyModel", effects: "Effects") -> None:
+    def apply(self, model: PolicyModel, effects: Effects) -> None:
         if self.active(model.year):
             effects.growth[self.targets(model)] += self.growth_per_year
 
@@ -322,7 +320,3 @@ LEVER_CLASSES: dict[str, type[Lever]] = {
 }
 KINDS = tuple(LEVER_CLASSES)
 
-
-def _intensity(track: np.ndarray) -> np.ndarray:
-    """Compute intensity of each track index."""
-    return np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])[track]

@@ -12,9 +12,7 @@ from .geography import Geography
 from .infrastructure import compute_supply
 from .params import TRACK_IDS, Params
 from .state import State
-
-LEADER_100BN_CNY = 1e11
-"""千亿 scale: 1000 亿元 of revenue (FACTS: 2027 target of 2 such firms)."""
+from .targets import LEADER_100BN_CNY
 
 COLUMNS = ("year", "metric", "zone", "district", "track", "value")
 

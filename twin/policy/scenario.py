@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from layers import InputError
 
+from ..engine.params import Params
 from .levers import KINDS, LEVER_CLASSES, LeverSpec
-from .params import Params
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 BASELINE = SCENARIOS / "baseline.yaml"
 
 

@@ -18,10 +18,10 @@ import pandas as pd
 
 from layers import WGS84, LayerStack
 
-from .metrics import COLUMNS
+from ..engine.metrics import COLUMNS
+from ..engine.params import TIERS, TRACK_IDS, TRACKS
+from ..policy.scenario import Scenario
 from .model import VisionValleyModel
-from .params import TIERS, TRACK_IDS, TRACKS
-from .scenario import Scenario
 
 TOP_FIRMS = 300
 """Firms shown as points on the map each year (the rest are in the density layers)."""

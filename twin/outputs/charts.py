@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .outputs import TARGETS_2027
-from .scenario import Scenario
+from ..engine.targets import TARGETS_2027
+from ..policy.scenario import Scenario
 
 FAN_METRICS = ("revenue_cny", "total_scale_cny", "firms", "talent", "leaders_100bn", "compute_pflops")
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]

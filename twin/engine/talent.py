@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .choice import WeightedSampler, gumbel_argmax, ration, sample_rows
+from .effects import Effects
 from .geography import Geography
 from .labour import labour_demand, wage_offer
 from .land import free_m2
 from .params import Params
-from .policy import Effects
 from .state import State
 
 MONTH = 1.0 / 12.0

@@ -1,0 +1,149 @@
+"""``VisionValleyModel``: the vectorized engine as a real ``mesa.Model``.
+
+One ``step()`` is one month: policy -> infrastructure -> talent -> firms ->
+land -> metrics (DESIGN.md). The synthesized population is the base year
+(``years.start``) as it ends; the run simulates the months of the following
+years up to the end of ``years.end``, and metrics are labelled with the year
+just completed. Agents live in numpy columns (:mod:`twin.state`);
+the per-agent Mesa model in :mod:`twin.reference` states the same rules one
+agent at a time and is the oracle the tests compare against.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import mesa
+import numpy as np
+
+import layers
+from layers import LayerStack
+
+from ..engine.choice import WeightedSampler
+from ..engine.effects import Effects
+from ..engine.fields import neighbourhood_fields
+from ..engine.firms import exit_firms, found_firms, grow_firms, relocate_firms
+from ..engine.geography import Geography
+from ..engine.infrastructure import update_compute
+from ..engine.land import update_land
+from ..engine.metrics import COLUMNS, headline, tidy_rows
+from ..engine.params import Params
+from ..engine.state import StepLog
+from ..engine.synth import synthesize
+from ..engine.talent import release_workers_of_closed_firms, step_talent
+from ..policy import scenario as scenarios
+from ..policy.hook import Lever
+
+HEADLINE = ("revenue_cny", "total_scale_cny", "firms", "guishang_firms", "leaders_100bn", "talent", "employed", "compute_pflops")
+
+
+class VisionValleyModel(mesa.Model):
+    """The 中国视谷 twin: firms, talent and infrastructure on the city grid, one month a step.
+
+    Args:
+        scenario: a scenario file path or :class:`twin.scenario.Scenario`; the shipped baseline by default.
+        seed: the seed of the model's ``rng`` (the scenario's seed by default).
+        stack: an already loaded :class:`layers.LayerStack`, to skip loading in sweeps.
+        levers: objects with ``apply(model, effects)`` called at the start of each step.
+        **params: overrides of :class:`twin.params.Params` by name.
+    """
+
+    def __init__(
+        self,
+        scenario: str | os.PathLike[str] | scenarios.Scenario | None = None,
+        seed: int | None = None,
+        *,
+        stack: LayerStack | None = None,
+        levers: Iterable[Lever] = (),
+        **params: Any,
+    ) -> None:
+        spec = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario or scenarios.BASELINE)
+        super().__init__(seed=spec.seed if seed is None else seed)
+        self.scenario = spec
+        self.params = Params().with_overrides({**spec.params, **params})
+        self.params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # overrides may add to it
+        self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
+        self.geo = Geography.from_layers(self.layers, self.params)
+        self.start_year, self.end_year = spec.years.start, spec.years.end
+        self.levers = list(levers)
+        for i, lever in enumerate(self.levers):
+            if hasattr(lever, "check"):
+                lever.check(self, f"levers.{i}")
+        self.state = synthesize(self.geo, self.params, float(self.start_year), self.rng)
+        self.state.year = self.start_year + 1.0  # the base year is complete; the first month simulated is January of the next
+        update_compute(self.state, self.params, calibrate=True)
+        self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])
+        self._capacity_seen: np.ndarray | None = None
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: (lambda m, n=name: m.figures[n]) for name in ("year", *HEADLINE)},
+            tables={"metrics": list(COLUMNS)},
+        )
+        self.running = self.end_year > self.start_year
+        self.datacollector.collect(self)
+        self._record_year()
+
+    @property
+    def year(self) -> float:
+        """The model's clock: the decimal year at the start of the month simulated next."""
+        return self.state.year
+
+    @property
+    def completed(self) -> float:
+        """The span simulated so far, as the decimal year it has reached (the base year at the start)."""
+        return self.start_year + self.steps / 12.0
+
+    @property
+    def source(self) -> str:
+        """The scenario file the run's levers came from ('' when none), for error messages."""
+        return self.scenario.source
+
+    @property
+    def figures(self) -> dict[str, float]:
+        """Headline figures of the current state, labelled with the year completed."""
+        return {"year": self.completed, **headline(self.state, self.params)}
+
+    def step(self) -> None:
+        """Advance one month."""
+        state, geo, params, rng = self.state, self.geo, self.params, self.rng
+        state.log = StepLog()
+        effects = Effects.neutral(state.firms.n, len(geo.zone_ids))
+        for lever in self.levers:
+            lever.apply(self, effects)
+        update_compute(state, params)
+        step_talent(state, geo, params, effects, self._homes, rng)
+        fields = neighbourhood_fields(state, geo, params)
+        cells = self._cell_sampler()
+        grow_firms(state, geo, params, fields, effects, rng)
+        state.log.firm_exits = exit_firms(state, params, rng)
+        release_workers_of_closed_firms(state)
+        state.log.firm_births = found_firms(state, geo, params, fields, effects, cells, rng)
+        state.log.relocations = relocate_firms(state, geo, params, fields, effects, cells, rng)
+        update_land(state, geo, params)
+        state.compact()
+        state.year = self.start_year + 1.0 + self.steps / 12.0
+        self.datacollector.collect(self)
+        if self.steps % 12 == 0:
+            self._record_year()
+        if self.completed >= self.end_year - 1e-9:
+            self.running = False
+
+    def run(self) -> None:
+        """Step to the end of the scenario's last year."""
+        while self.running:
+            self.step()
+
+    def _cell_sampler(self) -> WeightedSampler:
+        """Candidate cells for firm location, by floor space; rebuilt only when capacity changes (parks)."""
+        capacity = self.state.capacity_m2
+        if self._capacity_seen is None or not np.array_equal(self._capacity_seen, capacity):
+            self._capacity_seen = capacity.copy()
+            self._cells = WeightedSampler(np.arange(len(capacity)), capacity)
+        return self._cells
+
+    def _record_year(self) -> None:
+        """Add the tidy metrics rows of the year just completed; headline reporters are collected monthly."""
+        year = round(self.completed)
+        for row in tidy_rows(year, self.state, self.geo, self.params):
+            self.datacollector.add_table_row("metrics", dict(zip(COLUMNS, row)))

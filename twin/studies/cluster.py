@@ -1,0 +1,143 @@
+"""The Dask side of a study: a client on a local or existing cluster, and members run a window at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from layers import InputError
+
+from ..policy.scenario import Scenario
+from .aggregate import Aggregate
+from .members import member_file, read_member, run_member, write_atomic
+
+
+@contextlib.contextmanager
+def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client on a new LocalCluster, or on the scheduler given; closed on success and on error."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        import dask
+
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
+        try:
+            client = Client(scheduler, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError("arguments", "--scheduler", f"cannot reach a Dask scheduler at {scheduler} ({reason})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    import dask
+
+    # Dask's default MALLOC_TRIM_THRESHOLD_=65536 turns off glibc's adaptive mmap threshold, so every
+    # large numpy array is mmapped and unmapped afresh: members ran 2-3x slower with it. Leave glibc's default.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    if str(environ.get("MALLOC_TRIM_THRESHOLD_")) == "65536":
+        del environ["MALLOC_TRIM_THRESHOLD_"]
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tuple[int, int]], members_dir: Path,
+                 token: str, aggregate: Aggregate, expected: dict[str, Any], progress: "Progress") -> None:
+    """Submit members a window at a time and fold each in as it finishes."""
+    from distributed import as_completed
+
+    queue = iter(todo)
+    completed = as_completed(loop=client.loop)
+    state = {"in_flight": 0, "threads": max(1, sum(client.nthreads().values())), "checked": time.monotonic()}
+
+    def window() -> int:
+        if time.monotonic() - state["checked"] > 2.0:
+            state["threads"] = max(1, sum(client.nthreads().values()))
+            state["checked"] = time.monotonic()
+        return 2 * state["threads"] + 2
+
+    def top_up() -> None:
+        while state["in_flight"] < window():
+            item = next(queue, None)
+            if item is None:
+                return
+            p, m = item
+            future = client.submit(run_member, specs[p], p, m, seeds[m], str(members_dir), token,
+                                   key=f"vvt-member-{token[:12]}-p{p}-m{m}", pure=False)
+            completed.add(future)
+            state["in_flight"] += 1
+
+    top_up()
+    progress.show(state["in_flight"], state["threads"])
+    for future in completed:
+        state["in_flight"] -= 1
+        try:
+            result = future.result()
+        except Exception as exc:
+            raise _member_error(future.key, exc) from exc
+        del future
+        p, m = result["point"], result["member"]
+        path = member_file(members_dir, p, m)
+        payload = result.pop("payload", None)
+        if payload is not None:
+            write_atomic(path, payload)
+        aggregate.fold(read_member(payload if payload is not None else path, point=p, member=m, seed=seeds[m], **expected))
+        del result, payload
+        top_up()
+        progress.update(aggregate.done, state["in_flight"], state["threads"])
+
+
+def _member_error(key: str, exc: BaseException) -> RuntimeError:
+    """A member failed: say which, and hint at the usual cause on an existing cluster."""
+    text = f"{type(exc).__name__}: {exc}"
+    hint = ""
+    if "No module named 'twin'" in text or "No module named 'layers'" in text:
+        hint = " (the Dask workers cannot import this project: install it on them or set PYTHONPATH)"
+    return RuntimeError(f"ensemble member {key} failed: {text}{hint}; finished members are kept, rerun with --resume")
+
+
+class Progress:
+    """Members done, running and time left on stderr, by tqdm: a live bar on a terminal, a line every 30 s in a log."""
+
+    def __init__(self, name: str, total: int, done: int, quiet: bool) -> None:
+        self.name, self.total, self.initial, self.quiet = name, total, done, quiet
+        self.bar = None
+
+    def start(self) -> None:
+        """Open the bar (nothing with --quiet)."""
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=self.total, initial=self.initial, desc=f"{self.name} ensemble", unit="member",
+                        file=sys.stderr, mininterval=0.1 if tty else 30.0, ascii=not tty)
+
+    def show(self, in_flight: int, threads: int) -> None:
+        """Say how many members are running."""
+        if self.bar is not None:
+            self.bar.set_postfix(running=min(in_flight, threads), refresh=True)
+
+    def update(self, done: int, in_flight: int, threads: int) -> None:
+        """Move the bar to ``done`` members."""
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix(running=min(in_flight, threads), refresh=False)
+
+    def close(self) -> None:
+        """Close the bar."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

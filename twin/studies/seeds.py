@@ -1,0 +1,47 @@
+"""Member seeds and sweep points: what an ensemble runs, fixed before any work starts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from layers import InputError
+
+from ..engine.params import Params
+from ..policy.scenario import Scenario
+
+
+def member_seeds(seed: int, members: int) -> list[int]:
+    """The members' seeds: ``SeedSequence(seed).spawn(members)``, each child turned into one int."""
+    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(members)]
+
+
+def sweep_points(spec: Scenario, sweep: Mapping[str, Sequence[float]] | None) -> list[dict[str, Any]]:
+    """The cartesian product of the swept values, in the order given; ``[{}]`` without a sweep.
+
+    Unknown names, repeated values and values out of a parameter's range are
+    input errors, reported before any work starts.
+    """
+    if not sweep:
+        return [{}]
+    for name, values in sweep.items():
+        values = list(values)
+        if not values:
+            raise InputError("arguments", f"--sweep {name}", "no values given")
+        if len(set(values)) != len(values):
+            raise InputError("arguments", f"--sweep {name}", f"a value is repeated in {values}")
+        for value in values:
+            try:
+                Params().with_overrides({**spec.params, name: value})
+            except InputError as exc:
+                raise InputError("arguments", f"--sweep {name}", exc.what) from None
+    names = list(sweep)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(list(v) for v in sweep.values()))]
+
+
+def point_label(point: Mapping[str, Any]) -> str:
+    """``name=value_name=value``: the point's part of a file name."""
+    return "_".join(f"{name}={value!r}" for name, value in point.items())
