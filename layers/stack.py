@@ -99,6 +99,7 @@ class LayerStack:
             ),
             f"anchors: {len(self.anchors)} ({', '.join(f'{k} {n}' for k, n in self.anchors['kind'].value_counts().items())})",
             f"grid: {self.grid.shape[0]} x {self.grid.shape[1]} cells of {self.grid.cell_m:g} m, {int(self.city_mask.sum()):,} in the city",
+            f"land: {self.land.path.name}; water: {len(self.water)} bodies; built-up: {len(self.urban)} areas; metro: {len(self.metro)} lines",
         ]
         return "\n".join(lines)
 

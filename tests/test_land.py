@@ -62,6 +62,7 @@ def test_shipped_layers_load_in_wgs84_with_their_columns(stack):
         assert src.crs.to_epsg() == 4549 and src.res == (100.0, 100.0) and src.dtypes[0] == "float32"
         values = src.read(1)
     assert np.nanmin(values) == 0 and np.nanmax(values) == 1
+    assert "land: land.tif; water: 8 bodies" in stack.summary()
 
 
 def test_land_raster_is_a_weight_that_is_zero_off_the_city_and_on_water(stack):
