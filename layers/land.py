@@ -35,7 +35,7 @@ class LandSource:
     polygons: gpd.GeoDataFrame | None = None
 
     @classmethod
-    def read(cls, path: str | os.PathLike[str], city: shapely.Geometry, repair: bool = False) -> "LandSource":
+    def read(cls, path: str | os.PathLike[str], city: shapely.Geometry, repair: bool = False) -> LandSource:
         """Check a land file against the city's outline; rasters by suffix (.tif, .tiff), anything else as vectors.
 
         A vector needs a numeric column ``weight`` (0..1, relative floor-space
