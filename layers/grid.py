@@ -23,7 +23,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from scipy import ndimage
 
-from .errors import InputError
+from .errors import InputError, require_file
 
 METRIC_CRS = "EPSG:4549"
 """CGCS2000 / 3-degree Gauss-Kruger CM 120E: the frame Hangzhou's planners use."""
@@ -99,6 +99,19 @@ class Grid:
             zip(geoms, burn.tolist()), out_shape=self.shape, transform=self.transform, fill=fill, dtype=dtype, all_touched=all_touched
         )
 
+    def fraction(self, frame: gpd.GeoDataFrame, values: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+        """Area-weighted mean of the features' values in each cell (1 per feature without ``values``, 0 where none).
+
+        Burning cell centres alone drops a river narrower than a cell or keeps a
+        cell that water barely touches; burning up to 4 x 4 sub-cells of at
+        least 50 m and averaging measures how much of each cell a layer covers
+        without the fine grid outgrowing memory on small cells.
+        """
+        factor = max(1, min(4, int(self.cell_m // 50)))
+        fine = Grid(self.crs, self.transform @ Affine.scale(1 / factor), (self.shape[0] * factor, self.shape[1] * factor))
+        burnt = fine.rasterize(frame, values, dtype="float32")
+        return burnt.reshape(self.shape[0], factor, self.shape[1], factor).mean(axis=(1, 3), dtype=np.float32)
+
     def cell_of(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Flat cell index of grid-CRS coordinates; -1 where a point is off the grid."""
         col, row = ~self.transform @ (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
@@ -118,18 +131,19 @@ class Grid:
 
     def distance_to(self, frame: gpd.GeoDataFrame) -> np.ndarray:
         """Metres from every cell centre to the nearest cell the features touch (0 inside)."""
-        hit = self.rasterize(frame, all_touched=True, dtype="uint8").astype(bool)
-        if not hit.any():
+        return self.distance_to_cells(self.rasterize(frame, all_touched=True, dtype="uint8").astype(bool))
+
+    def distance_to_cells(self, mask: np.ndarray) -> np.ndarray:
+        """Metres from every cell centre to the nearest True cell of ``mask`` (0 on it)."""
+        if not mask.any():
             raise ValueError("no feature touches the grid, so distances to it are undefined")
-        return (ndimage.distance_transform_edt(~hit) * self.cell_m).astype(np.float32)
+        return (ndimage.distance_transform_edt(~mask) * self.cell_m).astype(np.float32)
 
     def read_raster(
         self, path: str | os.PathLike[str], band: int = 1, resampling: Resampling = Resampling.bilinear
     ) -> np.ndarray:
         """Read a band of any georeferenced raster, warped onto this grid (NaN where it has no data)."""
-        path = Path(path)
-        if not path.exists():
-            raise InputError(path, "file", "not found")
+        path = require_file(path)
         try:
             src_ctx = rasterio.open(path)
         except rasterio.errors.RasterioIOError as exc:

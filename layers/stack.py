@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError
+from .errors import InputError, require_file
 from .grid import METRIC_CRS, Grid
-from .vector import POINT, POLYGON, WGS84, read_layer
+from .land import LandSource, check_overlap
+from .vector import LINE, POINT, POLYGON, WGS84, read_layer
 
 GIS_DATA = Path(__file__).resolve().parent.parent / "gis_data"
 """The shipped data folder; see gis_data/README.md for every file's provenance."""
@@ -25,13 +26,22 @@ PathLike = str | os.PathLike[str]
 
 @dataclass
 class LayerStack:
-    """The validated geography of one run: vectors in WGS-84 plus the analysis grid."""
+    """The validated geography of one run: vectors in WGS-84 plus the analysis grid.
+
+    ``water``, ``urban`` (built-up land) and ``metro`` are vectors like the
+    others; ``land`` is the developable-land layer, read onto the grid on
+    first use of :attr:`land_raster`.
+    """
 
     districts: gpd.GeoDataFrame
     zones: gpd.GeoDataFrame
     anchors: gpd.GeoDataFrame
     district_stats: pd.DataFrame
     grid: Grid
+    water: gpd.GeoDataFrame
+    urban: gpd.GeoDataFrame
+    metro: gpd.GeoDataFrame
+    land: LandSource
     files: dict[str, Path] = field(default_factory=dict)
 
     @cached_property
@@ -51,6 +61,33 @@ class LayerStack:
         """True for cells whose centre lies in one of the districts."""
         return self.district_raster >= 0
 
+    @cached_property
+    def water_raster(self) -> np.ndarray:
+        """True where a cell's centre is in water or more than half of the cell is water."""
+        return self.grid.rasterize(self.water, dtype="uint8").astype(bool) | (self.grid.fraction(self.water) > 0.5)
+
+    @cached_property
+    def built_raster(self) -> np.ndarray:
+        """True where a city cell's centre is on built-up land that is not water."""
+        built = self.grid.rasterize(self.urban, dtype="uint8").astype(bool)
+        return built & self.city_mask & ~self.water_raster
+
+    @cached_property
+    def land_raster(self) -> np.ndarray:
+        """Developable weight 0..1 per cell (float32), area-averaged from the land layer; 0 outside the city, on water and where it has no data."""
+        weight = np.nan_to_num(self.land.on_grid(self.grid, self.city_mask), nan=0.0)
+        return np.where(self.city_mask & ~self.water_raster, weight, 0.0).astype(np.float32)
+
+    @cached_property
+    def metro_distance_m(self) -> np.ndarray:
+        """Metres (float32) from each cell centre to the nearest cell a metro line crosses."""
+        return self.grid.distance_to(self.metro)
+
+    @cached_property
+    def built_distance_m(self) -> np.ndarray:
+        """Metres (float32) from each cell centre to the nearest built-up cell (0 on built-up land)."""
+        return self.grid.distance_to_cells(self.built_raster)
+
     def summary(self) -> str:
         """A short human-readable account of what was loaded."""
         metric = self.districts.to_crs(self.grid.crs)
@@ -62,6 +99,7 @@ class LayerStack:
             ),
             f"anchors: {len(self.anchors)} ({', '.join(f'{k} {n}' for k, n in self.anchors['kind'].value_counts().items())})",
             f"grid: {self.grid.shape[0]} x {self.grid.shape[1]} cells of {self.grid.cell_m:g} m, {int(self.city_mask.sum()):,} in the city",
+            f"land: {self.land.path.name}; water: {len(self.water)} bodies; built-up: {len(self.urban)} areas; metro: {len(self.metro)} lines",
         ]
         return "\n".join(lines)
 
@@ -74,6 +112,10 @@ def load(
     zones: PathLike | None = None,
     zone_files: Mapping[str, PathLike] | None = None,
     district_stats: PathLike | None = None,
+    land: PathLike | None = None,
+    water: PathLike | None = None,
+    urban: PathLike | None = None,
+    metro: PathLike | None = None,
     cell_m: float = 250.0,
     repair: bool = False,
 ) -> LayerStack:
@@ -82,6 +124,14 @@ def load(
     ``zones`` is the zone table (which districts make each zone, see
     gis_data/zones.csv); ``zone_files`` maps a zone id to a boundary file that
     replaces that zone's geometry, for example an official 一园 boundary.
+
+    ``land`` replaces gis_data/land.tif, the developable-land weight: either a
+    raster (.tif/.tiff, band 1, values in [0, 1], nodata where unknown) or a
+    vector file (.gpkg, .geojson, .shp) of polygons with a numeric column
+    ``weight`` in [0, 1] or a column ``developable`` of 0/1; land the file does
+    not cover gets weight 0. ``water`` and ``urban`` (polygons) and ``metro``
+    (lines, with a ``ref`` column) replace the shipped vector layers. Every
+    file must have a CRS and overlap Hangzhou's districts.
     """
     data_dir = Path(data_dir)
     files = {
@@ -89,6 +139,10 @@ def load(
         "anchors": Path(anchors or data_dir / "anchors.geojson"),
         "zones": Path(zones or data_dir / "zones.csv"),
         "district_stats": Path(district_stats or data_dir / "district_stats.csv"),
+        "land": Path(land or data_dir / "land.tif"),
+        "water": Path(water or data_dir / "water.geojson"),
+        "urban": Path(urban or data_dir / "urban.geojson"),
+        "metro": Path(metro or data_dir / "metro.geojson"),
     }
     district_frame = read_layer(files["districts"], geometry=POLYGON, columns=("code", "name_zh", "name_en"), repair=repair)
     zone_table = read_table(files["zones"], ("zone", "name_zh", "name_en", "districts", "file", "approximate", "basis", "source"))
@@ -98,13 +152,23 @@ def load(
     stats = read_table(files["district_stats"], ("code", "name_zh", "gdp_2022_cny", "population_2020"))
     _check_stats(stats, files["district_stats"], district_frame)
     grid = Grid.covering(district_frame, cell_m=cell_m)
-    return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, files)
+    city = shapely.union_all(district_frame.geometry.values)
+    water_frame, urban_frame = (_city_layer(files[k], POLYGON, (), city, repair) for k in ("water", "urban"))
+    metro_frame = _city_layer(files["metro"], LINE, ("ref",), city, repair)
+    land_source = LandSource.read(files["land"], city, repair)
+    return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, water_frame, urban_frame, metro_frame, land_source, files)
+
+
+def _city_layer(path: Path, geometry: tuple[str, ...], columns: tuple[str, ...], city: shapely.Geometry, repair: bool) -> gpd.GeoDataFrame:
+    """Read a vector layer that must overlap the city (water, built-up land, metro)."""
+    frame = read_layer(path, geometry=geometry, columns=columns, repair=repair)
+    check_overlap(path, shapely.union_all(frame.geometry.values), city)
+    return frame
 
 
 def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read a CSV the loader depends on, failing clearly when it is absent or short of columns."""
-    if not path.exists():
-        raise InputError(path, "file", "not found")
+    require_file(path)
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

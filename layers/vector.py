@@ -15,13 +15,14 @@ import geopandas as gpd
 import pyogrio
 import shapely
 
-from .errors import InputError
+from .errors import InputError, require_file
 
 WGS84 = "EPSG:4326"
 """Vectors are stored and shown in WGS-84 (DESIGN.md, conventions)."""
 
 POLYGON = ("Polygon", "MultiPolygon")
 POINT = ("Point",)
+LINE = ("LineString", "MultiLineString")
 
 
 def read_layer(
@@ -38,9 +39,7 @@ def read_layer(
     ``repair`` is set, because a silently "fixed" self-intersecting zone can
     change its area, and planners should know that happened.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file", "not found")
+    path = require_file(path)
     try:
         frame = gpd.read_file(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:

@@ -73,7 +73,7 @@ def test_full_city_synthesis_matches_the_known_figures(stack):
     assert figures["guishang_firms"] == 844  # FACTS: 844 规上 firms, Aug 2023
     firms = model.state.firms
     hikvision = firms.revenue[(firms.anchor == 0)]
-    assert hikvision.tolist() == [831.7e8]  # FACTS: 海康威视 2022 revenue
+    assert hikvision.tolist() == [893.40e8]  # FACTS: 海康威视 2023 revenue (the base year is the end of 2023)
     district = model.geo.district[firms.cell[firms.alive]]
     share = np.bincount(district, minlength=13) / firms.count
     target = 0.5 * model.geo.gdp / model.geo.gdp.sum() + 0.5 * model.geo.population / model.geo.population.sum()
@@ -82,7 +82,7 @@ def test_full_city_synthesis_matches_the_known_figures(stack):
 
 
 def test_growth_to_100bn_is_possible(stack):
-    """Nothing caps revenue: under strong growth 海康威视 (831.7 亿 in the base year) passes 1000 亿 and keeps going."""
+    """Nothing caps revenue: under strong growth 海康威视 (893.4 亿 in the base year) passes 1000 亿 and keeps going."""
     spec = scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2026)})
     model = VisionValleyModel(spec, seed=2, stack=stack, scale=0.002, growth_mu=0.5)
     model.run()

@@ -63,6 +63,10 @@ class LayerFiles(_Strict):
     anchors: str | None = None
     zones: str | None = None
     district_stats: str | None = None
+    land: str | None = Field(None, description="developable-land layer: a raster of weights 0..1, or polygons with weight (0..1) or developable (0/1)")
+    water: str | None = None
+    urban: str | None = None
+    metro: str | None = None
     zone_files: dict[str, str] = Field(default_factory=dict, description="zone id -> boundary file, e.g. an official 一园 boundary")
     repair: bool = False
 
