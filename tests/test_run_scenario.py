@@ -53,9 +53,10 @@ def test_the_main_job_runs_the_full_baseline_with_defaults(tmp_path):
 
 def test_metrics_are_tidy(small_run):
     table = pd.read_csv(small_run / "metrics.csv", keep_default_na=False)
-    assert list(table.columns) == ["scenario", "seed", "year", "metric", "zone", "district", "track", "value"]
+    assert list(table.columns) == ["scenario", "seed", "year", "level", "metric", "zone", "district", "track", "lever", "value"]
     assert set(table["year"]) == {2023, 2024, 2025}
-    city = table[(table.zone == "") & (table.district == "") & (table.track == "")]
+    city = table[table.level == "city"]
+    assert (city.zone == "").all() and (city.district == "").all() and (city.track == "").all()
     assert {"revenue_cny", "firms", "talent", "leaders_100bn", "compute_pflops"} <= set(city.metric)
     assert set(table[table.zone != ""].zone) == {"window", "core", "four", "wide"}
     assert len(set(table[table.district != ""].district)) == 13

@@ -1,7 +1,10 @@
 """Yearly metrics: headline figures and the tidy breakdown by zone, district and track.
 
-The tidy rows are what metrics.csv holds (DESIGN.md): one value per
-``year, metric, zone, district, track``, an empty key meaning "all".
+The tidy rows are what metrics.csv holds: one value per ``year, level,
+metric, zone, district, track, lever``. ``level`` says which breakdown a row
+belongs to (``city``, ``zone``, ``district``, ``track``, ``lever``), so a
+filter on one level never double counts; within a level the other keys are
+empty.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from .params import TRACK_IDS, Params
 from .state import State
 from .targets import LEADER_100BN_CNY
 
-COLUMNS = ("year", "metric", "zone", "district", "track", "value")
+COLUMNS = ("year", "level", "metric", "zone", "district", "track", "lever", "value")
+KEYS = COLUMNS[:-1]
+"""The columns that identify a row."""
 
 
 def headline(state: State, params: Params) -> dict[str, float]:
@@ -36,7 +41,7 @@ def headline(state: State, params: Params) -> dict[str, float]:
 
 def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[tuple]:
     """All metric rows for one year: city totals, then revenue, firms and talent by zone, district and track."""
-    rows = [(year, name, "", "", "", value) for name, value in headline(state, params).items()]
+    rows = [(year, "city", name, "", "", "", "", value) for name, value in headline(state, params).items()]
     firms, talent = state.firms, state.talent
     alive = firms.alive
     cell, revenue, track = firms.cell[alive], firms.revenue[alive], firms.track[alive]
@@ -54,7 +59,7 @@ def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[t
             by["talent"] = np.bincount(talent_key, minlength=len(names))
         for metric, values in by.items():
             for name, value in zip(names, values):
-                rows.append((year, metric, *_keys(key, name), float(value)))
+                rows.append((year, key, metric, *_keys(key, name), "", float(value)))
     return rows
 
 

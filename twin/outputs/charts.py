@@ -19,7 +19,7 @@ def write_fan_charts(table: pd.DataFrame, folder: Path, spec: Scenario, seed: in
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    city = table[(table["zone"] == "") & (table["district"] == "") & (table["track"] == "")]
+    city = table[table["level"] == "city"]
     names = []
     for metric in FAN_METRICS:
         rows = city[city["metric"] == metric]

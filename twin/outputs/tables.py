@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..engine.metrics import KEYS
 from ..simulation.run import RunResult
 
 
 def comparison_table(result: RunResult, other: RunResult) -> pd.DataFrame:
     """Per year, metric and breakdown: both values, the difference and the relative difference."""
-    keys = ["year", "metric", "zone", "district", "track"]
+    keys = list(KEYS)
     a = result.metrics[keys + ["value"]].rename(columns={"value": result.scenario.name})
     b = other.metrics[keys + ["value"]].rename(columns={"value": other.scenario.name})
     if result.scenario.name == other.scenario.name:

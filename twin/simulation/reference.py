@@ -41,7 +41,6 @@ from ..policy import scenario as scenarios
 from .reference_agents import MONTH, Firm, Worker
 
 
-
 class ReferenceModel(mesa.Model):
     """The same model as :class:`twin.model.VisionValleyModel`, one agent at a time."""
 

@@ -7,7 +7,6 @@ the engine's monthly order.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
@@ -15,16 +14,13 @@ import numpy as np
 from ..engine.labour import labour_demand, wage_offer
 from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_IDS
 
-if TYPE_CHECKING:
-    from .reference import ReferenceModel
-
 MONTH = 1.0 / 12.0
 
 
 class Firm(mesa.Agent):
     """One firm: a track, a revenue, a workforce and a cell."""
 
-    def __init__(self, model: "ReferenceModel", track: int, revenue: float, cell: int, born: float, anchor: int) -> None:
+    def __init__(self, model: mesa.Model, track: int, revenue: float, cell: int, born: float, anchor: int) -> None:
         super().__init__(model)
         self.track, self.revenue, self.cell, self.born, self.anchor = track, revenue, cell, born, anchor
         self.workers: set[Worker] = set()
@@ -76,7 +72,7 @@ class Firm(mesa.Agent):
 class Worker(mesa.Agent):
     """One worker: a skill, a home and maybe an employer."""
 
-    def __init__(self, model: "ReferenceModel", skill: float, home: int) -> None:
+    def __init__(self, model: mesa.Model, skill: float, home: int) -> None:
         super().__init__(model)
         self.skill, self.home = skill, home
         self.firm: Firm | None = None

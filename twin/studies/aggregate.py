@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..engine.metrics import KEYS
 from ..engine.targets import TARGETS_2027
 from ..policy.scenario import Scenario
-from .members import KEYS, Member
+from .members import Member
 
 PERCENTILES = (5.0, 50.0, 95.0)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 import layers
 
+from ..engine.metrics import KEYS
 from ..engine.targets import TARGETS_2027
 from ..outputs.manifest import target_status
 from ..policy.scenario import Scenario
@@ -29,7 +30,6 @@ FORMAT = 1
 """Version of the member file layout; part of the fingerprint."""
 
 
-KEYS = ("year", "metric", "zone", "district", "track")
 
 
 MEMBERS = "members"
