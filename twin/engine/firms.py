@@ -69,13 +69,14 @@ def exit_firms(state: State, params: Params, rng: np.random.Generator) -> int:
 def location_utility(
     cand: np.ndarray, track: np.ndarray, state: State, geo: Geography, params: Params, fields: Fields, effects: Effects
 ) -> np.ndarray:
-    """Logit utility of candidate cells (choosers x candidates) for firms of the given tracks."""
+    """Logit utility of candidate cells (choosers x candidates) for firms of the given tracks, metro access included."""
     coarse = geo.coarse(cand)
     return (
         params.location_agglomeration * fields.agglomeration[track[:, None], coarse]
         + params.location_talent * fields.talent_access[coarse]
         - params.location_rent * np.log(state.rent[cand])
         + params.university_weight * geo.pull[cand]
+        + params.metro_weight_firm * geo.metro_access[cand]
         + effects.zone_appeal[geo.zone[cand]]
     ).astype(np.float32)
 

@@ -3,8 +3,15 @@
 The engine works on flat cell indices, so this module turns the LayerStack's
 vectors into flat arrays once per run: district and zone of each cell, the
 floor-space capacity and rent the land process starts from, the housing
-weight talent choose homes by, the pull of universities and platforms, and
-the coarse "neighbourhood" grid on which densities are smoothed.
+weight talent choose homes by, the pull of universities and platforms, the
+access to the metro, and the coarse "neighbourhood" grid on which densities
+are smoothed.
+
+Within a district, floor space and housing follow the land layer
+(``LayerStack.land_raster``: 0 on water, 1 on built-up land, little on
+forested hills), so a district keeps its total from its GDP and population
+while water holds nothing and built-up land carries most of it. A planner's
+land layer (scenario ``layers: {land: FILE}``) flows through the same path.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class Geography:
     base_rent: np.ndarray  # float32 CNY/m2/month at zero occupancy
     housing: np.ndarray  # float32 relative residential weight
     pull: np.ndarray  # float32 0..1 proximity to universities, labs, platforms
+    metro_access: np.ndarray  # float32 0..1 closeness to a metro line, exp(-distance / params.metro_radius_m)
     coarse_factor: int
     district_names: tuple[str, ...]
     gdp: np.ndarray  # CNY per district (district_stats.csv)
@@ -51,7 +59,8 @@ class Geography:
         area = stack.districts["area_km2"].to_numpy()
         gdp = _per_district(stack, "gdp_2022_cny")
         relative = np.where(district >= 0, (gdp / area)[district] / (gdp / area).max(), 0.0)
-        capacity = params.industry_far * grid.cell_m**2 * relative
+        land = within_district(stack.land_raster.ravel(), district)
+        capacity = params.industry_far * grid.cell_m**2 * relative * land
         platforms = stack.anchors[stack.anchors["kind"] == "platform"]
         if len(platforms):
             near = grid.distance_to(platforms).ravel() <= params.platform_radius_m
@@ -60,7 +69,8 @@ class Geography:
         pull = np.exp(-grid.distance_to(pull_points).ravel() / params.university_radius_m) if len(pull_points) else np.zeros(grid.size)
         population = _per_district(stack, "population_2020")
         people = population / area
-        housing = np.where(district >= 0, people[district] / people.max(), 0.0)
+        housing = np.where(district >= 0, people[district] / people.max(), 0.0) * land
+        metro = np.exp(-stack.metro_distance_m.ravel() / params.metro_radius_m)
         cells = grid.cells_of_points(stack.anchors)
         return cls(
             shape=grid.shape,
@@ -71,6 +81,7 @@ class Geography:
             base_rent=(params.rent_base_cny_m2_month * np.sqrt(relative)).astype(np.float32),
             housing=housing.astype(np.float32),
             pull=np.where(district >= 0, pull, 0.0).astype(np.float32),
+            metro_access=np.where(district >= 0, metro, 0.0).astype(np.float32),
             coarse_factor=max(1, round(params.neighbourhood_m / grid.cell_m)),
             district_names=tuple(stack.districts["name_zh"]),
             gdp=gdp,
@@ -138,3 +149,17 @@ def _per_district(stack: LayerStack, column: str) -> np.ndarray:
     """A district statistic in the districts layer's row order."""
     values = stack.district_stats.set_index("name_zh")[column].astype(float)
     return values.reindex(stack.districts["name_zh"]).to_numpy()
+
+
+def within_district(weight: np.ndarray, district: np.ndarray) -> np.ndarray:
+    """Each cell's land weight over its district's mean: spreads a district's total by land, keeping the total.
+
+    A district whose land weighs nothing (a planner's layer can say so) gets
+    0 everywhere; placement then skips it.
+    """
+    inside = district >= 0
+    index = np.where(inside, district, 0)
+    total = np.bincount(index[inside], weight[inside].astype(np.float64), minlength=int(district.max()) + 1)
+    count = np.bincount(index[inside], minlength=len(total))
+    mean = np.divide(total, count, out=np.zeros(len(total)), where=count > 0)
+    return np.where(inside & (mean[index] > 0), weight / np.where(mean[index] > 0, mean[index], 1.0), 0.0)

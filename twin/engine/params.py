@@ -116,11 +116,14 @@ class Params:
     exit_youth_factor: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: extra relative hazard of a new firm, fading with age over about two years.")
     # --- land --------------------------------------------------------------------
     floor_m2_per_worker: float = _p(20.0, "m2", 1.0, 200.0, "ASSUMPTION: office or workshop floor space per worker.")
-    industry_far: float = _p(0.6, "m2/m2", 0.01, 10.0, "ASSUMPTION: floor space usable by the industry per m2 of land in the district with the densest GDP; other districts scale with GDP density (FACTS district table).")
+    industry_far: float = _p(0.6, "m2/m2", 0.01, 10.0, "ASSUMPTION: floor space usable by the industry per m2 of land in the district with the densest GDP; other districts scale with GDP density (FACTS district table). Within a district the floor space, and the housing, are spread by the land layer's developable weight (gis_data/land.tif or a planner's file): none on water, most on built-up land.")
     anchor_headroom: float = _p(1.0, "share", 0.0, 10.0, "ASSUMPTION: an anchor firm's HQ cell holds its base-year workforce plus this share of room to grow.")
     platform_capacity_factor: float = _p(3.0, "-", 1.0, 50.0, "ASSUMPTION: floor-space multiplier within the platform radius of a named platform (物联网小镇, 信息港小镇, ...).")
     platform_radius_m: float = _p(1500.0, "m", 100.0, 10_000.0, "ASSUMPTION: radius of a named platform's floor-space multiplier.")
     rent_base_cny_m2_month: float = _p(100.0, "CNY/m2/month", 1.0, 10_000.0, "ASSUMPTION: office rent in the densest district; elsewhere it scales with the square root of GDP density.")
+    metro_radius_m: float = _p(1500.0, "m", 100.0, 20_000.0, "ASSUMPTION: distance scale of metro access, exp(-distance to a line / this); about a 20-minute walk or a short feeder ride. Lines only (gis_data/metro.geojson has no stations).")
+    metro_weight_firm: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of metro access in firms' location choice (births and relocations); 0.5 makes a cell on a line about 1.6 times as likely as one far from it, other things equal. No Hangzhou estimate is published; try 0-2.")
+    metro_weight_home: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of metro access in talent's home choice; as metro_weight_firm, try 0-2.")
     rent_occupancy_elasticity: float = _p(1.5, "-", 0.0, 20.0, "ASSUMPTION: rent = base x (1 + this x occupancy/capacity).")
     # --- outputs --------------------------------------------------------------------
     related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION: total visual-intelligence scale = core revenue x (1 + this). 1.5 is the ratio of the 2027 targets (1 万亿 total / 4,000 亿 core, FACTS), not a published multiplier.")

@@ -42,17 +42,37 @@ def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Gener
     return state
 
 
-def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd.DataFrame:
-    """Anchor firms at their anchor points; a missing revenue is drawn from the leader tail."""
+def anchor_table() -> pd.DataFrame:
+    """gis_data/anchor_firms.csv as read: every anchor firm, consolidated subsidiaries included (for listings)."""
     path = GIS_DATA / "anchor_firms.csv"
-    table = read_table(path, ("id", "track", "revenue_cny"))
+    table = read_table(path, ("id", "track", "revenue_cny", "revenue_status", "parent", "founded"))
+    return table.fillna({"parent": ""}).astype({"parent": str})
+
+
+def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd.DataFrame:
+    """Anchor firms at their anchor points, with their base-year (2023) revenues and founding years.
+
+    A consolidated subsidiary (a ``parent`` given, e.g. 萤石网络 inside
+    海康威视) is not an agent: its revenue is already in its parent's, and
+    adding it would count it twice. A missing revenue (中控技术) is drawn
+    from the leader tail and its ``revenue_status`` stays ``assumed``.
+    """
+    path = GIS_DATA / "anchor_firms.csv"
+    table = anchor_table()
     unknown = sorted(set(table["id"]) - set(geo.anchor_cells))
     if unknown:
         raise InputError(path, "id", f"anchor(s) {', '.join(unknown)} are not in the anchors layer")
     bad = sorted(set(table["track"]) - set(TRACK_IDS))
     if bad:
         raise InputError(path, "track", f"unknown track(s) {', '.join(bad)}; tracks are {', '.join(TRACK_IDS)}")
+    orphans = sorted(set(table["parent"]) - set(table["id"]) - {""})
+    if orphans:
+        raise InputError(path, "parent", f"parent(s) {', '.join(orphans)} are not anchor firms")
+    table = table[table["parent"] == ""].reset_index(drop=True)
     revenue = pd.to_numeric(table["revenue_cny"], errors="coerce").to_numpy(dtype=float, copy=True)
+    founded = pd.to_numeric(table["founded"], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(founded).any():
+        raise InputError(path, "founded", f"missing founding year for {', '.join(table['id'][np.isnan(founded)])}")
     missing = np.isnan(revenue)
     revenue[missing] = guishang_revenue(int(missing.sum()), params.leader_threshold_cny, params, rng)
     return pd.DataFrame(
@@ -60,7 +80,7 @@ def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd
             "track": [TRACK_IDS.index(t) for t in table["track"]],
             "revenue": revenue,
             "cell": [geo.anchor_cells[a] for a in table["id"]],
-            "born": 2000.0,  # ASSUMPTION: anchors are established firms; only their age in the exit hazard uses this
+            "born": founded,
             "anchor": np.arange(len(table)),
             "id": table["id"],
         }
@@ -115,12 +135,17 @@ def _add_firms(state: State, table: pd.DataFrame, geo: Geography, params: Params
 def _place(need: np.ndarray, state: State, geo: Geography, params: Params, rng: np.random.Generator) -> np.ndarray:
     """Give each firm a district by its share (GDP and population blend), then a cell there by floor space.
 
+    Floor space follows the land layer, so firms land on built-up land and
+    never on water.
+
     Firms that do not fit are re-drawn within their district. One still
     without room after a few rounds is too big for any cell's floor space (a
     heavy-tail draw): it gets a campus, its last drawn cell's capacity raised
     to hold it, as anchors do.
     """
     share = params.gdp_weight * geo.gdp / geo.gdp.sum() + (1.0 - params.gdp_weight) * geo.population / geo.population.sum()
+    share = share * (np.bincount(geo.district[geo.district >= 0], state.capacity_m2[geo.district >= 0], minlength=len(share)) > 0)
+    share = share / share.sum()  # a district without floor space (a planner's land layer can say so) gets none
     district = rng.choice(len(share), size=len(need), p=share)
     cell = np.full(len(need), -1, np.int64)
     for d in range(len(share)):  # thirteen districts, not agents

@@ -114,7 +114,7 @@ def match_jobs(
 def choose_homes(
     work: np.ndarray, state: State, geo: Geography, params: Params, homes: WeightedSampler, rng: np.random.Generator
 ) -> np.ndarray:
-    """Home cells by logit over candidates sampled in proportion to housing: rent and commute (none if work is -1).
+    """Home cells by logit over candidates sampled in proportion to housing: rent, metro access and commute (none if work is -1).
 
     Sampling in proportion to housing stands for "more homes, more chances";
     a worker whose candidates are all beyond the longest commute takes the
@@ -124,8 +124,8 @@ def choose_homes(
     for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
         part = work[start : start + CHUNK]
         cells = homes.draw(rng, (len(part), params.home_candidates))
-        rent = np.float32(-params.rent_weight_home) * geo.log_base_rent[cells]
-        home[start : start + CHUNK], _ = choose_near(part, cells, cells, rent, geo, params, rng)
+        appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent[cells] + np.float32(params.metro_weight_home) * geo.metro_access[cells]
+        home[start : start + CHUNK], _ = choose_near(part, cells, cells, appeal, geo, params, rng)
     return home
 
 

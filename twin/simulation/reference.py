@@ -297,6 +297,7 @@ class ReferenceModel(mesa.Model):
             + p.location_talent * self.fields_access[coarse]
             - p.location_rent * math.log(self.rent[cell])
             + p.university_weight * geo.pull[cell]
+            + p.metro_weight_firm * geo.metro_access[cell]
         )
 
     def choose_home(self, work: int) -> int:
@@ -306,7 +307,8 @@ class ReferenceModel(mesa.Model):
         best, best_u = cells[0], -math.inf
         for cell in cells:
             commute = self.distance_km(work, cell) if work >= 0 else 0.0
-            u = (-p.rent_weight_home * math.log(geo.base_rent[cell]) - p.commute_cost * commute) if commute <= p.commute_max_km else -math.inf
+            appeal = -p.rent_weight_home * math.log(geo.base_rent[cell]) + p.metro_weight_home * geo.metro_access[cell]
+            u = (appeal - p.commute_cost * commute) if commute <= p.commute_max_km else -math.inf
             u += self.gumbel()
             if u > best_u:
                 best, best_u = cell, u

@@ -19,6 +19,7 @@ import pandas as pd
 from layers import WGS84, LayerStack
 
 from ..engine.metrics import COLUMNS
+from ..engine.synth import anchor_table
 from ..engine.params import TIERS, TRACK_IDS, TRACKS
 from ..policy.scenario import Scenario
 from .model import VisionValleyModel
@@ -117,6 +118,7 @@ def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
             "track_zh": np.array([t[1] for t in TRACKS])[firms.track[alive]],
             "tier": np.array(TIERS)[model.params.tier(firms.revenue[alive])],
             "revenue_cny": firms.revenue[alive],
+            "revenue_source": _revenue_source(model, firms.anchor[alive]),
             "employees": firms.employees[alive],
             "founded": np.floor(firms.born[alive]).astype(int),
             "funding_cny": firms.funding[alive].astype(float),
@@ -140,6 +142,13 @@ def _names(model: VisionValleyModel, anchor: np.ndarray, column: str) -> np.ndar
     layer = model.layers.anchors.set_index("id")[column]
     names = np.array([layer.get(a, a) for a in model.state.anchor_ids] or [""], dtype=object)
     return np.where(anchor >= 0, names[np.maximum(anchor, 0)], "")
+
+
+def _revenue_source(model: VisionValleyModel, anchor: np.ndarray) -> np.ndarray:
+    """Where a firm's base-year revenue comes from: ``sourced`` or ``assumed`` (anchor_firms.csv), else ``synthetic``."""
+    status = anchor_table().set_index("id")["revenue_status"]
+    known = np.array([status[a] for a in model.state.anchor_ids] or ["synthetic"], dtype=object)
+    return np.where(anchor >= 0, known[np.maximum(anchor, 0)], "synthetic")
 
 
 def _lonlat(model: VisionValleyModel, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
