@@ -19,8 +19,8 @@ import pandas as pd
 from layers import WGS84, LayerStack
 
 from ..engine.metrics import COLUMNS
-from ..engine.synth import anchor_table
 from ..engine.params import TIERS, TRACK_IDS, TRACKS
+from ..engine.synth import anchor_table
 from ..policy.scenario import Scenario
 from .model import VisionValleyModel
 
