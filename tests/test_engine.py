@@ -28,8 +28,11 @@ def _check_invariants(model: VisionValleyModel) -> None:
     cells = firms.cell[firms.alive]
     assert (geo.district[cells] >= 0).all(), "a firm outside the city"
     assert (state.capacity_m2[cells] > 0).all(), "a firm on a cell with no floor space"
+    land = model.layers.land_raster.ravel()
+    assert (land[cells] > 0).all(), "a firm on water or on land the land layer rules out"
     homes = talent.home[talent.alive]
     assert (geo.district[homes] >= 0).all() and (geo.housing[homes] > 0).all(), "a worker living outside the city"
+    assert (land[homes] > 0).all(), "a worker living on water"
     assert (state.occupancy_m2 <= state.capacity_m2 + 1e-6).all(), "occupancy over capacity"
     np.testing.assert_allclose(state.occupancy_m2, occupancy(state, model.params, geo.size))
     employer = talent.firm[talent.alive]
@@ -73,7 +76,10 @@ def test_full_city_synthesis_matches_the_known_figures(stack):
     assert figures["guishang_firms"] == 844  # FACTS: 844 规上 firms, Aug 2023
     firms = model.state.firms
     hikvision = firms.revenue[(firms.anchor == 0)]
-    assert hikvision.tolist() == [893.40e8]  # FACTS: 海康威视 2023 revenue (the base year is the end of 2023)
+    assert hikvision.tolist() == [893.40e8]  # docs/sources.md#s-hik-2023 (the base year is the end of 2023)
+    dahua = firms.revenue[firms.anchor == model.state.anchor_ids.index("dahua_hq")]
+    assert dahua.tolist() == [322.18e8]  # docs/sources.md#s-dahua-2023
+    assert "ezviz_hq" not in model.state.anchor_ids  # consolidated in 海康威视 (docs/sources.md#s-ezviz-2023)
     district = model.geo.district[firms.cell[firms.alive]]
     share = np.bincount(district, minlength=13) / firms.count
     target = 0.5 * model.geo.gdp / model.geo.gdp.sum() + 0.5 * model.geo.population / model.geo.population.sum()
