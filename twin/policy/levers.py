@@ -6,9 +6,10 @@ the model calls at the start of every month. A lever acts only from
 ``start_year`` to ``end_year`` and, where it has them, only on firms in the
 ``zones``, ``districts``, ``tracks`` and ``tiers`` it names (empty = all).
 
-Defaults come from published figures, cited as docs/sources.md#<anchor> (the seed
-article, docs/sources.md#s-seed, and the 2024 rules) where there is one; the rest are marked ASSUMPTION in the field
-descriptions and are safe to change.
+Defaults come from published figures, each cited as docs/sources.md#<anchor>
+(the seed article, docs/sources.md#s-seed, and the 2024 voucher rules,
+docs/sources.md#s-lever-vouchers-2024); the rest are marked ASSUMPTION in
+the field descriptions and are safe to change.
 
 Amounts are stated for the whole city. A run at ``params.scale`` below 1
 simulates that share of the firms, so money, tickets, subsidised models and
@@ -106,8 +107,8 @@ class ComputeVouchers(Lever):
 
     kind: Literal["compute_vouchers"]
     budget_cny_per_year: float = Field(50e6, ge=0, le=1e11, description="¥50 M a year (docs/sources.md#s-lever-vouchers); 2024: ¥250 M (docs/sources.md#s-lever-vouchers-2024)")
-    max_share: float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%)")
-    max_per_firm_cny: float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M)")
+    max_share: float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%, docs/sources.md#s-lever-vouchers-2024)")
+    max_per_firm_cny: float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M, docs/sources.md#s-lever-vouchers-2024)")
     tracks: list[TrackName] = Field(default_factory=lambda: list(AI_INTENSIVE), description="AI-intensive tracks by default")
     tiers: list[TierName] = Field(default_factory=lambda: ["micro", "sme", "guishang"], description="SMEs by default (not leaders)")
 
