@@ -1,7 +1,11 @@
 """Scenario files: YAML, validated by a pydantic schema, with ``extends`` inheritance.
 
 A scenario says which years to run, on which grid, with which layers,
-parameters and policy levers. Errors come out as :class:`layers.InputError`
+parameters and policy levers. It is given by path or by name (``baseline``:
+./scenarios, then the shipped folder). A child that ``extends`` a parent
+changes single levers with ``levers_set``/``levers_add`` instead of restating
+the list, and without a title of its own gets one derived from its name and
+flagged ``title.inherited``. Errors come out as :class:`layers.InputError`
 naming the file, the key path and the problem, for the one-line CLI report.
 """
 
@@ -194,7 +198,7 @@ def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> di
     levers = merged.get("levers") or []
     if not isinstance(levers, list):
         raise InputError(path, "levers", "must be a list of levers, each {kind: ...}")
-    labels = lever_labels(levers)
+    labels = _lever_labels(levers)
     out = list(levers)
     for label, fields in edits.items():
         index = labels.get(str(label), labels.get(f"{label}#0") if "#" not in str(label) else None)
@@ -206,7 +210,7 @@ def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> di
     return rest | {"levers": [lever for lever in out if lever is not None] + added}
 
 
-def lever_labels(levers: list[Any]) -> dict[str, int]:
+def _lever_labels(levers: list[Any]) -> dict[str, int]:
     """``kind#position`` (position counted among levers of the same kind, from 0) -> index in the list."""
     labels: dict[str, int] = {}
     seen: dict[str, int] = {}
