@@ -42,7 +42,7 @@ def _anchors() -> set[str]:
     """The anchors docs/sources.md defines: explicit ``<a id=...>`` and its headings' GitHub slugs."""
     text = SOURCES.read_text(encoding="utf-8")
     ids = set(re.findall(r'<a id="([^"]+)"', text))
-    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
     return ids | slugs
 
 

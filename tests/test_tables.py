@@ -25,7 +25,7 @@ SMALL = "extends: baseline\nname: small\nyears: {start: 2023, end: 2024}\nparams
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_scenario.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, str(ROOT / "run_scenario.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
