@@ -33,7 +33,7 @@ from layers.grid import METRIC_CRS  # noqa: E402
 from layers.vector import WGS84  # noqa: E402
 from land_build import build_land  # noqa: E402
 
-WINDOW_PARK_KM2 = 13.48  # published area of 一园 (FACTS.md: m.chinaz.com/2024/1122/1654615.shtml)
+WINDOW_PARK_KM2 = 13.48  # published area of 一园 (docs/sources.md#s-window-area)
 GEOJSON = {"driver": "GeoJSON", "COORDINATE_PRECISION": 7, "RFC7946": "YES"}
 
 

@@ -52,7 +52,7 @@ Writer = Callable[[gpd.GeoDataFrame, str], None]
 def build_land(raw: Path, districts: gpd.GeoDataFrame, write: Writer) -> None:
     """Write water.geojson, urban.geojson, metro.geojson and land.tif from the raw open data in ``raw``."""
     if not raw.is_dir():
-        raise SystemExit(f"raw geodata folder {raw} not found: pass --raw DIR (see ../shared/data/README.md)")
+        raise SystemExit(f"raw geodata folder {raw} not found: pass --raw DIR (see gis_data/README.md)")
     city = shapely.union_all(districts.geometry.values)
     water = build_water(raw, city)
     urban = build_urban(raw, city, water)

@@ -18,7 +18,7 @@ import shapely
 from .errors import InputError, require_file
 
 WGS84 = "EPSG:4326"
-"""Vectors are stored and shown in WGS-84 (DESIGN.md, conventions)."""
+"""Vectors are stored and shown in WGS-84 (docs/sources.md#s-design)."""
 
 POLYGON = ("Polygon", "MultiPolygon")
 POINT = ("Point",)

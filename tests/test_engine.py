@@ -73,7 +73,7 @@ def test_same_seed_same_state_different_seed_differs(stack, two_years):
 def test_full_city_synthesis_matches_the_known_figures(stack):
     model = VisionValleyModel(seed=1, stack=stack)  # full scale, with anchors
     figures = model.figures
-    assert figures["guishang_firms"] == 844  # FACTS: 844 规上 firms, Aug 2023
+    assert figures["guishang_firms"] == 844  # docs/sources.md#s-guishang-844: 844 规上 firms, Aug 2023
     firms = model.state.firms
     hikvision = firms.revenue[(firms.anchor == 0)]
     assert hikvision.tolist() == [893.40e8]  # docs/sources.md#s-hik-2023 (the base year is the end of 2023)

@@ -10,7 +10,7 @@ import shapely
 from layers import GIS_DATA, METRIC_CRS
 from layers.gcj02 import wgs84_to_gcj02
 
-PUBLISHED_CITY_KM2 = 16_850  # FACTS.md, klbdjy.com
+PUBLISHED_CITY_KM2 = 16_850  # docs/sources.md#s-city
 
 
 def test_thirteen_districts_add_up_to_the_city(stack):

@@ -1,6 +1,6 @@
 """The command line: ``python run_scenario.py [SCENARIO] [--out DIR] [--seed N] ...``.
 
-Exit status (DESIGN.md): 0 when done; 2 for bad input, with one line
+Exit status: 0 when done; 2 for bad input, with one line
 ``error: <file>: <where>: <what is wrong>`` on stderr and no output folder
 left behind; 1 for anything else.
 """
@@ -38,8 +38,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="run_scenario.py",
         description="Run a 中国视谷 scenario and write its map, metrics, firms, density raster and manifest.",
     )
-    parser.add_argument("scenario", nargs="?", default=str(scenarios.BASELINE), help="scenario YAML (default: scenarios/baseline.yaml)")
-    parser.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
+    parser.add_argument("scenario", nargs="?", default=str(scenarios.BASELINE), help="scenario YAML file, or a name looked up in ./scenarios then the shipped scenarios (default: baseline)")
+    parser.add_argument("--out", type=Path, help="output folder (default: out/<name>, out/<a>_vs_<b>, out/<name>_ensemble or out/<name>_sweep_<parameters>)")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
     parser.add_argument("--png", action="store_true", help="also write map.png of the final year (headless Chromium)")
@@ -80,26 +80,38 @@ def _run(args: argparse.Namespace) -> int:
     if args.ensemble:
         from .studies.ensemble import run_ensemble
 
-        out = args.out or Path("out") / f"{spec.name}_ensemble"
+        out = args.out or default_out(spec, ensemble=True, sweep=args.sweep)
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
         return 0
     stack = layers.load(**spec.layer_arguments())
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
     if other is None:
-        out = args.out or Path("out") / spec.name
+        out = args.out or default_out(spec)
         with atomic_folder(out) as folder:
             write_run(result, folder, png=args.png)
     else:
         other_stack = stack if other.layer_arguments() == spec.layer_arguments() else layers.load(**other.layer_arguments())
         second = _simulate(other, args.seed, other_stack, args.firm_years, args.quiet)
-        out = args.out or Path("out") / f"{spec.name}_vs_{other.name}"
+        out = args.out or default_out(spec, other)
         with atomic_folder(out) as folder:
             write_comparison(result, second, folder, png=args.png)
     if not args.quiet:
         print(summary(result, other=None if other is None else second))
         print(f"wrote {out}/")
     return 0
+
+
+def default_out(spec: scenarios.Scenario, other: scenarios.Scenario | None = None, *, ensemble: bool = False,
+                sweep: Sequence[str] = ()) -> Path:
+    """The output folder when --out is not given: one per kind of job, so that a sweep never replaces
+    an ensemble (or a plain run) of the same scenario: out/<name>, out/<a>_vs_<b>, out/<name>_ensemble,
+    out/<name>_sweep_<swept parameters>."""
+    if sweep:
+        return Path("out") / f"{spec.name}_sweep_{'_'.join(item.partition('=')[0].strip() for item in sweep)}"
+    if ensemble:
+        return Path("out") / f"{spec.name}_ensemble"
+    return Path("out") / (spec.name if other is None else f"{spec.name}_vs_{other.name}")
 
 
 def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:

@@ -4,7 +4,9 @@ The tidy rows are what metrics.csv holds: one value per ``year, level,
 metric, zone, district, track, lever``. ``level`` says which breakdown a row
 belongs to (``city``, ``zone``, ``district``, ``track``, ``lever``), so a
 filter on one level never double counts; within a level the other keys are
-empty.
+empty. Values are in the unit the metric's name ends with (:data:`UNITS`),
+rounded to the precision a planner reads (:data:`DECIMALS`): whole yuan,
+whole counts, compute to 0.1 PFLOPS.
 """
 
 from __future__ import annotations
@@ -20,6 +22,26 @@ from .targets import LEADER_100BN_CNY
 COLUMNS = ("year", "level", "metric", "zone", "district", "track", "lever", "value")
 KEYS = COLUMNS[:-1]
 """The columns that identify a row."""
+
+UNITS = {
+    "revenue_cny": "CNY",
+    "total_scale_cny": "CNY",
+    "firms": "firms",
+    "guishang_firms": "firms",
+    "leaders_100bn": "firms",
+    "talent": "people",
+    "employed": "people",
+    "compute_pflops": "PFLOPS",
+}
+"""Each metric's unit; money is in CNY (1 亿元 = 1e8 CNY), counts in whole units."""
+
+DECIMALS = {"compute_pflops": 1}
+"""Decimals kept per metric in the tidy rows; every other metric is a whole number."""
+
+
+def rounded(metric: str, value: float) -> float:
+    """``value`` at the metric's precision, so tables show whole yuan and whole counts, not float noise."""
+    return round(float(value), DECIMALS.get(metric, 0)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def headline(state: State, params: Params) -> dict[str, float]:
@@ -41,7 +63,7 @@ def headline(state: State, params: Params) -> dict[str, float]:
 
 def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[tuple]:
     """All metric rows for one year: city totals, then revenue, firms and talent by zone, district and track."""
-    rows = [(year, "city", name, "", "", "", "", value) for name, value in headline(state, params).items()]
+    rows = [(year, "city", name, "", "", "", "", rounded(name, value)) for name, value in headline(state, params).items()]
     firms, talent = state.firms, state.talent
     alive = firms.alive
     cell, revenue, track = firms.cell[alive], firms.revenue[alive], firms.track[alive]
@@ -59,7 +81,7 @@ def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[t
             by["talent"] = np.bincount(talent_key, minlength=len(names))
         for metric, values in by.items():
             for name, value in zip(names, values):
-                rows.append((year, key, metric, *_keys(key, name), "", float(value)))
+                rows.append((year, key, metric, *_keys(key, name), "", rounded(metric, value)))
     return rows
 
 

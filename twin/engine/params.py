@@ -6,7 +6,7 @@ sweep with ``dataclasses.replace``. ``python -m twin.engine.params`` prints the
 parameter table from these definitions, and docs/parameters.md is that output,
 so the docs cannot drift from the code (a test compares them).
 
-Sources: "FACTS" rows cite ../shared/FACTS.md; "ASSUMPTION" marks a figure no
+Sources: published figures cite docs/sources.md#<anchor>; "ASSUMPTION" marks a figure no
 source gives, chosen for the stated reason and safe to change.
 """
 
@@ -39,7 +39,7 @@ TRACKS = (
     ("xr", "虚拟现实及元宇宙", "VR and metaverse"),
     ("imaging", "特殊成像", "Special imaging"),
 )
-"""The three layers' firms and the seven application tracks (FACTS: seed; ori.hangzhou)."""
+"""The three layers' firms and the seven application tracks (docs/sources.md#s-layers, docs/sources.md#s-tracks)."""
 
 TRACK_IDS = tuple(t[0] for t in TRACKS)
 
@@ -60,18 +60,18 @@ class Params:
     # --- scale and the base year -------------------------------------------------
     scale: float = _p(1.0, "share", 1e-4, 10.0, "Share of the full-scale population simulated; 1 = every firm and worker as an agent. Anchor firms, when included, keep their real size.")
     anchors: int = _p(1, "0/1", 0, 1, "Include the anchor firms (1) or leave them out (0). Anchors bring their full workforce at any scale (海康威视 alone about 55k workers), so tests and benchmarks of a small city leave them out.")
-    firms_full: int = _p(100_000, "firms", 1_000, 1_000_000, "ASSUMPTION: firms of all sizes in the visual-intelligence chain at full scale. Only the 844 规上 firms are published (FACTS); the order of magnitude follows the project brief.")
-    guishang_firms: int = _p(844, "firms", 0, 100_000, "规上 (above-scale) visual-intelligence firms, Aug 2023. FACTS: jp.hangzhou.com.cn/content/2023-08/16/content_8601453.html")
+    firms_full: int = _p(100_000, "firms", 1_000, 1_000_000, "ASSUMPTION: firms of all sizes in the visual-intelligence chain at full scale. Only the 844 规上 firms are published (docs/sources.md#s-guishang-844); the order of magnitude follows the project brief.")
+    guishang_firms: int = _p(844, "firms", 0, 100_000, "规上 (above-scale) visual-intelligence firms, Aug 2023 (docs/sources.md#s-guishang-844).")
     guishang_threshold_cny: float = _p(2e7, "CNY/yr", 1e5, 1e10, "ASSUMPTION: revenue threshold of a 规上 firm, taken from the national 规模以上工业企业 threshold of 20 M CNY main-business revenue.")
     guishang_pareto_alpha: float = _p(1.5, "-", 1.05, 5.0, "ASSUMPTION: Pareto tail exponent of 规上 revenues above the threshold; firm-size tails near 1-2 are the usual finding.")
     micro_median_cny: float = _p(5e5, "CNY/yr", 1e3, 2e7, "ASSUMPTION: median revenue of a sub-规上 firm (a start-up of a few people).")
     micro_sigma: float = _p(1.2, "log", 0.1, 3.0, "ASSUMPTION: log-sd of sub-规上 revenues (lognormal).")
     sme_threshold_cny: float = _p(5e5, "CNY/yr", 1e3, 1e9, "ASSUMPTION: revenue below which a firm counts as micro; between this and the 规上 threshold it is an SME.")
     leader_threshold_cny: float = _p(1e9, "CNY/yr", 1e8, 1e12, "ASSUMPTION: revenue from which a firm counts as a leader (1 bn CNY); anchor firms without a sourced revenue are drawn from the Pareto tail above it.")
-    gdp_weight: float = _p(0.5, "share", 0.0, 1.0, "ASSUMPTION: a district's share of firms blends its GDP share (this weight) and its population share (FACTS district table).")
+    gdp_weight: float = _p(0.5, "share", 0.0, 1.0, "ASSUMPTION: a district's share of firms blends its GDP share (this weight) and its population share (docs/sources.md#s-district-gdp-2022, docs/sources.md#s-district-pop-2020).")
     # --- labour -----------------------------------------------------------------
     revenue_per_worker_cny: float = _p(2.5e5, "CNY/yr", 1e4, 1e7, "ASSUMPTION: revenue per worker of a firm with 10 M CNY revenue; chosen so the base year has about a million workers.")
-    productivity_elasticity: float = _p(0.2, "-", 0.0, 0.6, "ASSUMPTION: revenue per worker rises as revenue^this; 0.2 gives 海康威视 (831.7 亿 CNY, FACTS) about 55k workers, near its reported headcount.")
+    productivity_elasticity: float = _p(0.2, "-", 0.0, 0.6, "ASSUMPTION: revenue per worker rises as revenue^this; 0.2 gives 海康威视 (831.7 亿 CNY, docs/sources.md#s-hik-2022) about 55k workers, near its reported headcount.")
     seeker_share: float = _p(0.05, "share", 0.0, 0.5, "ASSUMPTION: job seekers in the base-year talent pool, beside the employed.")
     quit_rate: float = _p(0.15, "1/yr", 0.0, 1.0, "ASSUMPTION: annual job-to-job turnover of employed talent.")
     leave_rate_employed: float = _p(0.04, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which employed talent leave the city.")
@@ -84,7 +84,7 @@ class Params:
     home_move_rate: float = _p(0.1, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which talent re-choose their home.")
     rent_weight_home: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: disutility of log rent in home choice.")
     # --- firm growth ------------------------------------------------------------
-    growth_mu: float = _p(0.08, "1/yr", -1.0, 1.0, "ASSUMPTION: mean annual log growth of revenue before local effects; near the 2027 core target's implied pace (2,487 -> 4,000 亿 over 5 years is about 10%/yr, FACTS).")
+    growth_mu: float = _p(0.08, "1/yr", -1.0, 1.0, "ASSUMPTION: mean annual log growth of revenue before local effects; near the 2027 core target's implied pace (2,487 -> 4,000 亿 over 5 years is about 10%/yr; docs/sources.md#s-ai-revenue-2022, docs/sources.md#s-targets-2027).")
     growth_size_drag: float = _p(0.02, "1/yr per decade", 0.0, 0.5, "ASSUMPTION: annual growth lost per tenfold of revenue above 100 M CNY; large firms grow slower, a common departure from Gibrat's law (海康威视 grew a few % a year in 2023-24).")
     growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
     sigma_size_elasticity: float = _p(0.1, "-", 0.0, 0.5, "ASSUMPTION: growth volatility falls as revenue^-this: large firms are steadier.")
@@ -116,7 +116,7 @@ class Params:
     exit_youth_factor: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: extra relative hazard of a new firm, fading with age over about two years.")
     # --- land --------------------------------------------------------------------
     floor_m2_per_worker: float = _p(20.0, "m2", 1.0, 200.0, "ASSUMPTION: office or workshop floor space per worker.")
-    industry_far: float = _p(0.6, "m2/m2", 0.01, 10.0, "ASSUMPTION: floor space usable by the industry per m2 of land in the district with the densest GDP; other districts scale with GDP density (FACTS district table). Within a district the floor space, and the housing, are spread by the land layer's developable weight (gis_data/land.tif or a planner's file): none on water, most on built-up land.")
+    industry_far: float = _p(0.6, "m2/m2", 0.01, 10.0, "ASSUMPTION: floor space usable by the industry per m2 of land in the district with the densest GDP; other districts scale with GDP density (docs/sources.md#s-district-gdp-2022). Within a district the floor space, and the housing, are spread by the land layer's developable weight (gis_data/land.tif or a planner's file): none on water, most on built-up land.")
     anchor_headroom: float = _p(1.0, "share", 0.0, 10.0, "ASSUMPTION: an anchor firm's HQ cell holds its base-year workforce plus this share of room to grow.")
     platform_capacity_factor: float = _p(3.0, "-", 1.0, 50.0, "ASSUMPTION: floor-space multiplier within the platform radius of a named platform (物联网小镇, 信息港小镇, ...).")
     platform_radius_m: float = _p(1500.0, "m", 100.0, 10_000.0, "ASSUMPTION: radius of a named platform's floor-space multiplier.")
@@ -126,7 +126,7 @@ class Params:
     metro_weight_home: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of metro access in talent's home choice; as metro_weight_firm, try 0-2.")
     rent_occupancy_elasticity: float = _p(1.5, "-", 0.0, 20.0, "ASSUMPTION: rent = base x (1 + this x occupancy/capacity).")
     # --- outputs --------------------------------------------------------------------
-    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION: total visual-intelligence scale = core revenue x (1 + this). 1.5 is the ratio of the 2027 targets (1 万亿 total / 4,000 亿 core, FACTS), not a published multiplier.")
+    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION: total visual-intelligence scale = core revenue x (1 + this). 1.5 is the ratio of the 2027 targets (1 万亿 total / 4,000 亿 core, docs/sources.md#s-targets-2027), not a published multiplier.")
     neighbourhood_m: float = _p(1000.0, "m", 100.0, 5000.0, "Cell size of the coarse grid on which neighbourhood fields (agglomeration, talent access) are smoothed; a whole multiple of the analysis cell.")
 
     def __post_init__(self) -> None:
@@ -182,7 +182,7 @@ TRACK_FIRM_SHARES = {
     "driving": 0.08, "living": 0.12, "xr": 0.08, "imaging": 0.07,
 }
 """ASSUMPTION: share of synthesized (non-anchor) firms by track. 数字安防 leads,
-as the industry path 数字安防 → 视觉智能 → 智能物联 (FACTS) suggests; the rest
+as the industry path 数字安防 → 视觉智能 → 智能物联 (docs/sources.md#s-path) suggests; the rest
 are spread with more weight on the technology layer."""
 
 INTENSITY = np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])

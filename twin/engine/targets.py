@@ -1,11 +1,11 @@
 """The plan's 2027 targets: one small module that metrics, outputs, maps and studies all read."""
 
 LEADER_100BN_CNY = 1e11
-"""千亿 scale: 1000 亿元 of revenue (the seed article: the 2027 target of 2 such firms)."""
+"""千亿 scale: 1000 亿元 of revenue (the 2027 target of 2 such firms, docs/sources.md#s-targets-2027)."""
 
 TARGETS_2027 = {
     "total_scale_cny": (1e12, "total visual-intelligence scale 1 万亿元"),
     "revenue_cny": (4e11, "core revenue 4000 亿元"),
     "leaders_100bn": (2, "2 firms at 千亿 scale"),
 }
-"""The 2027 targets (the seed article; gdthub.cn/port/show.html?id=508): metric -> (target, label)."""
+"""The 2027 targets (docs/sources.md#s-targets-2027): metric -> (target, label)."""

@@ -27,7 +27,19 @@ def comparison_table(result: RunResult, other: RunResult) -> pd.DataFrame:
 
 def write_metrics(table: pd.DataFrame, path: Path) -> None:
     """Tidy CSV, UTF-8 with a BOM so Excel shows the Chinese names."""
+    table = plain_values(table)
     table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+
+
+def plain_values(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``value`` column as text: whole numbers without a trailing ``.0``, so 338800000000 reads as
+    whole yuan in Excel, and other values as their shortest exact form (e.g. 5000.5 PFLOPS)."""
+    if "value" not in table.columns:
+        return table
+    values = table["value"].astype(float)
+    whole = np.isfinite(values) & (values == values.round())
+    text = values.map(repr).where(~whole, values.where(whole, 0).astype(np.int64).astype(str))
+    return table.assign(value=text.where(values.notna(), ""))
 
 
 def write_firms(result: RunResult, path: Path) -> None:

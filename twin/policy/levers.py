@@ -6,9 +6,10 @@ the model calls at the start of every month. A lever acts only from
 ``start_year`` to ``end_year`` and, where it has them, only on firms in the
 ``zones``, ``districts``, ``tracks`` and ``tiers`` it names (empty = all).
 
-Defaults come from ../shared/FACTS.md (the seed article and the 2024 rules)
-where a figure is published; the rest are marked ASSUMPTION in the field
-descriptions and are safe to change.
+Defaults come from published figures, each cited as docs/sources.md#<anchor>
+(the seed article, docs/sources.md#s-seed, and the 2024 voucher rules,
+docs/sources.md#s-lever-vouchers-2024); the rest are marked ASSUMPTION in
+the field descriptions and are safe to change.
 
 Amounts are stated for the whole city. A run at ``params.scale`` below 1
 simulates that share of the firms, so money, tickets, subsidised models and
@@ -99,15 +100,15 @@ class ComputeVouchers(Lever):
     eligible firms, so their growth loses less to compute cost; the money
     paid is added to the firms' ``funding``. Each firm gets at most
     ``max_share`` of its cost and ``max_per_firm_cny`` a year; if claims pass
-    the budget, all are scaled down alike. Sources (FACTS): ¥50 M a year in
-    the seed article; ¥250 M a year, ≤ 30 % of cost, ≤ ¥8 M per firm from
-    July 2024 (shangkeht.com, 2°). By default SMEs in AI-intensive tracks.
+    the budget, all are scaled down alike. Sources: ¥50 M a year
+    (docs/sources.md#s-lever-vouchers); ¥250 M a year, ≤ 30 % of cost, ≤ ¥8 M per firm
+    from July 2024 (docs/sources.md#s-lever-vouchers-2024). By default SMEs in AI-intensive tracks.
     """
 
     kind: Literal["compute_vouchers"]
-    budget_cny_per_year: float = Field(50e6, ge=0, le=1e11, description="seed: ¥50 M a year; 2024: ¥250 M")
-    max_share: float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%)")
-    max_per_firm_cny: float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M)")
+    budget_cny_per_year: float = Field(50e6, ge=0, le=1e11, description="¥50 M a year (docs/sources.md#s-lever-vouchers); 2024: ¥250 M (docs/sources.md#s-lever-vouchers-2024)")
+    max_share: float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%, docs/sources.md#s-lever-vouchers-2024)")
+    max_per_firm_cny: float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M, docs/sources.md#s-lever-vouchers-2024)")
     tracks: list[TrackName] = Field(default_factory=lambda: list(AI_INTENSIVE), description="AI-intensive tracks by default")
     tiers: list[TierName] = Field(default_factory=lambda: ["micro", "sme", "guishang"], description="SMEs by default (not leaders)")
 
@@ -131,15 +132,15 @@ class ModelSubsidies(Lever):
     Changes: the ``funding`` channel. At the start of each active year the
     largest firm of the targeted tracks receives the large-model training
     subsidy (up to ¥50 M for a > 100 B-parameter model that leads nationally,
-    seed), and ``specialised_per_year`` other firms, drawn in proportion to
+    docs/sources.md#s-lever-large-model), and ``specialised_per_year`` other firms, drawn in proportion to
     revenue, receive up to ¥5 M each for models deployed in Hangzhou (≤ 10 a
-    year, seed). Funding turns into revenue at ``params.funding_return``.
+    year, docs/sources.md#s-lever-specialised). Funding turns into revenue at ``params.funding_return``.
     """
 
     kind: Literal["model_subsidies"]
-    large_model_cny: float = Field(50e6, ge=0, le=1e10, description="seed: up to ¥50 M")
-    specialised_per_year: int = Field(10, ge=0, le=1000, description="seed: up to 10 a year")
-    specialised_cny: float = Field(5e6, ge=0, le=1e9, description="seed: up to ¥5 M each")
+    large_model_cny: float = Field(50e6, ge=0, le=1e10, description="up to ¥50 M (docs/sources.md#s-lever-large-model)")
+    specialised_per_year: int = Field(10, ge=0, le=1000, description="up to 10 a year (docs/sources.md#s-lever-specialised)")
+    specialised_cny: float = Field(5e6, ge=0, le=1e9, description="up to ¥5 M each (docs/sources.md#s-lever-specialised)")
     tracks: list[TrackName] = Field(default_factory=lambda: ["foundation", "technology"], description="model builders")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
@@ -168,17 +169,17 @@ class VisionFund(Lever):
     are drawn to where the fund invests). The fund deploys ``total_cny``
     evenly over its active years, in tickets of ``ticket_cny`` to firms drawn
     in proportion to revenue among targeted SMEs and 规上 firms; each ticket
-    brings the same again as low-interest credit (``credit_ratio``, seed
-    1:1). Sources (FACTS, seed): ¥3 bn from 杭州实业投资集团 with 萧山 and 滨江,
-    mainly for firms settling in the 萧山 and 滨江 cores.
+    brings the same again as low-interest credit (``credit_ratio``, 1:1,
+    docs/sources.md#s-lever-credit). Sources: ¥3 bn from 杭州实业投资集团 with 萧山 and 滨江,
+    mainly for firms settling in the 萧山 and 滨江 cores (docs/sources.md#s-lever-fund).
     """
 
     kind: Literal["vision_fund"]
-    total_cny: float = Field(3e9, ge=0, le=1e12, description="seed: ¥3 bn")
-    credit_ratio: float = Field(1.0, ge=0, le=10, description="seed: credit 1:1 to the fund's investment")
+    total_cny: float = Field(3e9, ge=0, le=1e12, description="¥3 bn (docs/sources.md#s-lever-fund)")
+    credit_ratio: float = Field(1.0, ge=0, le=10, description="credit 1:1 to the fund's investment (docs/sources.md#s-lever-credit)")
     ticket_cny: float = Field(2e7, gt=0, le=1e10, description="ASSUMPTION: ¥20 M a ticket")
     appeal: float = Field(0.5, ge=0, le=10, description="ASSUMPTION: logit utility the fund adds to locating in its zones")
-    zones: list[str] = Field(default_factory=lambda: ["window", "core"], description="seed: the 萧山 and 滨江 cores (and the window park in 萧山)")
+    zones: list[str] = Field(default_factory=lambda: ["window", "core"], description="the 萧山 and 滨江 cores and the window park in 萧山 (docs/sources.md#s-lever-fund)")
     tiers: list[TierName] = Field(default_factory=lambda: ["sme", "guishang"])
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
@@ -209,7 +210,8 @@ class ComputeBuildout(Lever):
     Changes: adds compute centres to the state at the start of their year,
     which raises supply and lowers the compute price every firm faces (and
     so lifts AI-intensive firms' growth). Default: from the 3000 P of 临平算力小镇
-    (FACTS, 2024) to the ≥ 5000 PFLOPS target by 2025 (seed), in two steps
+    (docs/sources.md#s-linping-compute) to the ≥ 5000 PFLOPS target by 2025
+    (docs/sources.md#s-target-compute), in two steps
     placed at 临平 (ASSUMPTION on timing and place).
     """
 
@@ -242,7 +244,7 @@ class Parks(Lever):
     Changes: adds ``floor_m2`` of capacity spread over the city cells within
     ``radius_m`` of each park's anchor from its opening year, records the park
     in the state, and adds ``appeal`` to the ``zone_appeal`` channel of the
-    zones the parks lie in. Default: the five AI parks by 2025 (FACTS, seed;
+    zones the parks lie in. Default: the five AI parks by 2025 (docs/sources.md#s-target-ai-parks;
     which five is not published, so the five named platforms are an
     ASSUMPTION).
     """
@@ -297,7 +299,8 @@ class SmartOM(Lever):
     Changes: the ``growth`` channel of firms in the targeted tracks (annual
     log growth added). 城投集团 opens test sites for city-facility operation
     (vision products: security, industrial, living); 揭榜挂帅 releases
-    scenarios in 交通, 医疗, 教育, 文旅, 养老, 金融 (FACTS, seed), mapped here to
+    scenarios in 交通, 医疗, 教育, 文旅, 养老, 金融 (docs/sources.md#s-lever-smart-om,
+    docs/sources.md#s-lever-jiebang), mapped here to
     driving, medical, living and technology. ASSUMPTION: +2 %/yr.
     """
 

@@ -1,7 +1,11 @@
 """Scenario files: YAML, validated by a pydantic schema, with ``extends`` inheritance.
 
 A scenario says which years to run, on which grid, with which layers,
-parameters and policy levers. Errors come out as :class:`layers.InputError`
+parameters and policy levers. It is given by path or by name (``baseline``:
+./scenarios, then the shipped folder). A child that ``extends`` a parent
+changes single levers with ``levers_set``/``levers_add`` instead of restating
+the list, and without a title of its own gets one derived from its name and
+flagged ``title.inherited``. Errors come out as :class:`layers.InputError`
 naming the file, the key path and the problem, for the one-line CLI report.
 """
 
@@ -30,10 +34,12 @@ class _Strict(BaseModel):
 
 
 class Title(_Strict):
-    """A bilingual label."""
+    """A bilingual label. ``inherited`` is set when a scenario extends another without a title of its
+    own: its title is then derived, e.g. "my_case (based on: Baseline: policies as announced)"."""
 
     zh: str = ""
     en: str = ""
+    inherited: bool = Field(False, description="set by extends, not by hand: the title was derived from the parent's")
 
 
 class Years(_Strict):
@@ -95,8 +101,8 @@ class Scenario(_Strict):
 
 
 def load(path: str | os.PathLike[str]) -> Scenario:
-    """Read, resolve ``extends`` and validate a scenario file."""
-    path = Path(path)
+    """Read, resolve ``extends`` and validate a scenario file, given by path or by name (``baseline``)."""
+    path = locate(path)
     merged = _resolve(path, ())
     merged.pop("extends", None)
     try:
@@ -109,6 +115,31 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     except InputError as exc:
         raise InputError(path, f"params.{exc.where}", exc.what) from None
     return scenario.model_copy(update={"source": str(path)})
+
+
+def known_names() -> list[str]:
+    """Scenario names findable by name: ./scenarios then the shipped folder."""
+    folders = (Path.cwd() / "scenarios", SCENARIOS)
+    return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.y*ml")})
+
+
+def locate(ref: str | os.PathLike[str], owner: Path | None = None) -> Path:
+    """The file a scenario reference means: a path (relative to the ``owner`` file that extends it, else
+    to the working folder) if it exists, else a name looked up beside the owner, in ./scenarios and then
+    in the shipped scenarios, so that ``run_scenario.py baseline`` and ``extends: baseline`` work anywhere."""
+    ref = Path(ref)
+    base = owner.parent if owner is not None else None
+    folders = ([base] if base is not None else []) + [Path.cwd() / "scenarios", SCENARIOS]
+    names = [ref.name] if ref.suffix in (".yaml", ".yml") else [ref.name + ".yaml", ref.name + ".yml"]
+    candidates = [base / ref if base is not None else ref]
+    candidates += [folder / n for folder in folders for n in names] if ref.parent == Path(".") else []
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        known = f"known scenario names: {', '.join(known_names())}"
+        if owner is None:
+            raise InputError(ref, "file", f"not found; {known}")
+        raise InputError(owner, "extends", f"parent scenario {str(ref)!r} not found; {known}")
+    return found
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -131,7 +162,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    """Merge a file over its ``extends`` parents (relative to the file), detecting cycles."""
+    """Merge a file over its ``extends`` parents (a path relative to the file, or a name), detecting cycles."""
     path = path.resolve()
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain, path))
@@ -139,13 +170,64 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     data = _read(path)
     parent = data.get("extends")
     if parent is None:
-        return data
+        return _edit_levers(path, data, data)
     if not isinstance(parent, str):
         raise InputError(path, "extends", "must be the path or name of a scenario file")
-    target = (path.parent / parent).with_suffix(".yaml") if not parent.endswith((".yaml", ".yml")) else path.parent / parent
-    if not target.exists():
-        raise InputError(path, "extends", f"parent scenario {parent!r} not found (looked for {target})")
-    return _merge(_resolve(target, (*chain, path)), data)
+    base = _resolve(locate(parent, path), (*chain, path))
+    merged = _merge(base, {k: v for k, v in data.items() if k != "title"})
+    merged["title"] = data["title"] if "title" in data else _inherited_title(data.get("name", path.stem), base)
+    return _edit_levers(path, merged, data)
+
+
+LEVER_EDITS = ("levers_set", "levers_add")
+"""Keys that edit the lever list instead of replacing it: ``levers_set`` merges fields into (or, with
+``null``, removes) the levers labelled ``kind#position``; ``levers_add`` appends levers."""
+
+
+def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``merged`` with its levers edited by the file's own ``levers_set`` and ``levers_add``, so a child
+    changes one lever without restating (and silently dropping) the parent's list; bad labels are one-line errors."""
+    edits, added = data.get("levers_set") or {}, data.get("levers_add") or []
+    if not isinstance(edits, dict):
+        raise InputError(path, "levers_set", "must map lever labels (kind#position, e.g. compute_vouchers#0) to fields")
+    if not isinstance(added, list):
+        raise InputError(path, "levers_add", "must be a list of levers, each {kind: ...}")
+    rest = {k: v for k, v in merged.items() if k not in LEVER_EDITS}
+    if not edits and not added:
+        return rest
+    levers = merged.get("levers") or []
+    if not isinstance(levers, list):
+        raise InputError(path, "levers", "must be a list of levers, each {kind: ...}")
+    labels = _lever_labels(levers)
+    out = list(levers)
+    for label, fields in edits.items():
+        index = labels.get(str(label), labels.get(f"{label}#0") if "#" not in str(label) else None)
+        if index is None:
+            raise InputError(path, f"levers_set.{label}", f"no such lever; the levers are {', '.join(labels) or 'none'}")
+        if fields is not None and not isinstance(fields, dict):
+            raise InputError(path, f"levers_set.{label}", "must be a mapping of the lever's fields, or null to remove it")
+        out[index] = None if fields is None else _merge(out[index], fields)
+    return rest | {"levers": [lever for lever in out if lever is not None] + added}
+
+
+def _lever_labels(levers: list[Any]) -> dict[str, int]:
+    """``kind#position`` (position counted among levers of the same kind, from 0) -> index in the list."""
+    labels: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for i, lever in enumerate(levers):
+        kind = str(lever.get("kind")) if isinstance(lever, dict) else "?"
+        labels[f"{kind}#{seen.get(kind, 0)}"] = i
+        seen[kind] = seen.get(kind, 0) + 1
+    return labels
+
+
+def _inherited_title(name: str, parent: dict[str, Any]) -> dict[str, Any]:
+    """A title for a child without its own: its name, based on the parent's title, flagged ``inherited``,
+    so a map never shows the parent's title as if it were the child's."""
+    title = parent.get("title") if isinstance(parent.get("title"), dict) else {}
+    parent_name = str(parent.get("name", ""))
+    zh, en = title.get("zh") or parent_name, title.get("en") or parent_name
+    return {"zh": f"{name}（基于：{zh}）", "en": f"{name} (based on: {en})", "inherited": True}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +276,15 @@ def _owner(loc: tuple) -> type[BaseModel] | None:
 def json_schema() -> dict[str, Any]:
     """JSON Schema of scenario files, for editor completion."""
     schema = Scenario.model_json_schema()
-    schema["properties"]["extends"] = {"type": "string", "description": "parent scenario file whose values this one overrides"}
+    props = schema["properties"]
+    props["extends"] = {"type": "string", "description": "parent scenario, a path relative to this file or a name (baseline), whose values this one overrides"}
+    props["levers_add"] = {"type": "array", "items": props["levers"]["items"],
+                           "description": "levers appended to the parent's list (after levers_set)"}
+    props["levers_set"] = {
+        "type": "object",
+        "description": "fields merged into the parent's levers by label kind#position (compute_vouchers#0 is the first compute_vouchers lever; a bare kind means #0); null removes the lever",
+        "propertyNames": {"pattern": f"^({'|'.join(KINDS)})(#[0-9]+)?$"},
+        "additionalProperties": {"type": ["object", "null"]},
+    }
     schema["properties"].pop("source", None)
     return schema

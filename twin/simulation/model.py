@@ -1,7 +1,7 @@
 """``VisionValleyModel``: the vectorized engine as a real ``mesa.Model``.
 
 One ``step()`` is one month: policy -> infrastructure -> talent -> firms ->
-land -> metrics (DESIGN.md). The synthesized population is the base year
+land -> metrics (docs/sources.md#s-design). The synthesized population is the base year
 (``years.start``) as it ends; the run simulates the months of the following
 years up to the end of ``years.end``, and metrics are labelled with the year
 just completed. Agents live in numpy columns (:mod:`twin.state`);
