@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import layers
-from twin.policy import scenario
-from twin.simulation.model import VisionValleyModel
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's twin, not an installed one
+import layers  # noqa: E402
+from twin.policy import scenario  # noqa: E402
+from twin.simulation.model import VisionValleyModel  # noqa: E402
 
 ROOT = scenario.BASELINE.parent
 

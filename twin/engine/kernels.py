@@ -12,7 +12,7 @@ gathers overlap their cache misses, which a fused loop serializes.)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -71,12 +71,16 @@ def mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + j * golden), top 53 bits."""
+    """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + j * golden), top 53 bits.
+
+    Each value depends on its own (key, id, j) only, so the threads (prange)
+    cannot change a result: the same bytes on any number of cores.
+    """
     n = ids.shape[0]
     out = np.empty((n, k), np.float64)
-    for i in range(n):
+    for i in prange(n):
         base = mix64(key ^ (np.uint64(ids[i]) * GOLDEN))
         for j in range(k):
             bits = mix64(base + np.uint64(j + 1) * GOLDEN) >> np.uint64(11)
