@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's twin, not an installed one
-import layers  # noqa: E402
-from twin.policy import scenario  # noqa: E402
-from twin.simulation.model import VisionValleyModel  # noqa: E402
+import layers
+from twin.policy import scenario
+from twin.simulation.model import VisionValleyModel
 
 ROOT = scenario.BASELINE.parent
 

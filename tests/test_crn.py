@@ -158,11 +158,20 @@ def test_api_batch_run_and_command_line_agree(stack, tmp_path):
         model.step()
     api = model.figures["revenue_cny"]
     rows = batch_run(
-        VisionValleyModel, {"scenario": str(path), "seed": 9, "stack": stack}, iterations=1, max_steps=12, data_collection_period=12, display_progress=False
+        VisionValleyModel,
+        {"scenario": str(path), "seed": 9, "stack": stack},
+        iterations=1,
+        max_steps=12,
+        data_collection_period=12,
+        display_progress=False,
     )
     out = subprocess.run(
         [sys.executable, str(ROOT / "run_scenario.py"), str(path), "--seed", "9", "--out", str(tmp_path / "out"), "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr
     metrics = pd.read_csv(tmp_path / "out" / "metrics.csv", keep_default_na=False)

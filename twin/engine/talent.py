@@ -36,7 +36,9 @@ def step_talent(state: State, geo: Geography, params: Params, effects: Effects, 
     seekers = np.setdiff1d(seekers, leave, assume_unique=True)
     vacancies = open_positions(state, params)
     unmet = max(0.0, float(vacancies.sum()) - len(seekers))
-    arrivals = draws.poisson("arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count))
+    arrivals = draws.poisson(
+        "arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count)
+    )
     if arrivals:
         uid = draws.newborn_ids(arrivals)
         new = talent.append(
@@ -95,9 +97,7 @@ def open_positions(state: State, params: Params) -> np.ndarray:
     return np.floor(gap * share[firms.cell])
 
 
-def match_jobs(
-    seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws
-) -> int:
+def match_jobs(seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws) -> int:
     """Seekers pick among sampled vacancies by wage and commute; firms and floor space ration the picks."""
     talent, firms = state.talent, state.firms
     if len(seekers) == 0 or vacancies.sum() == 0:
