@@ -54,7 +54,7 @@ def test_invariants_hold_every_step(stack, two_years):
         assert model.state.firms.count - firms_before == log.firm_births - log.firm_exits
         assert model.state.talent.count - talent_before == log.talent_in - log.talent_out
         _check_invariants(model)
-    assert model.steps == 24 and model.figures["year"] == 2025 and model.year == 2026
+    assert model.steps == 24 and model.figures["year"] == model.year == 2026.0 and model.calendar_year == 2025
 
 
 def test_same_seed_same_state_different_seed_differs(stack, two_years):
@@ -109,7 +109,7 @@ def test_batch_run_returns_rows(stack):
     finals = [r for r in rows if r["Step"] == 12]
     assert len(finals) == 4
     assert {r["growth_mu"] for r in finals} == {0.0, 0.2}
-    assert all(r["revenue_cny"] > 0 and r["year"] == 2024 for r in finals)
+    assert all(r["revenue_cny"] > 0 and r["year"] == 2025.0 for r in finals)
 
 
 def test_policy_hook_reaches_the_engine(stack, two_years):
@@ -138,7 +138,7 @@ def test_yearly_metrics_are_collected(stack, two_years):
     model = VisionValleyModel(two_years, seed=1, stack=stack, **SMALL)
     model.run()
     frame = model.datacollector.get_model_vars_dataframe()
-    assert len(frame) == 25 and frame["year"].iloc[12] == 2024 and frame["year"].iloc[-1] == 2025
+    assert len(frame) == 25 and frame["year"].iloc[12] == 2025.0 and frame["year"].iloc[-1] == 2026.0 == model.year
     table = model.datacollector.get_table_dataframe("metrics")
     by_zone = table[(table.metric == "revenue_cny") & (table.zone != "") & (table.year == 2025)]
     assert set(by_zone.zone) == {"window", "core", "four", "wide"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -62,6 +63,7 @@ def run(agents: int, steps: int, engine: str = "vectorized", seed: int = 1) -> d
         "baseline_rss_mb": round(baseline, 1),
         "bytes_per_agent_beyond_grid": round((peak - baseline) * 2**20 / max(population, 1), 1),
         "grid_cells": model.geo.size,
+        "load_average_1min": round(os.getloadavg()[0], 2),  # the machine may be shared: read the speed against it
     }
 
 

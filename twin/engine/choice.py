@@ -4,14 +4,18 @@ These three kernels carry every decision in the engine, which is how choices
 for a million agents stay free of Python loops: sample a few candidate cells
 per chooser, add Gumbel noise to utilities and take the argmax (an exact
 multinomial-logit draw), then ration scarce slots by a random rank within
-each destination.
+each destination. Every kernel takes its randomness from
+:class:`twin.engine.streams.Draws` keyed by the choosers' stable ids, so a
+chooser meets the same candidates and the same noise in every scenario run on
+one seed (common random numbers); the synthesis passes a plain generator.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .kernels import draw_indices
+from .kernels import draw_indices, pick_indices
+from .streams import Draws, as_draws
 
 
 class WeightedSampler:
@@ -39,14 +43,20 @@ class WeightedSampler:
         n = int(np.prod(size))
         return self.items[draw_indices(rng, self.cdf, self.guide, n)].reshape(size)
 
+    def pick(self, u: np.ndarray) -> np.ndarray:
+        """The items that uniforms ``u`` (any shape) select: inverse CDF, so keyed uniforms give keyed picks."""
+        return self.items[pick_indices(np.asarray(u, dtype=np.float64), self.cdf, self.guide)]
 
-def gumbel_argmax(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Column index of each row's logit choice; rows of all -inf choose column 0.
 
-    Adds standard Gumbel noise in place, so the caller's array is consumed.
+def gumbel_argmax(utility: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Column index of each row's logit choice, with Gumbel noise from uniforms ``u`` (same shape, in (0, 1)).
+
+    Rows of all -inf choose column 0. Adds the noise in place, so the
+    caller's array is consumed.
     """
-    noise = rng.random(utility.shape, dtype=utility.dtype)
-    np.maximum(noise, np.finfo(noise.dtype).tiny, out=noise)  # random() may return exactly 0
+    noise = u.astype(utility.dtype)
+    np.maximum(noise, np.finfo(noise.dtype).tiny, out=noise)  # float32 rounding may reach 0 or 1
+    np.minimum(noise, np.float32(1.0) - np.finfo(np.float32).epsneg, out=noise)
     np.log(noise, out=noise)
     np.negative(noise, out=noise)
     np.log(noise, out=noise)
@@ -54,8 +64,8 @@ def gumbel_argmax(utility: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argmax(utility, axis=1)
 
 
-def group_order(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An order that sorts items by group, in random order within each group.
+def group_order(groups: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """An order that sorts items by group, within each group by the uniforms ``u`` (a random order).
 
     One argsort of a packed (group, random) key is several times faster than
     a two-key lexsort.
@@ -63,19 +73,29 @@ def group_order(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     groups = np.asarray(groups, dtype=np.int64)
     if len(groups) and (groups.min() < 0 or groups.max() >= 1 << 27):
         raise ValueError("group ids must lie in [0, 2**27)")
-    return np.argsort((groups << 36) | rng.integers(0, 1 << 36, len(groups)))
+    return np.argsort((groups << 36) | (u * (1 << 36)).astype(np.int64))
 
 
-def ration(groups: np.ndarray, need: np.ndarray, free: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def ration(
+    groups: np.ndarray,
+    need: np.ndarray,
+    free: np.ndarray,
+    draws: Draws | np.random.Generator,
+    ids: np.ndarray | None = None,
+    process: str = "ration",
+) -> np.ndarray:
     """Accept requests in random order while each group's cumulative need fits its free amount.
 
     ``groups`` indexes ``free``; returns a boolean mask over the requests. A
     request that does not fit is refused even if a later, smaller one would
     fit, which keeps the rule simple and order-independent in expectation.
+    The order is keyed by the requesters' stable ``ids`` under ``process``
+    (the row numbers when no ids are given).
     """
     if len(groups) == 0:
         return np.zeros(0, bool)
-    order = group_order(groups, rng)
+    ids = np.arange(len(groups)) if ids is None else ids
+    order = group_order(groups, as_draws(draws).uniform(process, ids))
     g, n = groups[order], need[order].astype(np.float64)
     cum = np.cumsum(n)
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
@@ -88,14 +108,3 @@ def ration(groups: np.ndarray, need: np.ndarray, free: np.ndarray, rng: np.rando
     mask = np.zeros(len(groups), bool)
     mask[order] = accepted
     return mask
-
-
-def sample_rows(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
-    """Rows of a table of ``n`` each picked with probability about ``p``, in O(n·p) time.
-
-    Draws the count from a binomial and the rows uniformly, so a rare event
-    (a worker quitting this month) costs nothing for the agents it skips.
-    Callers drop dead rows themselves; the live ones keep probability ``p``.
-    """
-    k = rng.binomial(n, min(max(p, 0.0), 1.0)) if n else 0
-    return np.unique(rng.integers(0, n, k)) if k else np.zeros(0, np.int64)

@@ -13,11 +13,12 @@ from .labour import labour_demand
 from .land import floor_need, free_m2
 from .params import INTENSITY, TRACK_IDS, TRACK_SHARES, Params
 from .state import State
+from .streams import MonthDraws
 
 MONTH = 1.0 / 12.0
 
 
-def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, rng: np.random.Generator) -> None:
+def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws) -> None:
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
     Policy funding received this month adds ``params.funding_return`` times
@@ -45,13 +46,13 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
         + effects.growth[rows]
     )
     sigma = params.growth_sigma * (np.maximum(revenue, 1.0) / 1e7) ** -params.sigma_size_elasticity
-    shock = rng.standard_normal(len(rows))
+    shock = special.ndtri(draws.uniform("grow", firms.uid[rows]))  # the same firm meets the same shock in every scenario
     funding = effects.funding[rows]
     firms.revenue[rows] = revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * funding
     firms.funding[rows] += funding.astype(np.float32)
 
 
-def exit_firms(state: State, params: Params, rng: np.random.Generator) -> int:
+def exit_firms(state: State, params: Params, draws: MonthDraws) -> int:
     """Close firms with a hazard that falls with size and age; returns how many closed."""
     firms = state.firms
     rows = np.flatnonzero(firms.alive)
@@ -61,7 +62,7 @@ def exit_firms(state: State, params: Params, rng: np.random.Generator) -> int:
         * (np.maximum(firms.revenue[rows], 1.0) / 1e6) ** -params.exit_size_elasticity
         * (1.0 + params.exit_youth_factor * np.exp(-age / 2.0))
     )
-    closed = rows[rng.random(len(rows)) < -np.expm1(-hazard * MONTH)]
+    closed = rows[draws.uniform("exit", firms.uid[rows]) < -np.expm1(-hazard * MONTH)]
     firms.kill(closed)
     return len(closed)
 
@@ -82,25 +83,33 @@ def location_utility(
 
 
 def found_firms(
-    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, rng: np.random.Generator
+    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, draws: MonthDraws
 ) -> int:
-    """Start-ups and spin-offs, in number proportional to the talent pool, placed by logit over sampled cells."""
-    n = rng.poisson(params.birth_rate * MONTH * state.talent.count * effects.births)
+    """Start-ups and spin-offs, in number proportional to the talent pool, placed by logit over sampled cells.
+
+    The count is an inverse-CDF Poisson draw and each newborn's id depends
+    only on the month and its index, so a scenario with a slightly higher
+    birth rate has the same newborns plus perhaps one more, each with the same
+    track, candidate cells, noise and start-up revenue (common random numbers).
+    """
+    n = draws.poisson("births", params.birth_rate * MONTH * state.talent.count * effects.births)
     if n == 0:
         return 0
-    track = rng.choice(len(TRACK_IDS), size=n, p=TRACK_SHARES).astype(np.int8)
-    cand = cells.draw(rng, (n, params.candidates))
+    uid = draws.newborn_ids(n)
+    track = np.minimum(np.searchsorted(np.cumsum(TRACK_SHARES), draws.uniform("birth_track", uid)), len(TRACK_IDS) - 1).astype(np.int8)
+    cand = cells.pick(draws.uniform("birth_cells", uid, params.candidates))
     utility = location_utility(cand, track, state, geo, params, fields, effects)
     need = params.floor_m2_per_worker
     free = free_m2(state)
     utility[free[cand] < need] = -np.inf
-    cell = cand[np.arange(n), gumbel_argmax(utility, rng)]
+    cell = cand[np.arange(n), gumbel_argmax(utility, draws.uniform("birth_noise", uid, params.candidates))]
     ok = free[cell] >= need
-    ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, rng)
+    ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, draws, uid[ok], "birth_order")
     k = int(ok.sum())
     state.add_firms(
+        uid=uid[ok],
         track=track[ok],
-        revenue=startup_revenue(k, params, rng),
+        revenue=startup_quantile(draws.uniform("birth_revenue", uid[ok]), params),
         cell=cell[ok],
         born=np.full(k, state.year, np.float32),
         anchor=np.full(k, -1, np.int16),
@@ -110,25 +119,26 @@ def found_firms(
 
 
 def relocate_firms(
-    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, rng: np.random.Generator
+    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, draws: MonthDraws
 ) -> int:
     """A share of firms re-choose among their own cell and sampled others; anchors keep their HQ."""
     firms = state.firms
     rows = np.flatnonzero(firms.alive & (firms.anchor < 0))
-    movers = rows[rng.random(len(rows)) < -np.expm1(-params.relocation_rate * MONTH)]
+    movers = rows[draws.uniform("relocate", firms.uid[rows]) < -np.expm1(-params.relocation_rate * MONTH)]
     if len(movers) == 0:
         return 0
     here = firms.cell[movers]
     need = floor_need(firms.employees[movers], params)
-    cand = cells.draw(rng, (len(movers), params.candidates))
+    uid = firms.uid[movers]
+    cand = cells.pick(draws.uniform("relocate_cells", uid, params.candidates))
     cand[:, 0] = here
     free = free_m2(state)
     room = free[cand] + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room
     utility = location_utility(cand, firms.track[movers], state, geo, params, fields, effects)
     utility[room < need[:, None]] = -np.inf
-    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, rng)]
+    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, draws.uniform("relocate_noise", uid, params.candidates))]
     moving = np.flatnonzero(dest != here)
-    moving = moving[ration(dest[moving], need[moving], free, rng)]
+    moving = moving[ration(dest[moving], need[moving], free, draws, uid[moving], "relocate_order")]
     rows, old, new, space = movers[moving], here[moving], dest[moving], need[moving]
     firms.cell[rows] = new
     state.occupancy_m2 += np.bincount(new, space, minlength=geo.size) - np.bincount(old, space, minlength=geo.size)
@@ -137,8 +147,13 @@ def relocate_firms(
 
 def startup_revenue(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
     """Revenues of sub-规上 firms: lognormal truncated below the 规上 threshold (inverse-CDF draw)."""
+    return startup_quantile(rng.random(n), params)
+
+
+def startup_quantile(u: np.ndarray, params: Params) -> np.ndarray:
+    """Start-up revenues at uniforms ``u``: the inverse CDF of the truncated lognormal, so keyed uniforms give keyed revenues."""
     top = special.ndtr((np.log(params.guishang_threshold_cny) - np.log(params.micro_median_cny)) / params.micro_sigma)
-    z = special.ndtri(rng.random(n) * top)
+    z = special.ndtri(u * top)
     return np.exp(np.log(params.micro_median_cny) + params.micro_sigma * z)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from .columns import Columns
 
 FIRM_FIELDS = {
-    "uid": np.int32,  # stable id across the run (rows move when dead rows are compacted)
+    "uid": np.int64,  # stable id across the run and across scenarios (keys its random draws; see streams.py)
     "track": np.int8,  # index into params.TRACKS
     "revenue": np.float64,  # CNY per year
     "employees": np.int32,  # talent agents working here
@@ -20,6 +20,7 @@ FIRM_FIELDS = {
     "anchor": np.int16,  # row in the anchor-firm table, -1 for synthesized firms
 }
 TALENT_FIELDS = {
+    "uid": np.int64,  # stable id, as for firms
     "skill": np.float32,  # relative skill, lognormal around 1
     "home": np.int32,  # flat cell index of home
     "firm": np.int32,  # employer row in firms, -1 while seeking
@@ -63,7 +64,7 @@ class State:
     rent: np.ndarray  # float32 per cell, CNY/m2/month
     year: float  # decimal year of the state's moment (start of the month to come)
     anchor_ids: tuple[str, ...] = ()  # anchors-layer id of each anchor firm (firms.anchor indexes this)
-    firms_made: int = 0  # firms ever created, for stable ids
+    firms_made: int = 0  # base-year firms created, for their stable ids (newborns' ids come from streams.newborn_ids)
     compute_price: float = 1.0  # index, 1 at the base year
     base_compute_ratio: float = 1.0  # demand/supply in the base year
     log: StepLog = field(default_factory=StepLog)
@@ -73,11 +74,12 @@ class State:
         """Fresh agent tables with the engine's fields."""
         return Columns(FIRM_FIELDS), Columns(TALENT_FIELDS), Columns(COMPUTE_FIELDS), Columns(PARK_FIELDS)
 
-    def add_firms(self, **fields: np.ndarray) -> np.ndarray:
-        """Append firms with fresh stable ids; returns their rows."""
-        k = len(next(iter(fields.values())))
-        uid = np.arange(self.firms_made, self.firms_made + k, dtype=np.int32)
-        self.firms_made += k
+    def add_firms(self, uid: np.ndarray | None = None, **fields: np.ndarray) -> np.ndarray:
+        """Append firms with the given stable ids, or the next base-year ids; returns their rows."""
+        if uid is None:
+            k = len(next(iter(fields.values())))
+            uid = np.arange(self.firms_made, self.firms_made + k, dtype=np.int64)
+            self.firms_made += k
         return self.firms.append(uid=uid, **fields)
 
     @property

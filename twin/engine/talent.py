@@ -3,46 +3,56 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
-from .choice import WeightedSampler, gumbel_argmax, ration, sample_rows
+from .choice import WeightedSampler, gumbel_argmax, ration
 from .effects import Effects
 from .geography import Geography
 from .labour import labour_demand, wage_offer
 from .land import free_m2
 from .params import Params
 from .state import State
+from .streams import Draws, MonthDraws, as_draws
 
 MONTH = 1.0 / 12.0
 CHUNK = 131_072
 
 
-def step_talent(
-    state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, rng: np.random.Generator
-) -> None:
-    """Separations, then in-migration to meet demand, then matching, then home moves."""
+def step_talent(state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, draws: MonthDraws) -> None:
+    """Separations, then in-migration to meet demand, then matching, then home moves.
+
+    Every draw is keyed by the worker's stable id (common random numbers);
+    arrivals are counted by inverse CDF and get ids from (month, index), so
+    a scenario that attracts a few more people has the same newcomers plus
+    the extra ones.
+    """
     talent, firms = state.talent, state.firms
-    _separate(state, params, effects, rng)
+    _separate(state, params, effects, draws)
     seekers = np.flatnonzero(talent.alive & (talent.firm < 0))
-    leave = seekers[rng.random(len(seekers)) < -np.expm1(-params.leave_rate_seeking * MONTH / effects.talent_retention)]
+    p_leave = -np.expm1(-params.leave_rate_seeking * MONTH / effects.talent_retention)
+    leave = seekers[draws.uniform("seeker_leave", talent.uid[seekers]) < p_leave]
     talent.kill(leave)
     state.log.talent_out += len(leave)
     seekers = np.setdiff1d(seekers, leave, assume_unique=True)
     vacancies = open_positions(state, params)
     unmet = max(0.0, float(vacancies.sum()) - len(seekers))
-    arrivals = rng.poisson(effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count))
+    arrivals = draws.poisson(
+        "arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count)
+    )
     if arrivals:
+        uid = draws.newborn_ids(arrivals)
         new = talent.append(
-            skill=draw_skill(arrivals, params, rng),
-            home=choose_homes(np.full(arrivals, -1), state, geo, params, homes, rng),
+            uid=uid,
+            skill=skill_quantile(draws.uniform("arrival_skill", uid), params),
+            home=choose_homes(np.full(arrivals, -1), state, geo, params, homes, draws, uid),
             firm=np.full(arrivals, -1, np.int32),
         )
         seekers = np.concatenate([seekers, new])
         state.log.talent_in += arrivals
-    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, rng)
-    movers = sample_rows(talent.n, -np.expm1(-params.home_move_rate * MONTH), rng)
-    movers = movers[talent.alive[movers]]
+    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws)
+    movers = np.flatnonzero(talent.alive & (draws.uniform("home_move", talent.uid) < -np.expm1(-params.home_move_rate * MONTH)))
     work = np.where(talent.firm[movers] >= 0, firms.cell[np.maximum(talent.firm[movers], 0)], -1)
-    talent.home[movers] = choose_homes(work, state, geo, params, homes, rng)
+    talent.home[movers] = choose_homes(work, state, geo, params, homes, draws, talent.uid[movers])
 
 
 def release_workers_of_closed_firms(state: State) -> None:
@@ -54,19 +64,19 @@ def release_workers_of_closed_firms(state: State) -> None:
     talent.wage[lost] = 0.0
 
 
-def _separate(state: State, params: Params, effects: Effects, rng: np.random.Generator) -> None:
-    """Employed talent leave the city or quit to seek a new job, at their monthly rates."""
+def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws) -> None:
+    """Employed talent leave the city or quit to seek a new job, at their monthly rates (one keyed uniform each)."""
     talent, firms = state.talent, state.firms
     p_leave = -np.expm1(-params.leave_rate_employed * MONTH / effects.talent_retention)
     p_quit = -np.expm1(-params.quit_rate * MONTH)
     if p_leave + p_quit <= 0:
         return
-    rows = sample_rows(talent.n, p_leave + p_quit, rng)
-    rows = rows[talent.alive[rows] & (talent.firm[rows] >= 0)]
+    u = draws.uniform("separate", talent.uid)
+    rows = np.flatnonzero((u < p_leave + p_quit) & talent.alive & (talent.firm >= 0))
     employer = talent.firm[rows]
     firms.employees[:] -= np.bincount(employer, minlength=firms.n).astype(np.int32)
     state.occupancy_m2 -= np.bincount(firms.cell[employer], minlength=len(state.occupancy_m2)) * params.floor_m2_per_worker
-    leaving = rows[rng.random(len(rows)) < p_leave / (p_leave + p_quit)]
+    leaving = rows[u[rows] < p_leave]
     talent.firm[rows] = -1
     talent.wage[rows] = 0.0
     talent.kill(leaving)
@@ -87,22 +97,22 @@ def open_positions(state: State, params: Params) -> np.ndarray:
     return np.floor(gap * share[firms.cell])
 
 
-def match_jobs(
-    seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, rng: np.random.Generator
-) -> int:
+def match_jobs(seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws) -> int:
     """Seekers pick among sampled vacancies by wage and commute; firms and floor space ration the picks."""
     talent, firms = state.talent, state.firms
     if len(seekers) == 0 or vacancies.sum() == 0:
         return 0
     jobs = WeightedSampler(np.arange(firms.n), vacancies)
     offer = wage_offer(firms.revenue, params)
-    cand = jobs.draw(rng, (len(seekers), params.job_candidates))
-    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell[cand], np.log(offer[cand]), geo, params, rng)
+    uid = talent.uid[seekers]
+    cand = jobs.pick(draws.uniform("job_candidates", uid, params.job_candidates))
+    noise = draws.uniform("job_noise", uid, params.job_candidates)
+    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell[cand], np.log(offer[cand]), geo, params, noise)
     choice = np.where(reachable, pick, -1)
     applied = np.flatnonzero(choice >= 0)
-    hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, rng)]
+    hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, draws, uid[applied], "hire_order")]
     cells = firms.cell[choice[hired]]
-    hired = hired[ration(cells, np.full(len(hired), params.floor_m2_per_worker), free_m2(state), rng)]
+    hired = hired[ration(cells, np.full(len(hired), params.floor_m2_per_worker), free_m2(state), draws, uid[hired], "desk_order")]
     who, employer = seekers[hired], choice[hired]
     talent.firm[who] = employer
     talent.wage[who] = offer[employer] * talent.skill[who]
@@ -112,7 +122,13 @@ def match_jobs(
 
 
 def choose_homes(
-    work: np.ndarray, state: State, geo: Geography, params: Params, homes: WeightedSampler, rng: np.random.Generator
+    work: np.ndarray,
+    state: State,
+    geo: Geography,
+    params: Params,
+    homes: WeightedSampler,
+    draws: Draws | np.random.Generator,
+    ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """Home cells by logit over candidates sampled in proportion to housing: rent, metro access and commute (none if work is -1).
 
@@ -120,22 +136,26 @@ def choose_homes(
     a worker whose candidates are all beyond the longest commute takes the
     first one, as a real long-distance commuter would.
     """
+    draws = as_draws(draws)
+    ids = np.arange(len(work)) if ids is None else ids
     home = np.empty(len(work), np.int32)
     for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
-        part = work[start : start + CHUNK]
-        cells = homes.draw(rng, (len(part), params.home_candidates))
+        part, who = work[start : start + CHUNK], ids[start : start + CHUNK]
+        cells = homes.pick(draws.uniform("home_candidates", who, params.home_candidates))
         appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent[cells] + np.float32(params.metro_weight_home) * geo.metro_access[cells]
-        home[start : start + CHUNK], _ = choose_near(part, cells, cells, appeal, geo, params, rng)
+        noise = draws.uniform("home_noise", who, params.home_candidates)
+        home[start : start + CHUNK], _ = choose_near(part, cells, cells, appeal, geo, params, noise)
     return home
 
 
 def choose_near(
-    origin: np.ndarray, cand: np.ndarray, at: np.ndarray, base: np.ndarray, geo: Geography, params: Params, rng: np.random.Generator
+    origin: np.ndarray, cand: np.ndarray, at: np.ndarray, base: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logit over candidates (choosers x k) at cells ``at``, scored ``base - commute cost x km`` from each origin cell.
 
     Candidates beyond the longest commute are out of reach; an origin of -1
-    means no commute term. Returns each chooser's pick and whether it is in
+    means no commute term. ``noise`` holds the uniforms behind the Gumbel
+    draws (choosers x k). Returns each chooser's pick and whether it is in
     reach (a chooser with nothing in reach keeps its first candidate).
     """
     x, y = geo.centre_km
@@ -145,7 +165,7 @@ def choose_near(
     utility = base.astype(np.float32) - np.float32(params.commute_cost) * km
     far = km > params.commute_max_km
     utility[far] = -np.inf
-    column = gumbel_argmax(utility, rng)
+    column = gumbel_argmax(utility, noise)
     rows = np.arange(len(cand))
     return cand[rows, column], ~far[rows, column]
 
@@ -153,3 +173,8 @@ def choose_near(
 def draw_skill(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
     """Relative skill: lognormal with mean 1 and log-sd params.skill_sigma."""
     return np.exp(rng.normal(-0.5 * params.skill_sigma**2, params.skill_sigma, n)).astype(np.float32)
+
+
+def skill_quantile(u: np.ndarray, params: Params) -> np.ndarray:
+    """The skill distribution of :func:`draw_skill` at uniforms ``u`` (inverse CDF, for keyed draws)."""
+    return np.exp(params.skill_sigma * special.ndtri(u) - 0.5 * params.skill_sigma**2).astype(np.float32)

@@ -3,14 +3,27 @@
 One ``step()`` is one month: policy -> infrastructure -> talent -> firms ->
 land -> metrics (docs/sources.md#s-design). The synthesized population is the base year
 (``years.start``) as it ends; the run simulates the months of the following
-years up to the end of ``years.end``, and metrics are labelled with the year
-just completed. Agents live in numpy columns (:mod:`twin.state`);
-the per-agent Mesa model in :mod:`twin.reference` states the same rules one
-agent at a time and is the oracle the tests compare against.
+years up to the end of ``years.end``. Agents live in numpy columns
+(:mod:`twin.engine.state`); the per-agent Mesa model in
+:mod:`twin.simulation.reference` states the same rules one agent at a time and
+is the oracle the tests compare against.
+
+The clock: ``model.year`` is the decimal date the run has reached, the start
+of the month simulated next (the end of the last month simulated). A run
+whose base year is 2023 starts at 2024.0; after one step (January 2024) it
+is 2024.083; after twelve, 2025.0. The ``year`` the DataCollector records is
+this same value. The yearly metrics table labels its rows with the calendar
+year just completed (2024 at 2025.0), as metrics.csv does.
+
+Randomness: the synthesis and the policy levers draw from the Mesa ``rng``
+(seeded); every draw in the monthly processes comes from counter-based
+streams keyed by (seed, process, month, agent id) (:mod:`twin.engine.streams`),
+so two scenarios on one seed meet the same shocks (common random numbers).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +44,7 @@ from ..engine.land import update_land
 from ..engine.metrics import COLUMNS, headline, tidy_rows
 from ..engine.params import Params
 from ..engine.state import StepLog
+from ..engine.streams import Streams
 from ..engine.synth import synthesize
 from ..engine.talent import release_workers_of_closed_firms, step_talent
 from ..policy import scenario as scenarios
@@ -43,11 +57,20 @@ class VisionValleyModel(mesa.Model):
     """The 中国视谷 twin: firms, talent and infrastructure on the city grid, one month a step.
 
     Args:
-        scenario: a scenario file path or :class:`twin.scenario.Scenario`; the shipped baseline by default.
-        seed: the seed of the model's ``rng`` (the scenario's seed by default).
+        scenario: a scenario file path or :class:`twin.policy.scenario.Scenario`; the shipped baseline by default.
+        seed: the run's seed (an int): it seeds the Mesa ``rng`` and the keyed streams. Default: the
+            scenario's seed, so ``VisionValleyModel("x.yaml")`` is ``python run_scenario.py x.yaml``.
+        rng: as in ``mesa.Model``, instead of ``seed``: an int, or a ``numpy.random.Generator`` from
+            which the run's seed is drawn. Passing one generator to ``mesa.batch_run`` makes each
+            iteration a distinct run, reproducible from the generator's own seed.
         stack: an already loaded :class:`layers.LayerStack`, to skip loading in sweeps.
-        levers: objects with ``apply(model, effects)`` called at the start of each step.
-        **params: overrides of :class:`twin.params.Params` by name.
+        levers: objects with ``apply(model, effects)`` called at the start of each step; ``None``
+            (the default) means the scenario's own levers, ``[]`` switches them off.
+        **params: overrides of :class:`twin.engine.params.Params` by name.
+
+    Attributes:
+        seed: the int seed the run used (drawn from ``rng`` when that was given).
+        year: the clock, see the module docstring.
     """
 
     def __init__(
@@ -55,23 +78,27 @@ class VisionValleyModel(mesa.Model):
         scenario: str | os.PathLike[str] | scenarios.Scenario | None = None,
         seed: int | None = None,
         *,
+        rng: int | np.random.Generator | None = None,
         stack: LayerStack | None = None,
-        levers: Iterable[Lever] = (),
+        levers: Iterable[Lever] | None = None,
         **params: Any,
     ) -> None:
         spec = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario or scenarios.BASELINE)
-        super().__init__(seed=spec.seed if seed is None else seed)
+        self.seed = run_seed(spec.seed, seed, rng)
+        super().__init__(seed=self.seed)
+        self.streams = Streams(self.seed)
         self.scenario = spec
         self.params = Params().with_overrides({**spec.params, **params})
         self.params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # overrides may add to it
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
-        self.levers = list(levers)
+        self.levers = list(spec.levers if levers is None else levers)
         for i, lever in enumerate(self.levers):
             if hasattr(lever, "check"):
                 lever.check(self, f"levers.{i}")
         self.state = synthesize(self.geo, self.params, float(self.start_year), self.rng)
+        self.state.talent.uid = np.arange(self.state.talent.n)  # base-year ids; newcomers get streams.newborn_ids
         self.state.year = self.start_year + 1.0  # the base year is complete; the first month simulated is January of the next
         update_compute(self.state, self.params, calibrate=True)
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])
@@ -86,13 +113,13 @@ class VisionValleyModel(mesa.Model):
 
     @property
     def year(self) -> float:
-        """The model's clock: the decimal year at the start of the month simulated next."""
+        """The model's one clock: the decimal date at the start of the month simulated next (module docstring)."""
         return self.state.year
 
     @property
-    def completed(self) -> float:
-        """The span simulated so far, as the decimal year it has reached (the base year at the start)."""
-        return self.start_year + self.steps / 12.0
+    def calendar_year(self) -> int:
+        """The calendar year of the last month simulated (the base year before the first step); metrics use it."""
+        return math.ceil(self.year - 1e-6) - 1
 
     @property
     def source(self) -> str:
@@ -101,32 +128,33 @@ class VisionValleyModel(mesa.Model):
 
     @property
     def figures(self) -> dict[str, float]:
-        """Headline figures of the current state, labelled with the year completed."""
-        return {"year": self.completed, **headline(self.state, self.params)}
+        """Headline figures of the current state, with the clock's ``year``."""
+        return {"year": self.year, **headline(self.state, self.params)}
 
     def step(self) -> None:
         """Advance one month."""
-        state, geo, params, rng = self.state, self.geo, self.params, self.rng
+        state, geo, params = self.state, self.geo, self.params
+        draws = self.streams.month(round(state.year * 12))  # keyed by the calendar month simulated
         state.log = StepLog()
         effects = Effects.neutral(state.firms.n, len(geo.zone_ids))
         for lever in self.levers:
             lever.apply(self, effects)
         update_compute(state, params)
-        step_talent(state, geo, params, effects, self._homes, rng)
+        step_talent(state, geo, params, effects, self._homes, draws)
         fields = neighbourhood_fields(state, geo, params)
         cells = self._cell_sampler()
-        grow_firms(state, geo, params, fields, effects, rng)
-        state.log.firm_exits = exit_firms(state, params, rng)
+        grow_firms(state, geo, params, fields, effects, draws)
+        state.log.firm_exits = exit_firms(state, params, draws)
         release_workers_of_closed_firms(state)
-        state.log.firm_births = found_firms(state, geo, params, fields, effects, cells, rng)
-        state.log.relocations = relocate_firms(state, geo, params, fields, effects, cells, rng)
+        state.log.firm_births = found_firms(state, geo, params, fields, effects, cells, draws)
+        state.log.relocations = relocate_firms(state, geo, params, fields, effects, cells, draws)
         update_land(state, geo, params)
         state.compact()
         state.year = self.start_year + 1.0 + self.steps / 12.0
         self.datacollector.collect(self)
         if self.steps % 12 == 0:
             self._record_year()
-        if self.completed >= self.end_year - 1e-9:
+        if self.year >= self.end_year + 1 - 1e-9:
             self.running = False
 
     def run(self) -> None:
@@ -144,6 +172,21 @@ class VisionValleyModel(mesa.Model):
 
     def _record_year(self) -> None:
         """Add the tidy metrics rows of the year just completed; headline reporters are collected monthly."""
-        year = round(self.completed)
-        for row in tidy_rows(year, self.state, self.geo, self.params):
+        for row in tidy_rows(self.calendar_year, self.state, self.geo, self.params):
             self.datacollector.add_table_row("metrics", dict(zip(COLUMNS, row)))
+
+
+def run_seed(scenario_seed: int, seed: int | None, rng: int | np.random.Generator | None) -> int:
+    """The run's int seed, following ``mesa.Model``: ``seed`` or ``rng``, not both; neither means the scenario's.
+
+    A generator gives a fresh seed each call (Mesa draws ``integers(2**31 - 1)``
+    from it too), which is how ``batch_run`` iterations sharing one generator
+    become distinct, reproducible runs.
+    """
+    if seed is not None and rng is not None:
+        raise ValueError("you have to pass either rng or seed, not both")
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(np.iinfo(np.int32).max))
+    if rng is not None:
+        return int(rng)
+    return int(scenario_seed if seed is None else seed)

@@ -14,7 +14,11 @@ order, and once a request does not fit, the cell turns away the rest of the
 month's requests (so a small later request cannot jump a refused larger one).
 
 Policy levers act on the vectorized engine only; the reference model runs
-without them.
+without them. Its draws come one at a time from the model's seeded ``rng``,
+not from the engine's keyed streams (:mod:`twin.engine.streams`), so the two
+agree in distribution, not draw for draw (tests/test_reference.py).
+The clock is the engine's: ``year`` is the decimal date at the start of the
+month simulated next.
 """
 
 from __future__ import annotations
@@ -357,7 +361,7 @@ class ReferenceModel(mesa.Model):
     def figures(self) -> dict[str, float]:
         """Headline figures, as the engine reports them."""
         return {
-            "year": self.start_year + self.steps / 12.0,
+            "year": self.year,
             "revenue_cny": sum(f.revenue for f in self.firms),
             "firms": float(len(self.firms)),
             "talent": float(len(self.workers)),

@@ -81,7 +81,7 @@ def simulate(
     """
     started = time.perf_counter()
     seed = spec.seed if seed is None else seed
-    model = VisionValleyModel(spec, seed=seed, stack=stack, levers=spec.levers)
+    model = VisionValleyModel(spec, seed=seed, stack=stack)
     setup = time.perf_counter() - started
     keep = set(firm_years) if firm_years is not None else {spec.years.end}
     years = [_snapshot(model, keep)]
@@ -107,7 +107,7 @@ def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
     shape = geo.shape
     revenue = np.bincount(firms.cell[alive], firms.revenue[alive], minlength=geo.size).astype(np.float32).reshape(shape)
     people = np.bincount(talent.home[talent.alive], minlength=geo.size).astype(np.float32).reshape(shape)
-    year = round(model.completed)
+    year = model.calendar_year
     lon, lat = _lonlat(model, firms.cell[alive])
     table = pd.DataFrame(
         {

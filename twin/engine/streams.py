@@ -1,0 +1,143 @@
+"""Common random numbers: every draw of a monthly step comes from a counter-based stream.
+
+A draw is a pure function of (seed, process, month, agent stable id, draw
+index): the key ``(seed, process, month)`` is hashed once, each agent's id is
+mixed into it with a splitmix64 finalizer and the draw index selects the
+k-th value (:func:`twin.engine.kernels.keyed_uniforms`). No state is carried
+from one draw to the next, so
+
+- the same firm meets the same growth shock and exit draw in two scenarios run
+  on the same seed, whatever else the scenarios changed (a lever moves only
+  what it touches, and a comparison shows the lever, not noise);
+- adding or removing an agent does not shift anybody else's draws;
+- the same scenario and seed still give the same bytes.
+
+Counts (births, arrivals) are drawn by inverse CDF from one keyed uniform, so
+a slightly larger rate gives the same count or one more, and newborns get ids
+from (month, index within the month) so the first ``n`` newborns of a month
+are the same agents in both scenarios. Draws tied to no agent can use
+:meth:`Streams.generator`, a Philox generator keyed the same way.
+
+The base-year synthesis (:mod:`twin.engine.synth`) and the policy levers use
+the model's seeded ``numpy.random.Generator`` instead: the synthesis is the
+same in every scenario for one seed, and lever draws differ only between
+scenarios whose levers differ.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Protocol
+
+import numpy as np
+from scipy import special, stats
+
+from .kernels import keyed_uniforms
+
+MASK = (1 << 64) - 1
+NEWBORN = 1 << 32
+"""Ids of agents born in month m are (m + 1) * NEWBORN + index within the month; base-year ids stay below."""
+
+
+def _mix(z: int) -> int:
+    """splitmix64's finalizer on a Python int (the same as the compiled one)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def newborn_ids(month: int, n: int) -> np.ndarray:
+    """Stable ids of the ``n`` agents born in ``month``: the same in every scenario whatever came before."""
+    return (month + 1) * NEWBORN + np.arange(n, dtype=np.int64)
+
+
+class Draws(Protocol):
+    """What the engine's processes draw from: uniforms keyed by process and agent ids, and counts."""
+
+    def uniform(self, process: str, ids: np.ndarray, k: int | None = None) -> np.ndarray:
+        """One uniform in (0, 1) per id (shape (n,)), or k per id (shape (n, k))."""
+        ...
+
+    def poisson(self, process: str, mean: float) -> int:
+        """A Poisson count."""
+        ...
+
+
+class Streams:
+    """Counter-based random streams of one seed (see the module docstring)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self._root = _mix(self.seed & MASK)
+
+    def key(self, process: str, month: int) -> np.uint64:
+        """The 64-bit key of one process in one month (process names hash with CRC-32, stable across runs)."""
+        return np.uint64(_mix(_mix(self._root ^ zlib.crc32(process.encode())) ^ (int(month) & MASK)))
+
+    def uniform(self, process: str, month: int, ids: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Uniforms in (0, 1) keyed by each id: shape (n,), or (n, k) for k draws per id."""
+        out = keyed_uniforms(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), 1 if k is None else k)
+        return out[:, 0] if k is None else out
+
+    def normal(self, process: str, month: int, ids: np.ndarray) -> np.ndarray:
+        """Standard normals keyed by each id (inverse CDF of :meth:`uniform`)."""
+        return special.ndtri(self.uniform(process, month, ids))
+
+    def generator(self, process: str, month: int) -> np.random.Generator:
+        """A Philox generator for draws tied to no agent, keyed by (seed, process, month)."""
+        return np.random.Generator(np.random.Philox(key=int(self.key(process, month))))
+
+    def poisson(self, process: str, month: int, mean: float) -> int:
+        """A Poisson count by inverse CDF of one keyed uniform: monotone in ``mean`` for a fixed stream."""
+        if mean <= 0:
+            return 0
+        u = self.uniform(process, month, np.zeros(1, np.int64))[0]
+        return int(stats.poisson.ppf(u, mean))
+
+    def month(self, month: int) -> MonthDraws:
+        """The draws of one month, as the engine's processes take them."""
+        return MonthDraws(self, month)
+
+
+class MonthDraws:
+    """:class:`Streams` bound to one month (implements :class:`Draws`)."""
+
+    def __init__(self, streams: Streams, month: int) -> None:
+        self.streams, self.index = streams, int(month)
+
+    def uniform(self, process: str, ids: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Keyed uniforms of this month."""
+        return self.streams.uniform(process, self.index, ids, k)
+
+    def poisson(self, process: str, mean: float) -> int:
+        """A keyed Poisson count of this month."""
+        return self.streams.poisson(process, self.index, mean)
+
+    def newborn_ids(self, n: int) -> np.ndarray:
+        """Ids of this month's ``n`` newborns."""
+        return newborn_ids(self.index, n)
+
+
+class SequentialDraws:
+    """A plain seeded generator behind the :class:`Draws` interface (ids only give the count).
+
+    The base-year synthesis uses this: it is the same in every scenario, so
+    it needs no keyed streams.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def uniform(self, process: str, ids: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Uniforms in (0, 1) from the generator."""
+        u = self.rng.random(len(ids) if k is None else (len(ids), k))
+        return np.maximum(u, np.finfo(np.float64).tiny)
+
+    def poisson(self, process: str, mean: float) -> int:
+        """A Poisson count from the generator."""
+        return int(self.rng.poisson(max(mean, 0.0)))
+
+
+def as_draws(source: Draws | np.random.Generator) -> Draws:
+    """Accept a ``numpy.random.Generator`` (the synthesis) where the engine takes :class:`Draws`."""
+    return SequentialDraws(source) if isinstance(source, np.random.Generator) else source
