@@ -20,8 +20,10 @@ MONTH = 1.0 / 12.0
 def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, rng: np.random.Generator) -> None:
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
-    Policy funding received this month adds ``params.funding_return`` times
-    itself to annual revenue (money spent on staff, compute and sales).
+    Policy funding enters a per-firm policy stock that decays with
+    ``params.funding_half_life_years``; annual revenue carries
+    ``params.funding_return`` times the stock, so a subsidy's effect fades
+    instead of lasting forever (docs/levers.md).
 
     Agglomeration and talent access enter relative to their revenue-weighted
     city average, so they move growth between places rather than adding to
@@ -47,7 +49,11 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
     sigma = params.growth_sigma * (np.maximum(revenue, 1.0) / 1e7) ** -params.sigma_size_elasticity
     shock = rng.standard_normal(len(rows))
     funding = effects.funding[rows]
-    firms.revenue[rows] = revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * funding
+    stock = firms.policy_stock[rows]
+    fresh = stock * np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH) + funding
+    lift = params.funding_return * (fresh - stock)
+    firms.revenue[rows] = np.maximum(revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + lift, 1.0)
+    firms.policy_stock[rows] = fresh
     firms.funding[rows] += funding.astype(np.float32)
 
 

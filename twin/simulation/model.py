@@ -68,6 +68,8 @@ class VisionValleyModel(mesa.Model):
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
         self.levers = list(levers)
+        self.lever_labels = [f"{getattr(lever, 'kind', type(lever).__name__)}#{i}" for i, lever in enumerate(self.levers)]
+        self._spend = dict.fromkeys(self.lever_labels, 0.0)  # CNY each lever spent in the year under way
         for i, lever in enumerate(self.levers):
             if hasattr(lever, "check"):
                 lever.check(self, f"levers.{i}")
@@ -109,8 +111,11 @@ class VisionValleyModel(mesa.Model):
         state, geo, params, rng = self.state, self.geo, self.params, self.rng
         state.log = StepLog()
         effects = Effects.neutral(state.firms.n, len(geo.zone_ids))
-        for lever in self.levers:
+        for label, lever in zip(self.lever_labels, self.levers):
+            effects.lever = label
             lever.apply(self, effects)
+        for label, cny in effects.spend.items():
+            self._spend[label] += cny
         update_compute(state, params)
         step_talent(state, geo, params, effects, self._homes, rng)
         fields = neighbourhood_fields(state, geo, params)
@@ -143,7 +148,9 @@ class VisionValleyModel(mesa.Model):
         return self._cells
 
     def _record_year(self) -> None:
-        """Add the tidy metrics rows of the year just completed; headline reporters are collected monthly."""
+        """Add the tidy metrics rows of the year just completed, with each lever's spend; headline reporters are collected monthly."""
         year = round(self.completed)
-        for row in tidy_rows(year, self.state, self.geo, self.params):
+        spend = [(year, "lever", "spend_cny", "", "", "", label, cny) for label, cny in self._spend.items()] if self.steps else []
+        for row in tidy_rows(year, self.state, self.geo, self.params) + spend:
             self.datacollector.add_table_row("metrics", dict(zip(COLUMNS, row)))
+        self._spend = dict.fromkeys(self.lever_labels, 0.0)
