@@ -21,9 +21,10 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
     Policy funding enters a per-firm policy stock that decays with
-    ``params.funding_half_life_years``; annual revenue carries
-    ``params.funding_return`` times the stock, so a subsidy's effect fades
-    instead of lasting forever (docs/levers.md).
+    ``params.funding_half_life_years``; revenue is the organic part, which
+    follows the Gibrat process, plus ``params.funding_return`` times the
+    stock, so a subsidy's effect fades instead of lasting (and compounding)
+    forever (docs/levers.md).
 
     Agglomeration and talent access enter relative to their revenue-weighted
     city average, so they move growth between places rather than adding to
@@ -51,8 +52,8 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
     funding = effects.funding[rows]
     stock = firms.policy_stock[rows]
     fresh = stock * np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH) + funding
-    lift = params.funding_return * (fresh - stock)
-    firms.revenue[rows] = np.maximum(revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + lift, 1.0)
+    organic = np.maximum(revenue - params.funding_return * stock, 1.0)  # the lift does not compound: it is added back, decayed
+    firms.revenue[rows] = organic * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * fresh
     firms.policy_stock[rows] = fresh
     firms.funding[rows] += funding.astype(np.float32)
 

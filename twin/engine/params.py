@@ -100,7 +100,7 @@ class Params:
     compute_price_cap: float = _p(4.0, "-", 1.0, 100.0, "ASSUMPTION: the compute price index stays within [1/cap, cap] of the base year's, as spot prices and imports would cap a shortage.")
     skill_sigma: float = _p(0.4, "log", 0.0, 2.0, "ASSUMPTION: log-sd of relative skill (lognormal with mean 1), which spreads wages around a firm's offer.")
     # --- policy response (docs/levers.md) ----------------------------------------
-    funding_return: float = _p(0.5, "CNY/yr per CNY", 0.0, 3.0, "ASSUMPTION (range 0.2-1.0, docs/levers.md): annual revenue per yuan of policy money still in a firm's policy stock; informed by R&D-subsidy additionality surveys (Zúniga-Vicente et al. 2014; Dimos & Pugh 2016), which find subsidies add to, not replace, firms' own spending.")
+    funding_return: float = _p(0.5, "CNY/yr per CNY", 0.0, 3.0, "ASSUMPTION (range 0.2-1.0, docs/levers.md): annual revenue per yuan of policy money still in a firm's policy stock; informed by R&D-subsidy additionality surveys (Zúñiga-Vicente et al. 2014; Dimos & Pugh 2016), which find subsidies add to, not replace, firms' own spending.")
     funding_half_life_years: float = _p(3.0, "yr", 0.25, 30.0, "ASSUMPTION (range 2-5, docs/levers.md): half-life of the policy stock, so a subsidy's revenue effect fades; over its life a yuan adds about funding_return x half-life / ln 2 yuan of revenue.")
     # --- birth, relocation, exit ------------------------------------------------
     birth_rate: float = _p(0.01, "firms/talent/yr", 0.0, 0.2, "ASSUMPTION: start-ups and spin-offs per talent per year (about 10k a year at full scale).")

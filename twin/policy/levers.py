@@ -246,7 +246,7 @@ class ComputeBuildout(Lever):
     sites: list[ComputeSite] = Field(
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
     )
-    cost_cny_per_pflops: float = Field(5e6, ge=0, le=1e10, description="ASSUMPTION (range ¥2-10 M per FP16 PFLOPS, capex; docs/levers.md): spent in the year a site comes online")
+    cost_cny_per_pflops: float = Field(1e6, ge=0, le=1e10, description="ASSUMPTION (range ¥0.25-2.5 M per FP16 PFLOPS of capex, derived in docs/levers.md): spent in the year a site comes online")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         for site in self.sites:
