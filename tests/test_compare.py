@@ -31,7 +31,7 @@ def _scenario(tmp_path: Path, name: str, base: str, end: int = 2025) -> Path:
 
 
 def _cli(*args, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_scenario.py"), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(ROOT / "run_scenario.py"), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _read(path: Path) -> pd.DataFrame:

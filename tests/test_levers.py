@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twin.engine.effects import Effects
 from twin.model import VisionValleyModel
 from twin.policy import scenario
-from twin.engine.effects import Effects
 from twin.policy.levers import ComputeBuildout, ComputeVouchers, Parks, Talent, VisionFund
 from twin.simulation.run import simulate
 
@@ -48,8 +48,9 @@ def test_vouchers_raise_ai_intensive_firms_growth(stack):
         plain.run()
         paid.run()
         gap = (_log_revenue(paid) - _log_revenue(plain)).dropna()
-        for group in lift:
-            lift[group].append(gap[[uid in eligible for uid in gap.index] == np.array(group)].mean())
+        targeted = np.array([uid in eligible for uid in gap.index])
+        for group, values in lift.items():
+            values.append(gap[targeted == group].mean())
         assert _spend(paid).sum() > 0
         assert paid.state.firms.funding.sum() == 0  # counted once: through the price, not also as funding
     assert np.mean(lift[True]) > 0.01, lift

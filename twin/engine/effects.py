@@ -28,7 +28,7 @@ class Effects:
     births: float = 1.0  # multiplier on firm births
 
     @classmethod
-    def neutral(cls, firm_rows: int, zones: int) -> "Effects":
+    def neutral(cls, firm_rows: int, zones: int) -> Effects:
         """Channels that change nothing."""
         return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows))
 

@@ -20,7 +20,7 @@ compute price depends on supply relative to the base year.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -51,7 +51,7 @@ class Lever(BaseModel):
     tiers: list[TierName] = Field(default_factory=list, description="firm tiers; empty = all")
 
     @model_validator(mode="after")
-    def _years_ordered(self) -> "Lever":
+    def _years_ordered(self) -> Lever:
         if self.end_year < self.start_year:
             raise ValueError(f"end_year ({self.end_year}) is before start_year ({self.start_year})")
         return self
@@ -349,7 +349,7 @@ class SmartOM(Lever):
 
 
 LeverSpec = Annotated[
-    Union[ComputeVouchers, ModelSubsidies, VisionFund, ComputeBuildout, Parks, Talent, SmartOM],
+    ComputeVouchers | ModelSubsidies | VisionFund | ComputeBuildout | Parks | Talent | SmartOM,
     Field(discriminator="kind"),
 ]
 LEVER_CLASSES: dict[str, type[Lever]] = {

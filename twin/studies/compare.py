@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import layers
 import numpy as np
 import pandas as pd
+
+import layers
 
 from ..outputs.folder import atomic_folder
 from ..outputs.manifest import write_manifest
