@@ -94,12 +94,12 @@ def test_same_scenario_and_seed_give_the_same_bytes(tmp_path, small_run):
 def test_compare_writes_the_differences_and_a_comparison_map(tmp_path):
     a, b = _scenario(tmp_path, "core", "fund_core_focus"), _scenario(tmp_path, "spread", "fund_dispersed")
     out = _cli(a, "--compare", b, "--out", tmp_path / "cmp")
-    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv", keep_default_na=False)
-    assert {"core", "spread", "difference", "relative_difference"} <= set(table.columns)
-    row = table[(table.metric == "revenue_cny") & (table.zone == "") & (table.district == "") & (table.track == "") & (table.year == 2025)]
-    assert row["difference"].iloc[0] == pytest.approx(row["core"].iloc[0] - row["spread"].iloc[0])
-    assert (tmp_path / "cmp" / "map.html").exists()
-    assert "core (seed 1)" in out.stdout and "spread (seed 1)" in out.stdout
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv", keep_default_na=False, encoding="utf-8-sig")
+    assert {"mean_a", "mean_b", "difference", "ci90_low", "ci90_high", "n"} <= set(table.columns)
+    row = table[(table.level == "city") & (table.metric == "revenue_cny") & (table.year == 2025)]
+    assert row["difference"].iloc[0] == pytest.approx(row["mean_b"].iloc[0] - row["mean_a"].iloc[0])
+    assert (tmp_path / "cmp" / "map.html").exists() and (tmp_path / "cmp" / "core" / "map.html").exists()
+    assert "spread − core, 2025, 1 paired seed" in out.stdout
 
 
 def test_an_interrupted_run_leaves_no_output_folder(tmp_path):

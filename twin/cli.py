@@ -20,7 +20,7 @@ from layers import InputError
 from .engine.targets import TARGETS_2027
 from .outputs.folder import atomic_folder
 from .outputs.manifest import target_status
-from .outputs.writer import write_comparison, write_run
+from .outputs.writer import write_run
 from .policy import scenario as scenarios
 from .simulation.run import RunResult, simulate
 
@@ -77,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec)
+    if other is not None:
+        return _compare(args, spec, other)
     if args.ensemble:
         from .studies.ensemble import run_ensemble
 
@@ -86,18 +88,27 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     stack = layers.load(**spec.layer_arguments())
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
-    if other is None:
-        out = args.out or default_out(spec)
-        with atomic_folder(out) as folder:
-            write_run(result, folder, png=args.png)
-    else:
-        other_stack = stack if other.layer_arguments() == spec.layer_arguments() else layers.load(**other.layer_arguments())
-        second = _simulate(other, args.seed, other_stack, args.firm_years, args.quiet)
-        out = args.out or default_out(spec, other)
-        with atomic_folder(out) as folder:
-            write_comparison(result, second, folder, png=args.png)
+    out = args.out or default_out(spec)
+    with atomic_folder(out) as folder:
+        write_run(result, folder, png=args.png)
     if not args.quiet:
-        print(summary(result, other=None if other is None else second))
+        print(summary(result))
+        print(f"wrote {out}/")
+    return 0
+
+
+def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario) -> int:
+    """``--compare``: both scenarios on the same seed(s), one Dask task per pair with ``--ensemble N``."""
+    from .studies.compare import compare
+    from .studies.compare import summary as compare_summary
+
+    if spec.grid != other.grid:
+        raise InputError(other.source or "scenario", "grid", f"must match {spec.source or spec.name}'s grid to compare cell by cell")
+    out = args.out or default_out(spec, other)
+    result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
+                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png)
+    if not args.quiet:
+        print(compare_summary(result))
         print(f"wrote {out}/")
     return 0
 
@@ -127,6 +138,8 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
     if (args.sweep or args.resume or args.scheduler) and not args.ensemble:
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
+    if args.compare and (args.sweep or args.resume):
+        raise InputError("arguments", "--compare", "does not go with --sweep or --resume")
 
 
 def _sweep(items: list[str]) -> dict[str, list[float]]:
@@ -170,16 +183,18 @@ class _progress:
             self.bar.close()
 
 
-def summary(result: RunResult, other: RunResult | None = None) -> str:
-    """A short account of the run against the 2027 targets."""
-    lines = []
-    for run in (result, other) if other else (result,):
-        status = target_status(run)
-        year = next(iter(status.values()))["year"]
-        lines.append(f"{run.scenario.name} (seed {run.seed}), {year} against the 2027 targets:")
-        for metric, (target, label) in TARGETS_2027.items():
-            s = status[metric]
-            value = f"{s['value'] / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{s['value']:.0f}"
-            goal = f"{target / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{target}"
-            lines.append(f"  {label:<38} {value:>12} of {goal:<12} {'met' if s['met'] else 'not met'} ({s['value'] / target:.0%})")
+def summary(result: RunResult) -> str:
+    """A short account of the run against the 2027 targets, and what its levers spent."""
+    run, lines = result, []
+    status = target_status(run)
+    year = next(iter(status.values()))["year"]
+    lines.append(f"{run.scenario.name} (seed {run.seed}), {year} against the 2027 targets:")
+    for metric, (target, label) in TARGETS_2027.items():
+        s = status[metric]
+        value = f"{s['value'] / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{s['value']:.0f}"
+        goal = f"{target / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{target}"
+        lines.append(f"  {label:<38} {value:>12} of {goal:<12} {'met' if s['met'] else 'not met'} ({s['value'] / target:.0%})")
+    spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
+    lines.append(f"  levers spent {spend.sum() / 1e8:,.2f} 亿元 in all (at the run's scale {result.scenario.params.get('scale', 1.0)}): "
+                 + ", ".join(f"{lever} {cny / 1e8:,.2f}" for lever, cny in spend.items()))
     return "\n".join(lines)

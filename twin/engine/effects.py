@@ -8,7 +8,7 @@ live in the engine so that the processes need nothing from the policy stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,11 +21,17 @@ class Effects:
     compute_subsidy: np.ndarray  # per firm row: share of compute cost paid by policy, 0..1
     zone_appeal: np.ndarray  # per zone: logit utility added to locating there
     funding: np.ndarray  # per firm row: CNY of subsidy, equity or credit received this month
+    spend: dict[str, float] = field(default_factory=dict)  # lever label -> CNY of public money spent this month
+    lever: str = ""  # label of the lever now applying, ``<kind>#<position>``; set by the model
     talent_inflow: float = 1.0  # multiplier on talent in-migration
     talent_retention: float = 1.0  # divisor on talent leaving the city
     births: float = 1.0  # multiplier on firm births
 
     @classmethod
-    def neutral(cls, firm_rows: int, zones: int) -> "Effects":
+    def neutral(cls, firm_rows: int, zones: int) -> Effects:
         """Channels that change nothing."""
         return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows))
+
+    def add_spend(self, cny: float) -> None:
+        """Book ``cny`` of public money against the lever now applying, so every lever's cost is reported."""
+        self.spend[self.lever] = self.spend.get(self.lever, 0.0) + float(cny)

@@ -21,8 +21,11 @@ MONTH = 1.0 / 12.0
 def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws) -> None:
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
-    Policy funding received this month adds ``params.funding_return`` times
-    itself to annual revenue (money spent on staff, compute and sales).
+    Policy funding enters a per-firm policy stock that decays with
+    ``params.funding_half_life_years``; revenue is the organic part, which
+    follows the Gibrat process, plus ``params.funding_return`` times the
+    stock, so a subsidy's effect fades instead of lasting (and compounding)
+    forever (docs/levers.md).
 
     Agglomeration and talent access enter relative to their revenue-weighted
     city average, so they move growth between places rather than adding to
@@ -48,7 +51,11 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
     sigma = params.growth_sigma * (np.maximum(revenue, 1.0) / 1e7) ** -params.sigma_size_elasticity
     shock = special.ndtri(draws.uniform("grow", firms.uid[rows]))  # the same firm meets the same shock in every scenario
     funding = effects.funding[rows]
-    firms.revenue[rows] = revenue * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * funding
+    stock = firms.policy_stock[rows]
+    fresh = stock * np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH) + funding
+    organic = np.maximum(revenue - params.funding_return * stock, 1.0)  # the lift does not compound: it is added back, decayed
+    firms.revenue[rows] = organic * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * fresh
+    firms.policy_stock[rows] = fresh
     firms.funding[rows] += funding.astype(np.float32)
 
 

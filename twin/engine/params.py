@@ -95,11 +95,13 @@ class Params:
     labour_penalty: float = _p(0.3, "1/yr", 0.0, 5.0, "ASSUMPTION: annual growth lost per unit share of unfilled labour demand.")
     compute_weight: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: growth lost per unit of compute cost as a share of revenue above the base price.")
     compute_price_elasticity: float = _p(0.5, "-", 0.0, 3.0, "ASSUMPTION: the compute price moves as (demand/supply)^this.")
-    funding_return: float = _p(0.5, "CNY/CNY", 0.0, 10.0, "ASSUMPTION: annual revenue added per yuan of policy funding (subsidy, equity or credit) a firm receives.")
     compute_cost_share: float = _p(0.1, "share", 0.0, 1.0, "ASSUMPTION: compute cost as a share of revenue for a track of intensity 1; the exposure 算力券 (compute vouchers) act on.")
     compute_pflops_per_100m_cny: float = _p(1.0, "PFLOPS per 1e8 CNY", 0.0, 100.0, "ASSUMPTION: compute demand per 100 M CNY of revenue of a track of intensity 1. The price index is relative to the base year's demand/supply ratio, so this sets only how fast demand grows against build-out.")
     compute_price_cap: float = _p(4.0, "-", 1.0, 100.0, "ASSUMPTION: the compute price index stays within [1/cap, cap] of the base year's, as spot prices and imports would cap a shortage.")
     skill_sigma: float = _p(0.4, "log", 0.0, 2.0, "ASSUMPTION: log-sd of relative skill (lognormal with mean 1), which spreads wages around a firm's offer.")
+    # --- policy response (docs/levers.md) ----------------------------------------
+    funding_return: float = _p(0.5, "CNY/yr per CNY", 0.0, 3.0, "ASSUMPTION (range 0.2-1.0, docs/levers.md): annual revenue per yuan of policy money still in a firm's policy stock; informed by R&D-subsidy additionality surveys (Zúñiga-Vicente et al. 2014; Dimos & Pugh 2016), which find subsidies add to, not replace, firms' own spending.")
+    funding_half_life_years: float = _p(3.0, "yr", 0.25, 30.0, "ASSUMPTION (range 2-5, docs/levers.md): half-life of the policy stock, so a subsidy's revenue effect fades; over its life a yuan adds about funding_return x half-life / ln 2 yuan of revenue.")
     # --- birth, relocation, exit ------------------------------------------------
     birth_rate: float = _p(0.01, "firms/talent/yr", 0.0, 0.2, "ASSUMPTION: start-ups and spin-offs per talent per year (about 10k a year at full scale).")
     university_radius_m: float = _p(3000.0, "m", 100.0, 50_000.0, "ASSUMPTION: distance scale of the pull of universities, labs and platforms on new firms.")

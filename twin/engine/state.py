@@ -16,6 +16,7 @@ FIRM_FIELDS = {
     "cell": np.int32,  # flat index into the grid
     "born": np.float32,  # decimal year of founding
     "funding": np.float32,  # CNY of policy funding received (cumulative)
+    "policy_stock": np.float64,  # CNY of policy funding still at work, decaying (params.funding_half_life_years)
     "compute": np.float32,  # PFLOPS demanded
     "anchor": np.int16,  # row in the anchor-firm table, -1 for synthesized firms
 }

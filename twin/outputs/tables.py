@@ -6,23 +6,33 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..engine.metrics import KEYS
 from ..simulation.run import RunResult
 
 
-def comparison_table(result: RunResult, other: RunResult) -> pd.DataFrame:
-    """Per year, metric and breakdown: both values, the difference and the relative difference."""
+def comparison_table(a: list[RunResult], b: list[RunResult]) -> pd.DataFrame:
+    """Per metric row: both scenarios' means, the mean paired difference B − A and its 90 % t interval.
+
+    ``a[i]`` and ``b[i]`` ran on the same seed; a row one run lacks counts as
+    0 (a lever only one scenario has spends nothing in the other). With one
+    pair the interval is empty (NaN).
+    """
     keys = list(KEYS)
-    a = result.metrics[keys + ["value"]].rename(columns={"value": result.scenario.name})
-    b = other.metrics[keys + ["value"]].rename(columns={"value": other.scenario.name})
-    if result.scenario.name == other.scenario.name:
-        b = b.rename(columns={other.scenario.name: f"{other.scenario.name}_other"})
-    table = a.merge(b, on=keys, how="outer").fillna({a.columns[-1]: 0.0, b.columns[-1]: 0.0})
-    first, second = table.columns[-2], table.columns[-1]
-    table["difference"] = table[first] - table[second]
-    table["relative_difference"] = np.divide(table["difference"], table[second].abs(), out=np.full(len(table), np.nan), where=table[second] != 0)
-    return table.sort_values(keys, kind="stable").reset_index(drop=True)
+    frames = [
+        ra.metrics[keys + ["value"]].merge(rb.metrics[keys + ["value"]], on=keys, how="outer", suffixes=("_a", "_b")).fillna({"value_a": 0.0, "value_b": 0.0}).assign(pair=i)
+        for i, (ra, rb) in enumerate(zip(a, b, strict=True))
+    ]
+    pairs = pd.concat(frames, ignore_index=True)
+    pairs["difference"] = pairs["value_b"] - pairs["value_a"]
+    table = pairs.groupby(keys, sort=True, dropna=False).agg(
+        mean_a=("value_a", "mean"), mean_b=("value_b", "mean"), difference=("difference", "mean"), sd=("difference", "std"), n=("pair", "count")
+    ).reset_index()
+    half = stats.t.ppf(0.95, np.maximum(table["n"] - 1, 1)) * table["sd"] / np.sqrt(table["n"])
+    half = half.where(table["n"] > 1)
+    table["ci90_low"], table["ci90_high"] = table["difference"] - half, table["difference"] + half
+    return table.drop(columns="sd")[keys + ["mean_a", "mean_b", "difference", "ci90_low", "ci90_high", "n"]]
 
 
 def write_metrics(table: pd.DataFrame, path: Path) -> None:

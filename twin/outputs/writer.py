@@ -1,4 +1,4 @@
-"""Writing a run's files: metrics.csv, firms.parquet, density.tif, map.html and manifest.json.
+"""Writing a run's files (metrics.csv, firms.parquet, density.tif, map.html, manifest.json) and a comparison's.
 
 The caller hands a temporary folder from :func:`twin.outputs.folder.atomic_folder`,
 which is renamed into place only when complete.
@@ -13,7 +13,7 @@ import pandas as pd
 from ..simulation.run import RunResult
 from .manifest import write_manifest
 from .rasters import write_density
-from .tables import comparison_table, write_firms, write_metrics
+from .tables import write_firms, write_metrics
 
 
 def write_run(result: RunResult, folder: Path, *, png: bool = False) -> None:
@@ -25,14 +25,14 @@ def write_run(result: RunResult, folder: Path, *, png: bool = False) -> None:
     write_manifest(folder / "manifest.json", [result])
 
 
-def write_comparison(result: RunResult, other: RunResult, folder: Path, *, png: bool = False) -> pd.DataFrame:
-    """Write both runs' metrics, their differences and the comparison map; return the differences."""
-    write_metrics(pd.concat([result.metrics, other.metrics], ignore_index=True), folder / "metrics.csv")
-    table = comparison_table(result, other)
+def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False) -> None:
+    """The paired table (comparison.csv) and the map of B − A, shaded where the pairs agree on the sign."""
     write_metrics(table, folder / "comparison.csv")
-    _write_map(folder, result, other, png)
-    write_manifest(folder / "manifest.json", [result, other])
-    return table
+    from . import maps
+
+    maps.write_map(folder / "map.html", b[0], a[0], pairs=list(zip(b, a)))
+    if png:
+        maps.write_png(folder / "map.html", folder / "map.png")
 
 
 def _write_map(folder: Path, result: RunResult, other: RunResult | None, png: bool) -> None:

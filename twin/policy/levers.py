@@ -10,6 +10,8 @@ Defaults come from published figures, each cited as docs/sources.md#<anchor>
 (the seed article, docs/sources.md#s-seed, and the 2024 voucher rules,
 docs/sources.md#s-lever-vouchers-2024); the rest are marked ASSUMPTION in
 the field descriptions and are safe to change.
+Every lever books the public money it spends each month with ``effects.add_spend``
+(metrics.csv ``spend_cny`` by lever); costs and responses are argued in docs/levers.md.
 
 Amounts are stated for the whole city. A run at ``params.scale`` below 1
 simulates that share of the firms, so money, tickets, subsidised models and
@@ -19,7 +21,7 @@ compute price depends on supply relative to the base year.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -50,7 +52,7 @@ class Lever(BaseModel):
     tiers: list[TierName] = Field(default_factory=list, description="firm tiers; empty = all")
 
     @model_validator(mode="after")
-    def _years_ordered(self) -> "Lever":
+    def _years_ordered(self) -> Lever:
         if self.end_year < self.start_year:
             raise ValueError(f"end_year ({self.end_year}) is before start_year ({self.start_year})")
         return self
@@ -97,8 +99,9 @@ class ComputeVouchers(Lever):
     """算力券: pays a share of eligible firms' compute cost, which lowers the compute price they face.
 
     Changes: the ``compute_subsidy`` channel (share of compute cost paid) of
-    eligible firms, so their growth loses less to compute cost; the money
-    paid is added to the firms' ``funding``. Each firm gets at most
+    eligible firms, so their growth loses less to compute cost. The money
+    paid is counted once, through the price: it is booked as spend, not also
+    added to the firms' funding. Each firm gets at most
     ``max_share`` of its cost and ``max_per_firm_cny`` a year; if claims pass
     the budget, all are scaled down alike. Sources: ¥50 M a year
     (docs/sources.md#s-lever-vouchers); ¥250 M a year, ≤ 30 % of cost, ≤ ¥8 M per firm
@@ -123,7 +126,7 @@ class ComputeVouchers(Lever):
         scale = min(1.0, budget / claim.sum()) if claim.sum() > 0 else 0.0
         paid = claim * scale
         effects.compute_subsidy[rows] = np.maximum(effects.compute_subsidy[rows], np.divide(paid, cost, out=np.zeros_like(paid), where=cost > 0))
-        effects.funding[rows] += paid * MONTH
+        effects.add_spend(paid.sum() * MONTH)
 
 
 class ModelSubsidies(Lever):
@@ -153,46 +156,72 @@ class ModelSubsidies(Lever):
         scale = model.params.scale
         leader = rows[np.argmax(firms.revenue[rows])]
         effects.funding[leader] += self.large_model_cny * min(scale, 1.0)
+        effects.add_spend(self.large_model_cny * min(scale, 1.0))
         others = rows[rows != leader]
         k = min(model.rng.binomial(self.specialised_per_year, min(scale, 1.0)), len(others))
         if k:
             weight = firms.revenue[others] / firms.revenue[others].sum()
             chosen = model.rng.choice(others, size=k, replace=False, p=weight)
             effects.funding[chosen] += self.specialised_cny
+            effects.add_spend(k * self.specialised_cny)
 
 
 class VisionFund(Lever):
     """The ¥3 bn 中国视谷 fund: minority equity (with 1:1 credit) in firms in the target zones.
 
     Changes: the ``funding`` channel of firms it invests in, and the
-    ``zone_appeal`` channel of the target zones (firms choosing a location
-    are drawn to where the fund invests). The fund deploys ``total_cny``
-    evenly over its active years, in tickets of ``ticket_cny`` to firms drawn
-    in proportion to revenue among targeted SMEs and 规上 firms; each ticket
-    brings the same again as low-interest credit (``credit_ratio``, 1:1,
-    docs/sources.md#s-lever-credit). Sources: ¥3 bn from 杭州实业投资集团 with 萧山 and 滨江,
-    mainly for firms settling in the 萧山 and 滨江 cores (docs/sources.md#s-lever-fund).
+    ``zone_appeal`` channel of the target zones. The fund deploys
+    ``total_cny`` evenly over ``deploy_years`` from ``start_year``; tranches
+    dated before the first simulated year are carried into it, so none is
+    lost. Tickets of ``ticket_cny`` go to firms drawn in proportion to
+    revenue among targeted SMEs and 规上 firms; equity paid in is spend. Each
+    ticket brings ``credit_ratio`` times itself as low-interest credit: a
+    loan, repaid evenly over ``credit_years``, so only the interest subsidy
+    (``credit_spread`` a year on the scheduled principal outstanding) is
+    spend, and only ``credit_additionality`` of the principal funds activity
+    the firm would not have financed anyway. Sources: docs/sources.md#s-lever-fund,
+    #s-lever-credit; the rest are ASSUMPTIONs argued in docs/levers.md.
     """
 
     kind: Literal["vision_fund"]
     total_cny: float = Field(3e9, ge=0, le=1e12, description="¥3 bn (docs/sources.md#s-lever-fund)")
+    deploy_years: int = Field(5, ge=1, le=30, description="ASSUMPTION (range 3-7, a typical fund investment period): years over which the total is invested")
     credit_ratio: float = Field(1.0, ge=0, le=10, description="credit 1:1 to the fund's investment (docs/sources.md#s-lever-credit)")
+    credit_years: float = Field(3.0, gt=0, le=30, description="ASSUMPTION (range 1-5): loan term; principal repaid evenly")
+    credit_spread: float = Field(0.015, ge=0, le=0.2, description="ASSUMPTION (range 0.005-0.025 a year): interest subsidy per yuan of principal outstanding, the credit's only cost")
+    credit_additionality: float = Field(0.5, ge=0, le=1, description="ASSUMPTION (range 0.2-1): share of the credit that funds activity the firm would not otherwise finance")
     ticket_cny: float = Field(2e7, gt=0, le=1e10, description="ASSUMPTION: ¥20 M a ticket")
     appeal: float = Field(0.5, ge=0, le=10, description="ASSUMPTION: logit utility the fund adds to locating in its zones")
     zones: list[str] = Field(default_factory=lambda: ["window", "core"], description="the 萧山 and 滨江 cores and the window park in 萧山 (docs/sources.md#s-lever-fund)")
     tiers: list[TierName] = Field(default_factory=lambda: ["sme", "guishang"])
 
+    def tranche(self, year: int, first: int) -> float:
+        """City-wide CNY invested in ``year``; the tranches of years before ``first`` (the first simulated) come in ``first``."""
+        last = min(self.start_year + self.deploy_years - 1, self.end_year)
+        if year < first or not self.start_year <= year <= last:
+            return 0.0
+        years = 1 + (max(0, min(first, last + 1) - self.start_year) if year == first else 0)
+        return self.total_cny / self.deploy_years * min(years, self.deploy_years)
+
+    def outstanding(self, now: float, first: int) -> float:
+        """City-wide credit principal outstanding at decimal year ``now``, on the fund's schedule."""
+        issued = first + np.arange(max(0, round((now - first) * 12))) / 12.0
+        amount = np.array([self.tranche(int(t), first) for t in issued]) * self.credit_ratio * MONTH
+        return float((amount * np.clip(1.0 - (now - issued) / self.credit_years, 0.0, 1.0)).sum())
+
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year):
             return
+        first, scale = model.start_year + 1, model.params.scale
         effects.zone_appeal[[model.geo.zone_ids.index(z) for z in self.zones or model.geo.zone_ids]] += self.appeal
-        years = self.end_year - self.start_year + 1
-        tickets = model.rng.poisson(self.total_cny * model.params.scale / years / self.ticket_cny * MONTH)
+        effects.add_spend(self.credit_spread * self.outstanding(model.year, first) * scale * MONTH)
+        tickets = model.rng.poisson(self.tranche(int(model.year), first) * scale / self.ticket_cny * MONTH)
         rows = np.flatnonzero(self.targets(model))
         if tickets and len(rows):
             weight = model.state.firms.revenue[rows] / model.state.firms.revenue[rows].sum()
             chosen = model.rng.choice(rows, size=tickets, p=weight)
-            np.add.at(effects.funding, chosen, self.ticket_cny * (1.0 + self.credit_ratio))
+            np.add.at(effects.funding, chosen, self.ticket_cny * (1.0 + self.credit_ratio * self.credit_additionality))
+            effects.add_spend(tickets * self.ticket_cny)
 
 
 class ComputeSite(BaseModel):
@@ -219,10 +248,12 @@ class ComputeBuildout(Lever):
     sites: list[ComputeSite] = Field(
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
     )
+    cost_cny_per_pflops: float = Field(1e6, ge=0, le=1e10, description="ASSUMPTION (range ¥0.25-2.5 M per FP16 PFLOPS of capex, derived in docs/levers.md): spent in the year a site comes online")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         for site in self.sites:
             if self.starts_now(model, site.year):
+                effects.add_spend(site.pflops * self.cost_cny_per_pflops * model.params.scale)
                 model.state.compute.append(
                     pflops=np.array([site.pflops]), cell=np.array([model.geo.anchor_cells[site.anchor]]), online=np.array([float(site.year)])
                 )
@@ -257,6 +288,7 @@ class Parks(Lever):
         ]
     )
     appeal: float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
+    cost_cny_per_m2: float = Field(4000.0, ge=0, le=1e6, description="ASSUMPTION (range ¥3000-6000 per m² of floor space built; docs/levers.md): spent in the year a park opens")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year):
@@ -270,6 +302,7 @@ class Parks(Lever):
                 floor = park.floor_m2 * model.params.scale
                 state.capacity_m2[near] += floor / len(near)
                 state.parks.append(cell=np.array([cell]), floor_m2=np.array([floor]), zone=np.array([geo.zone[cell]]), online=np.array([float(opens)]))
+                effects.add_spend(floor * self.cost_cny_per_m2)
             if model.year >= max(opens, model.start_year + 1):
                 effects.zone_appeal[geo.zone[cell]] += self.appeal
 
@@ -301,20 +334,25 @@ class SmartOM(Lever):
     (vision products: security, industrial, living); 揭榜挂帅 releases
     scenarios in 交通, 医疗, 教育, 文旅, 养老, 金融 (docs/sources.md#s-lever-smart-om,
     docs/sources.md#s-lever-jiebang), mapped here to
-    driving, medical, living and technology. ASSUMPTION: +2 %/yr.
+    driving, medical, living and technology. Neither its size nor its budget
+    is published, so both are ASSUMPTIONs and the lever is off in the
+    baseline: scenarios/smart_om.yaml adds it, and ``--compare`` shows its
+    contribution with an interval (docs/levers.md).
     """
 
     kind: Literal["smart_om"]
-    growth_per_year: float = Field(0.02, ge=-1, le=1)
+    growth_per_year: float = Field(0.02, ge=-1, le=1, description="ASSUMPTION (range 0-0.03 a year): annual log growth added to the targeted tracks")
+    cost_cny_per_year: float = Field(2e8, ge=0, le=1e11, description="ASSUMPTION (range ¥0.1-0.5 bn a year; docs/levers.md): city spending on the test sites and scenarios")
     tracks: list[TrackName] = Field(default_factory=lambda: ["security", "industrial", "living", "driving", "medical", "technology"])
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         if self.active(model.year):
             effects.growth[self.targets(model)] += self.growth_per_year
+            effects.add_spend(self.cost_cny_per_year * model.params.scale * MONTH)
 
 
 LeverSpec = Annotated[
-    Union[ComputeVouchers, ModelSubsidies, VisionFund, ComputeBuildout, Parks, Talent, SmartOM],
+    ComputeVouchers | ModelSubsidies | VisionFund | ComputeBuildout | Parks | Talent | SmartOM,
     Field(discriminator="kind"),
 ]
 LEVER_CLASSES: dict[str, type[Lever]] = {

@@ -94,6 +94,8 @@ class VisionValleyModel(mesa.Model):
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
         self.levers = list(spec.levers if levers is None else levers)
+        self.lever_labels = [f"{getattr(lever, 'kind', type(lever).__name__)}#{i}" for i, lever in enumerate(self.levers)]
+        self._spend = dict.fromkeys(self.lever_labels, 0.0)  # CNY each lever spent in the year under way
         for i, lever in enumerate(self.levers):
             if hasattr(lever, "check"):
                 lever.check(self, f"levers.{i}")
@@ -137,8 +139,11 @@ class VisionValleyModel(mesa.Model):
         draws = self.streams.month(round(state.year * 12))  # keyed by the calendar month simulated
         state.log = StepLog()
         effects = Effects.neutral(state.firms.n, len(geo.zone_ids))
-        for lever in self.levers:
+        for label, lever in zip(self.lever_labels, self.levers):
+            effects.lever = label
             lever.apply(self, effects)
+        for label, cny in effects.spend.items():
+            self._spend[label] += cny
         update_compute(state, params)
         step_talent(state, geo, params, effects, self._homes, draws)
         fields = neighbourhood_fields(state, geo, params)
@@ -171,9 +176,12 @@ class VisionValleyModel(mesa.Model):
         return self._cells
 
     def _record_year(self) -> None:
-        """Add the tidy metrics rows of the year just completed; headline reporters are collected monthly."""
-        for row in tidy_rows(self.calendar_year, self.state, self.geo, self.params):
+        """Add the tidy metrics rows of the year just completed, with each lever's spend; headline reporters are collected monthly."""
+        year = self.calendar_year
+        spend = [(year, "lever", "spend_cny", "", "", "", label, cny) for label, cny in self._spend.items()] if self.steps else []
+        for row in tidy_rows(year, self.state, self.geo, self.params) + spend:
             self.datacollector.add_table_row("metrics", dict(zip(COLUMNS, row)))
+        self._spend = dict.fromkeys(self.lever_labels, 0.0)
 
 
 def run_seed(scenario_seed: int, seed: int | None, rng: int | np.random.Generator | None) -> int:

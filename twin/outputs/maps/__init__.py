@@ -71,13 +71,14 @@ _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "
 """Characters that could end or confuse a <script> block; JSON strings may carry them as \\u escapes."""
 
 
-def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult | None = None) -> None:
+def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult | None = None,
+              pairs: list[tuple[RunResult, RunResult]] | None = None) -> None:
     """Write the map of ``result`` (or, with ``other``, of ``result`` against ``other``) to ``path``.
 
     The file is written beside ``path`` and renamed into place, so a reader
     never sees half a page.
     """
-    _write_atomic(Path(path), _render_html(payload.build(result, other)).encode("utf-8"))
+    _write_atomic(Path(path), _render_html(payload.build(result, other, pairs)).encode("utf-8"))
 
 
 def write_probability_map(

@@ -560,6 +560,7 @@
     const box = el('div', undefined, 'legend-block');
     box.append(el('h3', t('layer.difference') + ': ' + runTitle(0) + ' − ' + runTitle(1)));
     box.append(el('p', t('differenceNote'), 'note'));
+    if (DATA.difference.note) box.append(el('p', pick(...DATA.difference.note), 'note'));
     for (let k = breaks.length; k >= 1; k--) box.append(legendRow(DIVERGING[4 - k], '− ' + magnitude[k]));
     box.append(legendRow(DIVERGING[4], '|Δ| ' + magnitude[0]));
     for (let k = 1; k <= breaks.length; k++) box.append(legendRow(DIVERGING[4 + k], '+ ' + magnitude[k]));

@@ -50,8 +50,11 @@ PROBABILITY_BREAKS = [100, 250, 500, 750, 900]
 """Fixed class breaks of the probability layer (per mille): one 0-100 % scale for every ensemble and year."""
 
 
-def build(result: RunResult, other: RunResult | None = None) -> dict:
-    """Everything the page needs: geography, per-year layers and figures, scales and targets."""
+def build(result: RunResult, other: RunResult | None = None, pairs: list[tuple[RunResult, RunResult]] | None = None) -> dict:
+    """Everything the page needs: geography, per-year layers and figures, scales and targets.
+
+    ``pairs`` (result-side, other-side runs on shared seeds) make the difference layer their mean, shaded where they agree.
+    """
     runs = [result] if other is None else [result, other]
     years = _common_years(runs)
     data = _base(result.layers) | {
@@ -67,7 +70,7 @@ def build(result: RunResult, other: RunResult | None = None) -> dict:
         data["compute"] = [_compute(result.year(y).compute) for y in years]
         data["parks"] = [_parks(result.year(y).parks) for y in years]
     else:
-        data.update(_difference_layer(result, other, years, factor))
+        data.update(_difference_layer(result, other, years, factor, pairs))
     return data
 
 
@@ -250,16 +253,35 @@ def _density_layers(result: RunResult, years: list[int], factor: int) -> dict:
     }
 
 
-def _difference_layer(result: RunResult, other: RunResult, years: list[int], factor: int) -> dict:
-    """Revenue density of ``result`` minus ``other`` (万元/km²) on 1 km cells, with diverging breaks."""
-    if result.grid != other.grid:
+AGREEMENT = 0.9
+"""Share of paired seeds that must agree on the sign of a cell's difference for it to be shaded."""
+
+
+def _difference_layer(result: RunResult, other: RunResult, years: list[int], factor: int,
+                      pairs: list[tuple[RunResult, RunResult]] | None = None) -> dict:
+    """Mean revenue density of ``result`` minus ``other`` over paired seeds (万元/km²) on 1 km cells, with diverging breaks.
+
+    With two or more pairs a cell keeps its mean difference only where at
+    least ``AGREEMENT`` of the pairs agree on its sign, so noise is not shaded
+    as an effect; with one pair the difference is shown as is and the legend
+    says it is a single seed.
+    """
+    pairs = pairs or [(result, other)]
+    if any(a.grid != b.grid for a, b in pairs):
         raise ValueError(f"the runs use different grids ({result.scenario.name}: {result.grid.shape}, {other.scenario.name}: {other.grid.shape}); compare runs on the same grid")
-    ours = [_coarse(result.year(y).revenue, factor) for y in years]
-    theirs = [_coarse(other.year(y).revenue, factor) for y in years]
-    used = np.any([(a > 0) | (b > 0) for a, b in zip(ours, theirs)], axis=0)
+    diffs = np.array([[_coarse(a.year(y).revenue, factor) - _coarse(b.year(y).revenue, factor) for y in years] for a, b in pairs])
+    used = np.any([(_coarse(a.year(y).revenue, factor) > 0) | (_coarse(b.year(y).revenue, factor) > 0) for a, b in pairs for y in years], axis=0)
+    mean = diffs.mean(axis=0)
+    if len(pairs) > 1:
+        agree = (np.sign(diffs) == np.sign(mean)).mean(axis=0) >= AGREEMENT
+        mean = np.where(agree & (mean != 0), mean, 0.0)
     cell_km2 = (result.grid.cell_m * factor / 1000.0) ** 2
-    values = _per_km2([a - b for a, b in zip(ours, theirs)], used, cell_km2, WAN)
-    return {"cells": _cells(result.grid, factor, used), "difference": {"values": values, "breaks": nice_breaks(values, (0.5, 0.75, 0.9, 0.97))}}
+    values = _per_km2(list(mean), used, cell_km2, WAN)
+    n = len(pairs)
+    note = ([f"{n} 组同种子配对的均值；仅在至少 {AGREEMENT:.0%} 的配对符号一致处着色", f"mean of {n} paired seeds; shaded only where at least {AGREEMENT:.0%} of the pairs agree on the sign"]
+            if n > 1 else ["单一种子：差值含随机噪声，未做符号检验", "single seed: the difference includes noise; no sign test"])
+    return {"cells": _cells(result.grid, factor, used),
+            "difference": {"values": values, "breaks": nice_breaks(values, (0.5, 0.75, 0.9, 0.97)), "pairs": n, "note": note}}
 
 
 def nice_breaks(values: list[list[int]], quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.97, 0.995)) -> list[float]:
