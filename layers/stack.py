@@ -43,6 +43,8 @@ class LayerStack:
     metro: gpd.GeoDataFrame
     land: LandSource
     files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Doubts about the inputs that do not stop a run (e.g. a layer that looks GCJ-02); shown in the summary and manifest."""
 
     @cached_property
     def district_raster(self) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,10 +19,11 @@ import layers
 from layers import InputError
 
 from .engine.targets import TARGETS_2027
-from .outputs.folder import atomic_folder
+from .outputs.folder import atomic_folder, check_target
 from .outputs.manifest import target_status
 from .outputs.writer import write_comparison, write_run
 from .policy import scenario as scenarios
+from .policy.bounds import check_resources, physical_memory
 from .simulation.run import RunResult, simulate
 
 
@@ -76,24 +78,24 @@ def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
-    _check_args(args, spec)
+    _check_args(args, spec, other)
     if args.ensemble:
         from .studies.ensemble import run_ensemble
 
-        out = args.out or Path("out") / f"{spec.name}_ensemble"
+        out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_ensemble", allow=("members",))
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
         return 0
     stack = layers.load(**spec.layer_arguments())
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
     if other is None:
-        out = args.out or Path("out") / spec.name
+        out = _out(args, spec.name)
         with atomic_folder(out) as folder:
             write_run(result, folder, png=args.png)
     else:
         other_stack = stack if other.layer_arguments() == spec.layer_arguments() else layers.load(**other.layer_arguments())
         second = _simulate(other, args.seed, other_stack, args.firm_years, args.quiet)
-        out = args.out or Path("out") / f"{spec.name}_vs_{other.name}"
+        out = _out(args, f"{spec.name}_vs_{other.name}")
         with atomic_folder(out) as folder:
             write_comparison(result, second, folder, png=args.png)
     if not args.quiet:
@@ -102,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:
+def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> None:
     """Argument values that the parser cannot judge alone."""
     if args.seed is not None and args.seed < 0:
         raise InputError("arguments", "--seed", f"must be 0 or more, got {args.seed}")
@@ -115,6 +117,25 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
     if (args.sweep or args.resume or args.scheduler) and not args.ensemble:
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
+    if args.ensemble:
+        check_resources(spec, workers=args.workers, cores=os.cpu_count() or 1, memory_bytes=physical_memory())
+    else:
+        for each in (spec, other) if other is not None else (spec,):
+            check_resources(each)
+        if other is not None and _grid_of(other) != _grid_of(spec):
+            raise InputError(other.source, "grid", f"--compare needs the same grid and districts as {Path(spec.source).name}; "
+                                                   f"this file has cell_m {other.grid.cell_m:g}, that one {spec.grid.cell_m:g}")
+        check_target(_out(args, spec.name if other is None else f"{spec.name}_vs_{other.name}"))
+
+
+def _grid_of(spec: scenarios.Scenario) -> tuple:
+    """What fixes a run's grid: the cell size and the districts file."""
+    return spec.grid.cell_m, spec.layer_arguments().get("districts")
+
+
+def _out(args: argparse.Namespace, default: str) -> Path:
+    """The output folder: --out, or out/<default> (checked by :func:`check_target` before any work)."""
+    return args.out if args.out is not None else Path("out") / default
 
 
 def _sweep(items: list[str]) -> dict[str, list[float]]:

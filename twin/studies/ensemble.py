@@ -82,6 +82,7 @@ from layers import InputError
 from ..engine.params import Params
 from ..engine.targets import TARGETS_2027
 from ..outputs.charts import write_fan_charts
+from ..outputs.folder import TOOL, check_target, is_own_output
 from ..outputs.manifest import git_commit, package_versions
 from ..outputs.tables import write_metrics
 from ..policy.scenario import Scenario
@@ -236,6 +237,7 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
         timings |= {"member_mean": round(float(member_s.mean()), 3), "member_min": round(float(member_s.min()), 3),
                     "member_max": round(float(member_s.max()), 3), "member_sum": round(float(member_s.sum()), 3)}
     return {
+        "tool": TOOL,
         "kind": "ensemble",
         "scenario": spec.model_dump(mode="json"),
         "scenario_file": spec.source,
