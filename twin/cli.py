@@ -101,6 +101,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary(result, other=None if other is None else second))
         print(f"wrote {out}/")
+    for doubt in result.layers.warnings if other is None else [*result.layers.warnings, *second.layers.warnings]:
+        print(f"warning: {doubt}", file=sys.stderr)
     return 0
 
 
