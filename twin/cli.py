@@ -35,13 +35,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _out_path(text: str) -> Path:
+    """--out as a Path; an empty one is refused here, because Path('') silently means the working folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out is empty; give a folder name")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="run_scenario.py",
         description="Run a 中国视谷 scenario and write its map, metrics, firms, density raster and manifest.",
     )
     parser.add_argument("scenario", nargs="?", default=str(scenarios.BASELINE), help="scenario YAML (default: scenarios/baseline.yaml)")
-    parser.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
+    parser.add_argument("--out", type=_out_path, help="output folder (default: out/<scenario name>); new, empty or an earlier output")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
     parser.add_argument("--png", action="store_true", help="also write map.png of the final year (headless Chromium)")

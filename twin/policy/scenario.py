@@ -83,7 +83,7 @@ class LayerFiles(_Strict):
 class Scenario(_Strict):
     """One scenario, after ``extends`` is resolved."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$", max_length=100, description="used in output folder names, so at most 100 characters")
     title: Title = Field(default_factory=Title)
     description: str = ""
     seed: int = Field(1, ge=0)
