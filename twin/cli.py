@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.ensemble:
         from .studies.ensemble import run_ensemble
 
-        out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_ensemble", allow=("members",))
+        out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_ensemble", allow=("members/fingerprint.json",))
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
         return 0

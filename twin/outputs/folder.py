@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -141,7 +142,7 @@ def _clean_leftovers(target: Path) -> None:
     Called under the parent folder's lock, so no live run owns any of them. An
     old output hidden by a run killed between its two renames goes back in place.
     """
-    for path in sorted(target.parent.glob(f".{target.name}.*-*")):
+    for path in sorted(target.parent.glob(f".{glob.escape(target.name)}.*-*")):
         kind = path.name[len(target.name) + 2:].split("-", 1)[0]
         if kind not in ("tmp", "old") or path.is_symlink() or not path.is_dir():
             continue
