@@ -27,6 +27,7 @@ import glob
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,9 +75,18 @@ def check_target(target: Path, *, flag: str = "--out", allow: tuple[str, ...] = 
         raise InputError("arguments", flag, f"{_short(target)} holds files that are not an output of this tool; "
                                             "give a new or empty folder (nothing was changed)")
     parent = _existing_ancestor(target.parent)
-    if not os.access(parent, os.W_OK | os.X_OK) or (target.is_dir() and not os.access(target, os.W_OK | os.X_OK)):
+    if not _writable(parent) or (target.is_dir() and not _writable(target)):
         raise InputError("arguments", flag, f"{_short(target)} is read-only or in a read-only folder")
     return target
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a folder can be created in ``folder``, by trying (os.access says yes to root on read-only mounts)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".vision-valley-twin-probe-", dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -91,8 +101,11 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         target = check_target(target)  # again, now that no other run can change it
         _clean_leftovers(target)
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        tmp.mkdir()
-        (tmp / PARTIAL).touch()
+        try:
+            tmp.mkdir()
+            (tmp / PARTIAL).touch()
+        except OSError as exc:
+            raise InputError("arguments", "--out", f"cannot write in {_short(target.parent)} ({exc.strerror})") from None
         try:
             yield tmp
             if not is_own_output(tmp):
