@@ -368,3 +368,46 @@ def test_formula_text_in_csv_is_neutralised(tmp_path: Path) -> None:
     back = pd.read_csv(tmp_path / "m.csv", encoding="utf-8-sig", keep_default_na=False)
     assert list(back["zone"][:5]) == ["'=HYPERLINK(\"http://x\")", "'+1", "'-cmd", "'@SUM(A1)", "'\tx"]
     assert back["zone"][5] == "core" and back["value"][0] == -1.0  # numbers are left as numbers
+
+
+# --- geography sanity -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def window():
+    import layers
+
+    return layers.load().zones.geometry.iloc[0]
+
+
+def _zone_file(tmp_path: Path, geom) -> Path:
+    import geopandas as gpd
+
+    path = tmp_path / "zone.geojson"
+    gpd.GeoDataFrame({"name": ["z"]}, geometry=[geom], crs="EPSG:4326").to_file(path)
+    return path
+
+
+def test_zone_in_gcj02_labelled_wgs84_is_a_warning_in_the_stack(tmp_path: Path, window) -> None:
+    import numpy as np
+
+    import layers
+    from layers.gcj02 import geometry_wgs84_to_gcj02
+
+    shifted = geometry_wgs84_to_gcj02(np.array([window], dtype=object))[0]
+    stack = layers.load(zone_files={"window": _zone_file(tmp_path, shifted)})
+    assert len(stack.warnings) == 1 and "GCJ-02" in stack.warnings[0]
+    assert layers.load(zone_files={"window": _zone_file(tmp_path, window)}).warnings == []
+
+
+@pytest.mark.parametrize("case, move, message", [
+    ("beijing", lambda g: __import__("shapely").affinity.translate(g, -3.8, 9.7), "outside Hangzhou"),
+    ("swapped", lambda g: __import__("shapely").transform(g, lambda c: c[:, ::-1]), "look swapped"),
+    ("latitude 95", lambda g: __import__("shapely").affinity.translate(g, 0, 65), "beyond the range"),
+    ("no cell", lambda g: g.representative_point().buffer(0.0002), "covers no 250 m cell"),
+])
+def test_zone_files_in_the_wrong_place_are_errors(tmp_path: Path, window, case, move, message) -> None:
+    import layers
+
+    with pytest.raises(InputError, match=message):
+        layers.load(zone_files={"window": _zone_file(tmp_path, move(window))})
