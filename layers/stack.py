@@ -43,6 +43,8 @@ class LayerStack:
     metro: gpd.GeoDataFrame
     land: LandSource
     files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Doubts about the inputs that do not stop a run (e.g. a layer that looks GCJ-02); shown in the summary and manifest."""
 
     @cached_property
     def district_raster(self) -> np.ndarray:
@@ -151,12 +153,65 @@ def load(
     anchor_frame = read_layer(files["anchors"], geometry=POINT, columns=("name_zh", "name_en", "kind"), repair=repair)
     stats = read_table(files["district_stats"], ("code", "name_zh", "gdp_2022_cny", "population_2020"))
     _check_stats(stats, files["district_stats"], district_frame)
+    _check_extent(files["districts"], district_frame)
     grid = Grid.covering(district_frame, cell_m=cell_m)
     city = shapely.union_all(district_frame.geometry.values)
+    doubts = _check_user_zones(zone_frame, zone_table, files["zones"], district_frame, zone_files or {}, grid, city, repair)
     water_frame, urban_frame = (_city_layer(files[k], POLYGON, (), city, repair) for k in ("water", "urban"))
     metro_frame = _city_layer(files["metro"], LINE, ("ref",), city, repair)
     land_source = LandSource.read(files["land"], city, repair)
-    return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, water_frame, urban_frame, metro_frame, land_source, files)
+    return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, water_frame, urban_frame, metro_frame, land_source, files, doubts)
+
+
+HANGZHOU_EXTENT = (118.0, 29.0, 121.0, 30.8)
+"""West, south, east, north (degrees) of a box around Hangzhou's districts; the districts must fall in it."""
+
+GCJ02_SUSPECT_M = 200.0
+"""A user boundary more than this far from the shipped one, and under half as far after a GCJ-02 shift, is flagged."""
+
+
+def _check_extent(path: Path, frame: gpd.GeoDataFrame) -> None:
+    """The districts define the city: they must lie around Hangzhou (a wrong CRS or city lands elsewhere)."""
+    west, south, east, north = frame.total_bounds
+    box = shapely.box(*HANGZHOU_EXTENT)
+    if not box.contains(shapely.box(west, south, east, north)):
+        raise InputError(path, "extent", f"lies at {west:.2f}..{east:.2f}E {south:.2f}..{north:.2f}N, outside Hangzhou "
+                                         f"({HANGZHOU_EXTENT[0]:g}..{HANGZHOU_EXTENT[2]:g}E {HANGZHOU_EXTENT[1]:g}..{HANGZHOU_EXTENT[3]:g}N)")
+
+
+def _check_user_zones(zones: gpd.GeoDataFrame, table: pd.DataFrame, table_path: Path, districts: gpd.GeoDataFrame,
+                      overrides: Mapping[str, PathLike], grid: Grid, city: shapely.Geometry, repair: bool) -> list[str]:
+    """A user zone boundary must overlap the city and cover a grid cell (or a lever on it acts on nothing).
+
+    Returns warnings for boundaries that line up with the shipped ones only
+    after a GCJ-02 to WGS-84 shift: 高德 coordinates labelled EPSG:4326.
+    """
+    if not overrides:
+        return []
+    shipped, _ = _build_zones(table, table_path, districts, {}, repair)
+    doubts = []
+    for zone, file in sorted(overrides.items()):
+        row = int(np.flatnonzero(zones["zone"].to_numpy() == zone)[0])
+        geom = zones.geometry.iloc[row]
+        check_overlap(Path(file), geom, city)
+        cells = grid.rasterize(zones.iloc[[row]], dtype="uint8") > 0  # by cell centre, as the zone raster levers use
+        if not (cells & (grid.rasterize(districts, dtype="uint8") > 0)).any():
+            raise InputError(file, "extent", f"zone {zone} covers no {grid.cell_m:g} m cell of the city; a lever on it would act on nothing")
+        shift = _gcj02_shift_m(geom, shipped.geometry.iloc[row])
+        if shift is not None:
+            doubts.append(f"{file}: zone {zone} lines up with the shipped boundary only after a GCJ-02 shift "
+                          f"({shift[0]:.0f} m off as given, {shift[1]:.0f} m after); it may be 高德 GCJ-02 coordinates labelled EPSG:4326")
+    return doubts
+
+
+def _gcj02_shift_m(geom: shapely.Geometry, reference: shapely.Geometry) -> tuple[float, float] | None:
+    """(metres off as given, metres off after GCJ-02 -> WGS-84) when the shift clearly helps, else None."""
+    from .gcj02 import geometry_gcj02_to_wgs84
+
+    shifted = geometry_gcj02_to_wgs84(np.array([geom], dtype=object))[0]
+    metric = gpd.GeoSeries([geom, shifted, reference], crs=WGS84).to_crs(METRIC_CRS).simplify(10.0).to_numpy()
+    raw, after = shapely.hausdorff_distance(metric[0], metric[2]), shapely.hausdorff_distance(metric[1], metric[2])
+    return (float(raw), float(after)) if raw > GCJ02_SUSPECT_M and after < 0.5 * raw else None
 
 
 def _city_layer(path: Path, geometry: tuple[str, ...], columns: tuple[str, ...], city: shapely.Geometry, repair: bool) -> gpd.GeoDataFrame:

@@ -7,6 +7,7 @@ names the file, rather than surfacing later as a wrong map.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,7 +55,23 @@ def read_layer(
     if missing:
         raise InputError(path, "columns", f"missing required column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
     frame = _checked_geometry(frame, path, geometry, repair)
-    return frame.to_crs(WGS84) if not frame.crs.equals(WGS84) else frame
+    if frame.crs.is_geographic:
+        _check_degrees(frame, path)
+    frame = frame.to_crs(WGS84) if not frame.crs.equals(WGS84) else frame
+    _check_degrees(frame, path)
+    return frame
+
+
+def _check_degrees(frame: gpd.GeoDataFrame, path: Path) -> None:
+    """Longitudes and latitudes must be real ones; latitude 120 is a swapped (lat, lon) file."""
+    west, south, east, north = frame.total_bounds
+    if not all(map(math.isfinite, (west, south, east, north))):
+        raise InputError(path, "coordinates", "some coordinates are not finite numbers (a wrong CRS?)")
+    if south < -90 or north > 90 or west < -180 or east > 180:
+        swapped = -90 <= west and east <= 90 and -180 <= south and north <= 180
+        hint = "; latitude and longitude look swapped" if swapped else "; is the CRS right?"
+        raise InputError(path, "coordinates", f"lie at {west:.2f}..{east:.2f}E {south:.2f}..{north:.2f}N, "
+                                              f"beyond the range of longitude and latitude{hint}")
 
 
 def _checked_geometry(

@@ -33,6 +33,12 @@ CASES = {
     "unknown lever": ("name: x\nlevers:\n  - {kind: free_lunch}\n", r"bad\.yaml: levers\.0\.kind: unknown lever kind 'free_lunch'; kinds are compute_vouchers"),
     "missing extends": ("extends: nowhere\nname: x\n", r"bad\.yaml: extends: parent scenario 'nowhere' not found"),
     "missing layer file": ("name: x\nlayers: {anchors: missing.gpkg}\n", r"missing\.gpkg: file: not found"),
+    "self-referencing yaml": ("name: x\ndescription: &a [*a]\n", r"bad\.yaml: line 2, column \d+: YAML aliases .* are not allowed"),
+    "duplicate key": ("name: x\nlevers: []\nlevers: []\n", r"bad\.yaml: line 3, column 1: duplicate key levers"),
+    "years 2030-2032": ("name: x\nyears: {start: 2030, end: 2032}\n", r"bad\.yaml: years: start \(2030\) is after 2027"),
+    "no firms": ("name: x\nparams: {scale: 0.0001, firms_full: 1000}\n", r"bad\.yaml: params\.scale: .* leaves about 0\.1 firms"),
+    "300-character name": (f"name: {'n' * 300}\n", r"bad\.yaml: name: String should have at most 100 characters"),
+    "long run past memory": ("name: x\nyears: {start: 2000, end: 2100}\n", r"bad\.yaml: params\.scale: .* growing to about"),
     "unknown zone in a lever": ("name: x\nlevers:\n  - {kind: vision_fund, zones: [moon]}\n", r"bad\.yaml: levers\.0\.zones: unknown zone\(s\) moon"),
 }
 
@@ -48,6 +54,32 @@ def test_extends_cycle_is_reported(tmp_path):
     (tmp_path / "a.yaml").write_text("extends: bad\nname: a\n")
     out = _run(tmp_path, "extends: a\nname: b\n")
     _assert_clean_failure(out, r"extends: cycle: bad\.yaml -> a\.yaml -> bad\.yaml", tmp_path)
+
+
+def test_folders_as_scenario_parent_or_layer_are_reported(tmp_path):
+    (tmp_path / "dir.yaml").mkdir()
+    out = subprocess.run([sys.executable, "run_scenario.py", str(tmp_path / "dir.yaml"), "--out", str(tmp_path / "out")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    _assert_clean_failure(out, r"dir\.yaml: file: is not a regular file", tmp_path)
+    out = _run(tmp_path, "extends: dir.yaml\nname: x\n")
+    _assert_clean_failure(out, r"bad\.yaml: extends: parent scenario 'dir\.yaml' is not a regular file", tmp_path)
+    (tmp_path / "water.geojson").mkdir()
+    out = _run(tmp_path, "name: x\nlayers: {water: water.geojson}\n")
+    _assert_clean_failure(out, r"water\.geojson: file: is a folder", tmp_path)
+
+
+def test_extends_chain_thousands_deep_is_reported(tmp_path):
+    (tmp_path / "p0.yaml").write_text("name: x\n")
+    for i in range(1, 3000):
+        (tmp_path / f"p{i}.yaml").write_text(f"extends: p{i - 1}.yaml\n")
+    out = _run(tmp_path, "extends: p2999.yaml\n")
+    _assert_clean_failure(out, r"bad\.yaml: extends: the chain of parents is more than 32 files deep", tmp_path)
+
+
+def test_compare_with_a_different_grid_is_reported_before_running(tmp_path):
+    (tmp_path / "other.yaml").write_text("name: y\ngrid: {cell_m: 500}\n")
+    out = _run(tmp_path, "name: x\n", "--compare", str(tmp_path / "other.yaml"))
+    _assert_clean_failure(out, r"other\.yaml: grid: --compare needs the same grid", tmp_path)
 
 
 def test_layer_file_without_crs_is_reported(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,10 +19,11 @@ import layers
 from layers import InputError
 
 from .engine.targets import TARGETS_2027
-from .outputs.folder import atomic_folder
+from .outputs.folder import atomic_folder, check_target
 from .outputs.manifest import target_status
 from .outputs.writer import write_run
 from .policy import scenario as scenarios
+from .policy.bounds import check_resources, physical_memory
 from .simulation.run import RunResult, simulate
 
 
@@ -33,13 +35,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _out_path(text: str) -> Path:
+    """--out as a Path; an empty one is refused here, because Path('') silently means the working folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out is empty; give a folder name")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="run_scenario.py",
         description="Run a 中国视谷 scenario and write its map, metrics, firms, density raster and manifest.",
     )
     parser.add_argument("scenario", nargs="?", default=str(scenarios.BASELINE), help="scenario YAML file, or a name looked up in ./scenarios then the shipped scenarios (default: baseline)")
-    parser.add_argument("--out", type=Path, help="output folder (default: out/<name>, out/<a>_vs_<b>, out/<name>_ensemble or out/<name>_sweep_<parameters>)")
+    parser.add_argument("--out", type=_out_path, help="output folder: new, empty or an earlier output (default: out/<name>, out/<a>_vs_<b>, out/<name>_ensemble or out/<name>_sweep_<parameters>)")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
     parser.add_argument("--png", action="store_true", help="also write map.png of the final year (headless Chromium)")
@@ -76,24 +85,27 @@ def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
-    _check_args(args, spec)
+    _check_args(args, spec, other)
     if other is not None:
         return _compare(args, spec, other)
     if args.ensemble:
         from .studies.ensemble import run_ensemble
 
-        out = args.out or default_out(spec, ensemble=True, sweep=args.sweep)
+        out = check_target(args.out if args.out is not None else default_out(spec, ensemble=True, sweep=args.sweep),
+                           allow=("members/fingerprint.json",))
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
         return 0
     stack = layers.load(**spec.layer_arguments())
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
-    out = args.out or default_out(spec)
+    out = _out(args, spec)
     with atomic_folder(out) as folder:
         write_run(result, folder, png=args.png)
     if not args.quiet:
         print(summary(result))
         print(f"wrote {out}/")
+    for doubt in result.layers.warnings:
+        print(f"warning: {doubt}", file=sys.stderr)
     return 0
 
 
@@ -102,9 +114,7 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
     from .studies.compare import compare
     from .studies.compare import summary as compare_summary
 
-    if spec.grid != other.grid:
-        raise InputError(other.source or "scenario", "grid", f"must match {spec.source or spec.name}'s grid to compare cell by cell")
-    out = args.out or default_out(spec, other)
+    out = _out(args, spec, other)
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
                      workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png)
     if not args.quiet:
@@ -125,7 +135,7 @@ def default_out(spec: scenarios.Scenario, other: scenarios.Scenario | None = Non
     return Path("out") / (spec.name if other is None else f"{spec.name}_vs_{other.name}")
 
 
-def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:
+def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> None:
     """Argument values that the parser cannot judge alone."""
     if args.seed is not None and args.seed < 0:
         raise InputError("arguments", "--seed", f"must be 0 or more, got {args.seed}")
@@ -140,6 +150,25 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario) -> None:
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
     if args.compare and (args.sweep or args.resume):
         raise InputError("arguments", "--compare", "does not go with --sweep or --resume")
+    if args.ensemble:
+        check_resources(spec, workers=args.workers, cores=os.cpu_count() or 1, memory_bytes=physical_memory())
+    else:
+        for each in (spec, other) if other is not None else (spec,):
+            check_resources(each)
+        check_target(_out(args, spec, other))
+    if other is not None and _grid_of(other) != _grid_of(spec):
+        raise InputError(other.source, "grid", f"--compare needs the same grid and districts as {Path(spec.source).name}; "
+                                               f"this file has cell_m {other.grid.cell_m:g}, that one {spec.grid.cell_m:g}")
+
+
+def _grid_of(spec: scenarios.Scenario) -> tuple:
+    """What fixes a run's grid: the cell size and the districts file."""
+    return spec.grid.cell_m, spec.layer_arguments().get("districts")
+
+
+def _out(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> Path:
+    """The output folder: --out, or the job's default (checked by :func:`check_target` before any work)."""
+    return args.out if args.out is not None else default_out(spec, other)
 
 
 def _sweep(items: list[str]) -> dict[str, list[float]]:

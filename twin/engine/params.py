@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,24 +137,35 @@ class Params:
             value = getattr(self, f.name)
             lo, hi = f.metadata["lo"], f.metadata["hi"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError("params", f.name, f"must be a number, got {value!r}")
+                raise InputError("params", f.name, f"must be a number, got {_brief(value)}")
             if not lo <= value <= hi:
                 raise InputError("params", f.name, f"{value:g} is out of range [{lo:g}, {hi:g}] ({f.metadata['unit']})")
             if isinstance(f.default, int) and not float(value).is_integer():
-                raise InputError("params", f.name, f"must be a whole number, got {value!r}")
+                raise InputError("params", f.name, f"must be a whole number, got {_brief(value)}")
 
     @property
     def expected_agents(self) -> int:
         """About how many agents the base year will hold (anchors' workforce aside)."""
         return int(self.scale * self.firms_full * AGENTS_PER_FIRM)
 
-    def check_memory(self, available_bytes: int) -> None:
-        """Refuse a population that would not fit in memory, before allocating it."""
-        need = self.expected_agents * BYTES_PER_AGENT
+    def peak_agents(self, years: int) -> int:
+        """A generous bound on the agents at the largest year of a ``years``-long run.
+
+        The talent pool grows at most by in-migration and firm growth; both are
+        compounded at their full annual rates, with firm growth's noise at two sd.
+        """
+        rate = max(self.growth_mu, 0.0) + 2 * self.growth_sigma * self.growth_sigma / 2 + self.inflow_base
+        return int(self.expected_agents * math.exp(rate * max(years, 0)))
+
+    def check_memory(self, available_bytes: int, years: int = 0) -> None:
+        """Refuse a population that would not fit in memory at its peak year, before allocating it."""
+        peak = self.peak_agents(years)
+        need = peak * BYTES_PER_AGENT
         if need > 0.8 * available_bytes:
+            grown = f", growing to about {peak:,} over {years} years" if peak > self.expected_agents else ""
             raise InputError(
                 "params", "scale",
-                f"scale {self.scale:g} x firms_full {self.firms_full:,} means about {self.expected_agents:,} agents, "
+                f"scale {self.scale:g} x firms_full {self.firms_full:,} means about {self.expected_agents:,} agents{grown}, "
                 f"needing about {need / 2**30:,.1f} GiB; this machine has {available_bytes / 2**30:,.1f} GiB",
             )
 
@@ -192,6 +204,12 @@ INTENSITY = np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])
 
 TRACK_SHARES = np.array([TRACK_FIRM_SHARES[t] for t in TRACK_IDS])
 """Firm shares by track index."""
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """A value for an error message, its repr cut short: a value can be huge (a YAML alias tree)."""
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _nearest(name: str, names: set[str]) -> str | None:

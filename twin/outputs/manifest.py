@@ -14,6 +14,7 @@ from layers import GIS_DATA, LayerStack
 
 from ..engine.targets import TARGETS_2027
 from ..simulation.run import RunResult
+from .folder import TOOL
 
 PACKAGES = (
     "numpy", "pandas", "scipy", "shapely", "pyproj", "geopandas", "pyogrio", "rasterio", "mesa", "pydeck", "pydantic",
@@ -24,6 +25,7 @@ PACKAGES = (
 def write_manifest(path: Path, results: list[RunResult]) -> None:
     """What produced these files: scenario(s), seed(s), versions, git commit, input hashes, timings."""
     manifest = {
+        "tool": TOOL,
         "runs": [
             {
                 "scenario": r.scenario.model_dump(mode="json"),
@@ -32,6 +34,7 @@ def write_manifest(path: Path, results: list[RunResult]) -> None:
                 "timings_s": r.timings,
                 "inputs_sha256": input_hashes(r.layers, r.scenario.source),
                 "targets_2027": target_status(r),
+                "warnings": list(r.layers.warnings),
             }
             for r in results
         ],

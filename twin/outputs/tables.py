@@ -35,10 +35,30 @@ def comparison_table(a: list[RunResult], b: list[RunResult]) -> pd.DataFrame:
     return table.drop(columns="sd")[keys + ["mean_a", "mean_b", "difference", "ci90_low", "ci90_high", "n"]]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+
+
 def write_metrics(table: pd.DataFrame, path: Path) -> None:
-    """Tidy CSV, UTF-8 with a BOM so Excel shows the Chinese names."""
-    table = plain_values(table)
-    table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    """Tidy CSV, UTF-8 with a BOM so Excel shows the Chinese names; text that would be a formula is neutralised."""
+    neutralise_formulas(plain_values(table)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+
+
+def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells (and column names) starting like a formula get a leading single quote, as OWASP advises.
+
+    A user's zone id such as ``=HYPERLINK(...)`` would otherwise run as a
+    formula when a planner opens the CSV in Excel. Numbers are left alone.
+    """
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            values = out[column]
+            risky = values.str.startswith(FORMULA_STARTS, na=False).astype(bool)
+            if risky.any():
+                out[column] = values.where(~risky, "'" + values.astype(str))
+    out.columns = [f"'{c}" if isinstance(c, str) and c.startswith(FORMULA_STARTS) else c for c in out.columns]
+    return out
 
 
 def plain_values(table: pd.DataFrame) -> pd.DataFrame:

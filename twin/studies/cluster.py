@@ -27,7 +27,9 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
 
         timeout = dask.config.get("distributed.comm.timeouts.connect")
         try:
-            client = Client(scheduler, timeout=timeout, set_as_default=False)
+            _probe(scheduler, SCHEDULER_WAIT_S)
+            with dask.config.set({"distributed.comm.timeouts.tcp": f"{SCHEDULER_WAIT_S:g}s"}):
+                client = Client(scheduler, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError("arguments", "--scheduler", f"cannot reach a Dask scheduler at {scheduler} ({reason})") from None
@@ -51,6 +53,34 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             yield client
     finally:
         cluster.close()
+
+
+SCHEDULER_WAIT_S = 15.0
+"""How long a scheduler may take to answer a connection and a first request before it is called unreachable."""
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Connect to a scheduler and ask who it is, within ``timeout`` seconds in all.
+
+    distributed's own connect timeout covers only the TCP connection, so a
+    server that accepts and never answers would hang the Client forever.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> None:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.run(asyncio.wait_for(ask(), timeout))
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"no answer within {timeout:g} s") from None
 
 
 def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tuple[int, int]], members_dir: Path,

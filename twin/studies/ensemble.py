@@ -82,6 +82,7 @@ from layers import InputError
 from ..engine.params import Params
 from ..engine.targets import TARGETS_2027
 from ..outputs.charts import write_fan_charts
+from ..outputs.folder import TOOL, is_own_output
 from ..outputs.manifest import git_commit, package_versions
 from ..outputs.tables import write_metrics
 from ..policy.scenario import Scenario
@@ -198,9 +199,13 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
         manifest = _manifest(spec, seed, seeds, sweep, points, aggregate, fingerprint, execution, tifs, charts,
                              {"members_and_aggregation": round(compute_s, 3)})
         wanted = {p.name for p in staging.iterdir()} | {"manifest.json"}
-        for pattern in OUTPUT_PATTERNS:  # outputs of an earlier run with other points
+        ours = is_own_output(out)  # only then are files with output names the tool's own, to replace or remove
+        clash = sorted(name for name in wanted if (out / name).exists())
+        if clash and not ours:
+            raise InputError(out, "--out", f"holds {clash[0]}, which this tool did not write; nothing was changed")
+        for pattern in OUTPUT_PATTERNS if ours else ():  # outputs of an earlier run with other points
             for old in out.glob(pattern):
-                if old.name not in wanted:
+                if old.name not in wanted and old.is_file():
                     old.unlink(missing_ok=True)
         (out / "manifest.json").unlink(missing_ok=True)  # present only when the outputs are complete
         for path in sorted(staging.iterdir()):
@@ -236,6 +241,7 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
         timings |= {"member_mean": round(float(member_s.mean()), 3), "member_min": round(float(member_s.min()), 3),
                     "member_max": round(float(member_s.max()), 3), "member_sum": round(float(member_s.sum()), 3)}
     return {
+        "tool": TOOL,
         "kind": "ensemble",
         "scenario": spec.model_dump(mode="json"),
         "scenario_file": spec.source,
