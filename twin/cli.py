@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
-    parser.add_argument("--png", action="store_true", help="also write map.png of the final year (headless Chromium)")
+    parser.add_argument("--png", action="store_true", help="also write map_zh.png and map_en.png of the final year (headless Chromium)")
+    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language map.html opens in (default zh; map.html#lang=en also works)")
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
@@ -89,13 +90,13 @@ def _run(args: argparse.Namespace) -> int:
     if other is None:
         out = args.out or Path("out") / spec.name
         with atomic_folder(out) as folder:
-            write_run(result, folder, png=args.png)
+            write_run(result, folder, png=args.png, lang=args.lang)
     else:
         other_stack = stack if other.layer_arguments() == spec.layer_arguments() else layers.load(**other.layer_arguments())
         second = _simulate(other, args.seed, other_stack, args.firm_years, args.quiet)
         out = args.out or Path("out") / f"{spec.name}_vs_{other.name}"
         with atomic_folder(out) as folder:
-            write_comparison(result, second, folder, png=args.png)
+            write_comparison(result, second, folder, png=args.png, lang=args.lang)
     if not args.quiet:
         print(summary(result, other=None if other is None else second))
         print(f"wrote {out}/")
