@@ -167,14 +167,14 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
     seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(SEED).spawn(N)]
     files = sorted((reference / "members").glob("p0000_m*.npz"))
     assert len(files) == N
-    values, occupied = [], []
+    values, grown = [], []
     for i, path in enumerate(files):
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             assert meta["member"] == i and meta["seed"] == seeds[i]
             city = (data["metric"] == "revenue_cny") & (data["zone"] == "") & (data["district"] == "") & (data["track"] == "")
             values.append(data["value"][city & (data["year"] == 2025)][0])
-            occupied.append(np.unpackbits(data["occupied"][-1], count=stack.grid.size).reshape(stack.grid.shape))
+            grown.append(np.unpackbits(data["grown"], axis=1, count=stack.grid.size).reshape(-1, *stack.grid.shape))
     row = table[(table["year"] == 2025) & (table["metric"] == "revenue_cny") & (table["zone"] == "") & (table["district"] == "") & (table["track"] == "")]
     assert row["mean"].item() == pytest.approx(np.mean(values), rel=1e-12)
     assert row["p50"].item() == pytest.approx(np.median(values), rel=1e-12)
@@ -183,13 +183,16 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
     direct = simulate(spec, seeds[0], stack=stack, firm_years=())
     city = direct.metrics[(direct.metrics["metric"] == "revenue_cny") & (direct.metrics["zone"] == "") & (direct.metrics["district"] == "") & (direct.metrics["track"] == "") & (direct.metrics["year"] == 2025)]
     assert city["value"].item() == values[0]
-    np.testing.assert_array_equal(occupied[0], direct.years[-1].revenue > 0)
+    # Its growth bits say, per year, where revenue exceeds the base year's: none in the base year itself.
+    for y, snap in enumerate(direct.years):
+        np.testing.assert_array_equal(grown[0][y], snap.revenue > direct.years[0].revenue)
+    assert not grown[0][0].any() and grown[0][-1].any()
 
     with rasterio.open(reference / "probability.tif") as src:
         assert src.count == 3 and list(src.descriptions) == ["2023", "2024", "2025"]
         assert src.crs == stack.grid.crs and (src.height, src.width) == stack.grid.shape
         last = src.read(3)
-    np.testing.assert_allclose(last, np.mean(occupied, axis=0), atol=1e-7)
+    np.testing.assert_allclose(last, np.mean([g[-1] for g in grown], axis=0), atol=1e-7)
     assert last.min() >= 0 and last.max() <= 1 and last.max() > 0
 
     targets = json.loads((reference / "targets.json").read_text(encoding="utf-8"))
@@ -209,10 +212,10 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
         assert (reference / f"fan_{metric}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(reference.glob(".staging-*")) and not list((reference / "members").glob(".*.tmp-*"))
 
-    # The probability map: the same years, N and seed, and the first point's target chances.
+    # The P(growth) map: the years after the base year, N and seed, and the first point's target chances.
     html = (reference / "map.html").read_text(encoding="utf-8")
     data = json.loads(html.split('<script type="application/json" id="vv-data">', 1)[1].split("</script>", 1)[0])
-    assert data["mode"] == "probability" and data["years"] == [2023, 2024, 2025]
+    assert data["mode"] == "probability" and data["years"] == [2024, 2025]
     assert data["ensemble"]["members"] == N and data["ensemble"]["seed"] == SEED
     assert data["chances"]["year"] == 2025
     assert data["chances"]["targets"]["all"]["probability"] == targets["targets"]["all"]["probability"]
