@@ -312,11 +312,41 @@
   function labelLayers() {
     const feature = f => ({pos: f.properties.label, p: f.properties});
     const zoneColour = d => (ZONE_STYLE[d.p.zone] || OTHER_ZONE).line;
+    const featureName = d => pick(d.p.name_zh, d.p.name_en);
+    const placeName = r => pick(r[2], r[3]);
+    const placePos = r => [r[0], r[1]];
+    // Most important first: a label that would overlap one already placed is left out (the bundled deck.gl has
+    // no CollisionFilterExtension). Zone names, then district names (only when not zoomed in), then places.
+    const free = declutter();
+    const zones = free('zones', DATA.zones.map(feature), d => d.pos, featureName, 16);
+    const districts = free('districts', state.zoom < DISTRICT_NAMES_MAX_ZOOM ? DATA.districts.map(feature) : [], d => d.pos, featureName, 13);
+    const places = free('places', state.near ? DATA.places : [], placePos, placeName, 13);
     return [
-      labels('districts', state.zoom < DISTRICT_NAMES_MAX_ZOOM ? DATA.districts.map(feature) : [], d => pick(d.p.name_zh, d.p.name_en), 13, [80, 80, 80]),
-      labels('places', state.near ? DATA.places : [], r => pick(r[2], r[3]), 13, [30, 30, 30], r => [r[0], r[1]]),
-      labels('zones', DATA.zones.map(feature), d => pick(d.p.name_zh, d.p.name_en), 16, zoneColour),
+      labels('districts', districts, featureName, 13, [80, 80, 80]),
+      labels('places', places, placeName, 13, [30, 30, 30], placePos),
+      labels('zones', zones, featureName, 16, zoneColour),
     ];
+  }
+
+  /* A filter that keeps the labels whose on-screen boxes do not overlap any kept before, for the current view. */
+  function declutter() {
+    const viewport = new deck.WebMercatorViewport(Object.assign({width: window.innerWidth, height: window.innerHeight}, current));
+    const taken = [];
+    return (id, items, position, text, size) => (state.visible[id] ? items : []).filter(d => {
+      const [x, y] = viewport.project(position(d));
+      const half = labelWidth(text(d), size) / 2 + 4;
+      const box = [x - half, y - size / 2 - 3, x + half, y + size / 2 + 3];
+      if (taken.some(b => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) return false;
+      taken.push(box);
+      return true;
+    });
+  }
+
+  /* Approximate width in pixels: a CJK character is about one em, a Latin one about 0.6 em. */
+  function labelWidth(text, size) {
+    let em = 0;
+    for (const ch of text || '') em += ch.codePointAt(0) >= 0x2e80 ? 1 : 0.6;
+    return em * size;
   }
 
   function placeLayer() {
@@ -676,6 +706,7 @@
   }
 
   const view = initialView();
+  let current = Object.assign({}, view); // the view as it is now, for decluttering labels
   state.near = view.zoom >= PLACE_NAMES_ZOOM;
   state.zoom = quarter(view.zoom);
   const map = new deck.Deck({
@@ -695,6 +726,7 @@
   /* Redraw the layers when the zoom moves by a quarter step: labels and column heights depend on it. */
   function followZoom(viewState) {
     view.latitude = viewState.latitude;
+    current = {longitude: viewState.longitude, latitude: viewState.latitude, zoom: viewState.zoom, pitch: viewState.pitch, bearing: viewState.bearing};
     const zoom = quarter(viewState.zoom);
     if (zoom !== state.zoom) {
       state.zoom = zoom;
