@@ -35,18 +35,15 @@ FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Micro
 
 def write_fan_charts(table: pd.DataFrame, folder: Path, spec: Scenario, seed: int, members: int, points: list[dict]) -> list[str]:
     """fan_<metric>.png: per point the median, the 5-95% band and the mean over the years."""
-    from matplotlib import rc_context
-
     names = []
     city = table[table["level"] == "city"]
-    with rc_context({"font.family": _installed_fonts(), "axes.unicode_minus": False}):
-        for metric in FAN_METRICS:
-            rows = city[city["metric"] == metric]
-            if rows.empty:
-                continue
-            name = f"fan_{metric}.png"
-            _fan(rows, metric, spec, seed, members, points).savefig(folder / name, format="png", metadata={"Software": None})
-            names.append(name)
+    for metric in FAN_METRICS:
+        rows = city[city["metric"] == metric]
+        if rows.empty:
+            continue
+        name = f"fan_{metric}.png"
+        _fan(rows, metric, spec, seed, members, points).savefig(folder / name, format="png", metadata={"Software": None})
+        names.append(name)
     return names
 
 
@@ -59,7 +56,17 @@ def _installed_fonts() -> list[str]:
 
 
 def _fan(rows: pd.DataFrame, metric: str, spec: Scenario, seed: int, members: int, points: list[dict]):
-    """One metric's figure: a band, a median and a mean per sweep point, and the 2027 target."""
+    """One metric's figure: a band, a median and a mean per sweep point, and the 2027 target.
+
+    Its texts take their fonts when made, so the figure keeps the CJK font when saved later."""
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": _installed_fonts(), "axes.unicode_minus": False}):
+        return _draw_fan(rows, metric, spec, seed, members, points)
+
+
+def _draw_fan(rows: pd.DataFrame, metric: str, spec: Scenario, seed: int, members: int, points: list[dict]):
+    """The figure itself (see :func:`_fan`)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
