@@ -739,7 +739,12 @@
     const [west, south, east, north] = DATA.bounds;
     const width = Math.max(window.innerWidth, 320);
     const height = Math.max(window.innerHeight, 240);
-    const padding = Math.min(60, width / 5, height / 5);
+    // Fit the zones into the part of the window the panels leave free (when there is enough of it).
+    const margin = Math.min(40, width / 10, height / 10);
+    const side = $('side').offsetWidth + 20;
+    const layersWidth = $('layers-panel').offsetWidth + 20;
+    const roomy = width - side - layersWidth > width / 3;
+    const padding = {top: Math.min(110, height / 5), bottom: margin, left: roomy ? side : margin, right: roomy ? layersWidth : margin};
     const fit = new deck.WebMercatorViewport({width, height}).fitBounds([[west, south], [east, north]], {padding});
     return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom, pitch: SINGLE ? 40 : 0, bearing: 0};
   }
