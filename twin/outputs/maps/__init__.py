@@ -1,9 +1,10 @@
 """Interactive offline maps of a run or an ensemble (``map.html``) and PNG snapshots of them for slides.
 
 :func:`write_map` draws one run (or two, compared); :func:`write_probability_map`
-draws an ensemble's per-cell probability of holding firms on the same page,
-whose payload ``mode`` ("single", "compare" or "probability") picks the layers
-and panels.
+draws an ensemble's per-cell probability that revenue grows over the base
+year on the same page, whose payload ``mode`` ("single", "compare" or
+"probability") picks the layers and panels. Every mode draws the same quiet
+base map (water, built-up land, metro lines) and credits its sources.
 
 The page is one self-contained file: the deck.gl bundle that pydeck ships, the
 page's own script and style (``map.js``, ``map.css``, ``page.html`` beside this
@@ -101,10 +102,10 @@ def write_probability_map(
     targets: Mapping | None = None,
     lang: str = "zh",
 ) -> None:
-    """Write an ensemble's map to ``path``: per year, the chance that each 1 km cell holds firms.
+    """Write an ensemble's map to ``path``: per year, the chance that each 1 km cell's revenue exceeds the base year's.
 
     ``probability`` maps years to grids on ``stack.grid`` (the share of
-    members with firms per cell, as ``Aggregate.probability`` gives it), shown
+    members whose revenue there grew, as ``Aggregate.probability`` gives it), shown
     as the mean over each 1 km cell; ``members`` and ``seed`` describe the
     ensemble, and ``targets`` (one point of targets.json, or the whole file
     without a sweep) adds the chance of meeting each 2027 target. Written

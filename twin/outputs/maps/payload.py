@@ -88,7 +88,7 @@ def build(result: RunResult, other: RunResult | None = None) -> dict:
 
 def build_probability(probability: Mapping[str | int, np.ndarray], stack: LayerStack, spec: Scenario, members: int,
                       seed: int, targets: Mapping | None = None) -> dict:
-    """An ensemble's map: per year and 1 km cell, the mean share of members with firms, over the base map.
+    """An ensemble's map: per year and 1 km cell, the mean share of members whose revenue grew there, over the base map.
 
     ``probability`` maps years to grids on ``stack.grid`` (as
     ``Aggregate.probability`` returns them); ``targets`` is one point of
