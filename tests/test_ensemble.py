@@ -25,6 +25,7 @@ import pytest
 import rasterio
 import yaml
 
+from twin.engine.metrics import KEYS
 from twin.engine.targets import TARGETS_2027
 from twin.outputs.charts import FAN_METRICS
 from twin.policy import scenario
@@ -154,10 +155,9 @@ def _wait_for_port(address: str, process: subprocess.Popen) -> None:
 
 def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, stack):
     table = pd.read_csv(reference / "ensemble_metrics.csv", encoding="utf-8-sig", keep_default_na=False)
-    assert list(table.columns) == ["scenario", "seed", "members", "year", "metric", "zone", "district", "track",
-                                   "mean", "p5", "p50", "p95"]
+    assert list(table.columns) == ["scenario", "seed", "members", *KEYS, "mean", "p5", "p50", "p95"]
     assert (table["scenario"] == "tiny").all() and (table["seed"] == SEED).all() and (table["members"] == N).all()
-    assert not table.duplicated(["year", "metric", "zone", "district", "track"]).any()
+    assert not table.duplicated(list(KEYS)).any()
     assert sorted(table["year"].unique()) == [2023, 2024, 2025]
     assert {"revenue_cny", "total_scale_cny", "firms", "talent", "leaders_100bn", "compute_pflops"} <= set(table["metric"])
     assert (table["p5"] <= table["p50"]).all() and (table["p50"] <= table["p95"]).all()
@@ -167,29 +167,32 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
     seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(SEED).spawn(N)]
     files = sorted((reference / "members").glob("p0000_m*.npz"))
     assert len(files) == N
-    values, occupied = [], []
+    values, grown = [], []
     for i, path in enumerate(files):
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             assert meta["member"] == i and meta["seed"] == seeds[i]
-            city = (data["metric"] == "revenue_cny") & (data["zone"] == "") & (data["district"] == "") & (data["track"] == "")
+            city = (data["metric"] == "revenue_cny") & (data["level"] == "city")
             values.append(data["value"][city & (data["year"] == 2025)][0])
-            occupied.append(np.unpackbits(data["occupied"][-1], count=stack.grid.size).reshape(stack.grid.shape))
-    row = table[(table["year"] == 2025) & (table["metric"] == "revenue_cny") & (table["zone"] == "") & (table["district"] == "") & (table["track"] == "")]
+            grown.append(np.unpackbits(data["grown"], axis=1, count=stack.grid.size).reshape(-1, *stack.grid.shape))
+    row = table[(table["year"] == 2025) & (table["metric"] == "revenue_cny") & (table["level"] == "city")]
     assert row["mean"].item() == pytest.approx(np.mean(values), rel=1e-12)
     assert row["p50"].item() == pytest.approx(np.median(values), rel=1e-12)
 
     # Member 0 is exactly simulate() with its seed.
     direct = simulate(spec, seeds[0], stack=stack, firm_years=())
-    city = direct.metrics[(direct.metrics["metric"] == "revenue_cny") & (direct.metrics["zone"] == "") & (direct.metrics["district"] == "") & (direct.metrics["track"] == "") & (direct.metrics["year"] == 2025)]
+    city = direct.metrics[(direct.metrics["metric"] == "revenue_cny") & (direct.metrics["level"] == "city") & (direct.metrics["year"] == 2025)]
     assert city["value"].item() == values[0]
-    np.testing.assert_array_equal(occupied[0], direct.years[-1].revenue > 0)
+    # Its growth bits say, per year, where revenue exceeds the base year's: none in the base year itself.
+    for y, snap in enumerate(direct.years):
+        np.testing.assert_array_equal(grown[0][y], snap.revenue > direct.years[0].revenue)
+    assert not grown[0][0].any() and grown[0][-1].any()
 
     with rasterio.open(reference / "probability.tif") as src:
         assert src.count == 3 and list(src.descriptions) == ["2023", "2024", "2025"]
         assert src.crs == stack.grid.crs and (src.height, src.width) == stack.grid.shape
         last = src.read(3)
-    np.testing.assert_allclose(last, np.mean(occupied, axis=0), atol=1e-7)
+    np.testing.assert_allclose(last, np.mean([g[-1] for g in grown], axis=0), atol=1e-7)
     assert last.min() >= 0 and last.max() <= 1 and last.max() > 0
 
     targets = json.loads((reference / "targets.json").read_text(encoding="utf-8"))
@@ -209,10 +212,10 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
         assert (reference / f"fan_{metric}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(reference.glob(".staging-*")) and not list((reference / "members").glob(".*.tmp-*"))
 
-    # The probability map: the same years, N and seed, and the first point's target chances.
+    # The P(growth) map: the years after the base year, N and seed, and the first point's target chances.
     html = (reference / "map.html").read_text(encoding="utf-8")
     data = json.loads(html.split('<script type="application/json" id="vv-data">', 1)[1].split("</script>", 1)[0])
-    assert data["mode"] == "probability" and data["years"] == [2023, 2024, 2025]
+    assert data["mode"] == "probability" and data["years"] == [2024, 2025]
     assert data["ensemble"]["members"] == N and data["ensemble"]["seed"] == SEED
     assert data["chances"]["year"] == 2025
     assert data["chances"]["targets"]["all"]["probability"] == targets["targets"]["all"]["probability"]
@@ -415,3 +418,23 @@ def test_member_comes_back_through_dask_without_a_shared_folder(tiny, stack, tmp
         read_member(result["payload"][:-50], token="token", point=0, member=0, seed=seed,
                              shape=stack.grid.shape, years=[2023, 2024, 2025])
     assert io.BytesIO(result["payload"]).read(2) == b"PK"
+
+
+def test_fan_charts_are_bilingual_with_integer_counts_and_distinct_sweep_medians(tmp_path):
+    from twin.outputs import charts
+
+    spec = scenario.load(scenario.BASELINE)
+    points = [{"scale": 0.01}, {"scale": 0.02}]
+    rows = [{"level": "city", "metric": "firms", "year": year, "scale": s, "p5": 2.0 + k, "p50": 3.0 + k, "p95": 4.5 + k, "mean": 3.1 + k}
+            for s in (0.01, 0.02) for k, year in enumerate(range(2023, 2026))]
+    fig = charts._fan(pd.DataFrame(rows), "firms", spec, 7, 4, points)
+    ax = fig.axes[0]
+    assert "企业数" in ax.get_ylabel() and "Firms" in ax.get_ylabel() and "年份 Year" == ax.get_xlabel()
+    assert spec.title.zh in ax.get_title() and spec.title.en in ax.get_title() and "firms" not in ax.get_title().split("\n")[0]
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_yticks()), ax.get_yticks()
+    medians = [line for line in ax.get_lines() if line.get_label().startswith("中位数 median")]
+    assert len(medians) == 2
+    assert medians[0].get_linestyle() != medians[1].get_linestyle() and medians[0].get_marker() != medians[1].get_marker()
+    assert charts.write_fan_charts(pd.DataFrame(rows), tmp_path, spec, 7, 4, points) == ["fan_firms.png"]
+    assert (tmp_path / "fan_firms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 
 import layers
 from layers import GIS_DATA
+from twin import cli
 from twin.outputs import maps
 from twin.outputs.maps import payload
 from twin.policy import scenario
@@ -89,16 +91,16 @@ def browser():
 class Visit:
     """A map page opened with the network blocked, and a record of everything it did wrong."""
 
-    def __init__(self, browser, path: Path):
+    def __init__(self, browser, path: Path, viewport: dict | None = None, fragment: str = ""):
         self.errors: list[str] = []
         self.aborted: list[str] = []
         self.dialogs: list[str] = []
-        self.page = browser.new_page(viewport=VIEWPORT)
+        self.page = browser.new_page(viewport=viewport or VIEWPORT)
         self.page.route("**/*", self._route)
         self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("dialog", self._dialog)
-        self.page.goto(path.as_uri())
+        self.page.goto(path.as_uri() + fragment)
         maps.wait_until_drawn(self.page, 120_000)
 
     def _route(self, route) -> None:
@@ -358,14 +360,15 @@ def test_the_comparison_map_shows_both_runs(browser, compare_map, result, other)
     visit.close_clean()
 
 
-def test_write_png_saves_a_non_blank_snapshot(browser, single_map, tmp_path):
-    png = tmp_path / "map.png"
-    maps.write_png(single_map, png)
-    data = png.read_bytes()
-    assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert _colours(browser, data) > 20
-    maps.write_png(single_map, tmp_path / "first.png", year=2023)
-    assert (tmp_path / "first.png").read_bytes() != data
+def test_write_pngs_saves_one_non_blank_snapshot_per_language(browser, single_map, tmp_path):
+    assert maps.write_pngs(single_map, tmp_path) == [tmp_path / "map_zh.png", tmp_path / "map_en.png"]
+    zh, en = (tmp_path / "map_zh.png").read_bytes(), (tmp_path / "map_en.png").read_bytes()
+    for data in (zh, en):
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert _colours(browser, data) > 20
+    assert zh != en, "the two languages differ in their labels"
+    maps.write_png(single_map, tmp_path / "first.png", year=2023, lang="zh")
+    assert (tmp_path / "first.png").read_bytes() != zh
     with pytest.raises(ValueError, match="year 1999"):
         maps.write_png(single_map, tmp_path / "none.png", year=1999)
 
@@ -374,8 +377,9 @@ def test_write_png_saves_a_non_blank_snapshot(browser, single_map, tmp_path):
 
 
 def _probability(*runs: RunResult) -> dict[str, np.ndarray]:
-    """The share of ``runs`` with firms per cell and year: a real (if tiny) ensemble's probability grids."""
-    return {str(snap.year): np.mean([r.year(snap.year).revenue > 0 for r in runs], axis=0).astype(np.float32) for snap in runs[0].years}
+    """The share of ``runs`` whose revenue per cell exceeds the base year's: a real (if tiny) ensemble's P(growth) grids."""
+    return {str(snap.year): np.mean([r.year(snap.year).revenue > r.years[0].revenue for r in runs], axis=0).astype(np.float32)
+            for snap in runs[0].years}
 
 
 CHANCES = {
@@ -411,7 +415,7 @@ def test_the_probability_layer_is_the_mean_over_1_km_cells_and_deterministic(pro
         # Summed back over the blocks' cells, the per-mille means give the grid's total (interior blocks hold factor² cells).
         assert sum(values) * factor**2 / payload.PERMILLE == pytest.approx(float(grid.sum()), rel=0.02)
         assert sum(v > 0 for v in values) == int(np.count_nonzero(payload._coarse(grid, factor)))
-    assert any(v > 0 for v in data["probability"]["values"][0])
+    assert not any(data["probability"]["values"][0]) and any(data["probability"]["values"][-1])
 
     again = tmp_path / "map.html"
     maps.write_probability_map(again, probability, stack, result.scenario, members=2, seed=11, targets=CHANCES)
@@ -435,11 +439,115 @@ def test_the_probability_map_renders_and_switches_year_and_language(browser, pro
     assert "2023" in visit.text("#year")
     assert visit.frame() != shown
 
-    assert "企业出现概率" in visit.text("#legend")
+    assert "营收增长概率" in visit.text("#legend")
     assert "≥ 90 %" in visit.text("#legend")
     visit.page.locator("#lang").click()
-    assert "Probability of firms" in visit.text("#legend") and "企业出现概率" not in visit.text("#legend")
+    assert "Probability of revenue growth" in visit.text("#legend") and "营收增长概率" not in visit.text("#legend")
     assert "Probability of meeting the 2027 targets" in visit.text("#side")
     visit.page.locator("input[data-layer=probability]").uncheck()
     assert not visit.page.evaluate("window.vvMap.layerVisible('probability')")
+    visit.close_clean()
+
+
+# --- the base map, the layout and the languages (issues 11 and 16) -----------------------------------
+
+
+def _embedded(path: Path) -> dict:
+    """The payload a written page carries."""
+    html = path.read_text(encoding="utf-8")
+    return json.loads(html.split('<script type="application/json" id="vv-data">', 1)[1].split("</script>", 1)[0])
+
+
+def test_the_payload_carries_water_metro_built_up_land_and_credits(result, stack):
+    base = payload.build(result)["basemap"]
+    assert len(base["metro"]) == len(stack.metro) and len(base["urban"]) == len(stack.urban)
+    for feature in base["metro"]:
+        assert re.fullmatch(r"#[0-9A-Fa-f]{6}", feature["properties"]["colour"]) and feature["properties"]["ref"]
+        assert feature["geometry"]["type"] in ("LineString", "MultiLineString")
+    names = [f["properties"]["name_zh"] for f in base["water"]]
+    assert "西湖" in names and any("钱塘江" in n for n in names)
+    # Rounded to 4 decimals: the geometry is embedded compactly.
+    lon = json.dumps(base["metro"][0]["geometry"]["coordinates"])
+    assert not re.search(r"\.\d{5,}", lon)
+    credits = " ".join(payload.build(result)["credits"])
+    assert "© OpenStreetMap contributors (ODbL)" in credits and "Natural Earth" in credits and "GSHHG" in credits and "cnmaps" in credits
+
+
+def test_the_default_language_is_checked_and_embedded(result, tmp_path):
+    maps.write_map(tmp_path / "map.html", result, lang="en")
+    assert _embedded(tmp_path / "map.html")["lang"] == "en"
+    with pytest.raises(ValueError, match="unknown map language 'fr'"):
+        maps.write_map(tmp_path / "fr.html", result, lang="fr")
+
+
+def test_the_cli_lang_flag_sets_the_maps_language(tmp_path):
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(f"extends: {ROOT / 'scenarios' / 'baseline.yaml'}\nname: tiny\nparams: {{scale: 0.01}}\nyears: {{start: 2023, end: 2024}}\n")
+    assert cli.main([str(tiny), "--lang", "en", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert _embedded(tmp_path / "out" / "map.html")["lang"] == "en"
+    assert not list((tmp_path / "out").glob("*.png")), "no PNG without --png"
+
+
+def test_the_base_map_is_drawn_and_credited(single_page, result):
+    visit = single_page
+    data = _embedded_page(visit)
+    for layer in ("water", "urban", "metro"):
+        assert visit.page.evaluate("id => window.vvMap.layerVisible(id)", layer)
+    assert visit.page.evaluate("window.vvMap.layerSize('metro')") == len(data["basemap"]["metro"])
+    credits = visit.page.locator("#credits")
+    assert credits.is_visible() and "© OpenStreetMap contributors (ODbL)" in credits.inner_text()
+    # Only cells at or above the floor stand as columns: no carpet of tiny firms over farmland.
+    last = data["revenue"]["values"][-1]
+    assert visit.page.evaluate("window.vvMap.layerSize('revenue')") == sum(v >= data["revenue"]["floor"] for v in last) < sum(v > 0 for v in last)
+    # The base map toggle hides all three layers.
+    visit.page.locator("input[data-layer=basemap]").uncheck()
+    assert not any(visit.page.evaluate("id => window.vvMap.layerVisible(id)", layer) for layer in ("water", "urban", "metro"))
+
+
+def _embedded_page(visit: Visit) -> dict:
+    return visit.page.evaluate("() => JSON.parse(document.getElementById('vv-data').textContent)")
+
+
+def _rect(visit: Visit, selector: str) -> dict:
+    return visit.page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect(); return {x: r.left, y: r.top, r: r.right, b: r.bottom}; }", selector)
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["r"] and b["x"] < a["r"] and a["y"] < b["b"] and b["y"] < a["b"]
+
+
+LAYOUTS = [
+    ("single_map", {"width": 1366, "height": 768}, "en"),
+    ("compare_map", {"width": 1366, "height": 768}, "zh"),
+    ("single_map", {"width": 1920, "height": 1080}, "zh"),
+]
+
+
+@pytest.mark.parametrize(("which", "viewport", "lang"), LAYOUTS, ids=["single-1366-en", "compare-1366-zh", "single-1920-zh"])
+def test_the_layout_fits_the_window_and_the_address_picks_the_language(browser, request, result, which, viewport, lang):
+    visit = Visit(browser, request.getfixturevalue(which), viewport=viewport, fragment=f"#lang={lang}")
+    assert visit.page.evaluate("window.vvMap.state.lang") == lang
+    assert visit.text("#title").startswith("中国视谷数字孪生" if lang == "zh" else "China Vision Valley twin")
+    # Human titles only: no scenario id, no seed in the header.
+    assert visit.text("#subtitle") == "2023–2025"
+    # Every panel, the legend's last entry and the title lie inside the window, and no two panels overlap.
+    panels = {s: _rect(visit, s) for s in ("#top", "#side", "#layers-panel", "#credits")}
+    inside = [*panels.values(), _rect(visit, "#legend .legend-block:last-child .legend-row:last-child"), _rect(visit, "#title")]
+    for box in inside:
+        assert 0 <= box["x"] and box["r"] <= viewport["width"] and 0 <= box["y"] and box["b"] <= viewport["height"], box
+    names = list(panels)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not _overlap(panels[a], panels[b]), (a, b, panels[a], panels[b])
+    assert visit.page.locator("#credits").is_visible()
+    if which == "single_map":
+        # Synthetic firms are summed into one 'other firms' entry, never listed as unnamed.
+        firms = visit.text("#firms")
+        assert "未具名" not in firms and "Unnamed" not in firms
+        unnamed = sum(1 for r in _embedded_page(visit)["firms"][-1][:10] if not (r[2] or r[3]))
+        if unnamed:
+            assert (f"其他企业（{unnamed} 家）" if lang == "zh" else f"Other firms ({unnamed})") in firms
+        # Column heights follow the view: never taller than a fifth of the window, zoomed out or in.
+        heights = [visit.page.evaluate("z => window.vvMap.setView(120.2, 30.2, z).then(() => window.vvMap.tallestColumnPixels())", z) for z in (9, 13)]
+        assert all(0 < h <= 0.2 * viewport["height"] + 0.5 for h in heights), heights
     visit.close_clean()

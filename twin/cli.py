@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=_out_path, help="output folder: new, empty or an earlier output (default: out/<name>, out/<a>_vs_<b>, out/<name>_ensemble or out/<name>_sweep_<parameters>)")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
-    parser.add_argument("--png", action="store_true", help="also write map.png of the final year (headless Chromium)")
+    parser.add_argument("--png", action="store_true", help="also write map_zh.png and map_en.png of the final year (headless Chromium)")
+    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language map.html opens in (default zh; map.html#lang=en also works)")
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
@@ -100,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
     out = _out(args, spec)
     with atomic_folder(out) as folder:
-        write_run(result, folder, png=args.png)
+        write_run(result, folder, png=args.png, lang=args.lang)
     if not args.quiet:
         print(summary(result))
         print(f"wrote {out}/")

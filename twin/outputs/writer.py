@@ -16,29 +16,27 @@ from .rasters import write_density
 from .tables import write_firms, write_metrics
 
 
-def write_run(result: RunResult, folder: Path, *, png: bool = False) -> None:
+def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh") -> None:
     """Write every output of one run into ``folder`` (a temporary folder from :func:`atomic_folder`)."""
     write_metrics(result.metrics, folder / "metrics.csv")
     write_firms(result, folder / "firms.parquet")
     write_density(result, folder / "density.tif")
-    _write_map(folder, result, None, png)
+    _write_map(folder, result, None, png, lang)
     write_manifest(folder / "manifest.json", [result])
 
 
-def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False) -> None:
+def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False,
+                     lang: str = "zh") -> None:
     """The paired table (comparison.csv) and the map of B − A, shaded where the pairs agree on the sign."""
     write_metrics(table, folder / "comparison.csv")
+    _write_map(folder, b[0], a[0], png, lang, pairs=list(zip(b, a)))
+
+
+def _write_map(folder: Path, result: RunResult, other: RunResult | None, png: bool, lang: str,
+               pairs: list[tuple[RunResult, RunResult]] | None = None) -> None:
+    """map.html, opening in ``lang`` (and map_zh.png, map_en.png) from :mod:`twin.outputs.maps`."""
     from . import maps
 
-    maps.write_map(folder / "map.html", b[0], a[0], pairs=list(zip(b, a)))
+    maps.write_map(folder / "map.html", result, other, pairs=pairs, lang=lang)
     if png:
-        maps.write_png(folder / "map.html", folder / "map.png")
-
-
-def _write_map(folder: Path, result: RunResult, other: RunResult | None, png: bool) -> None:
-    """map.html (and map.png) from :mod:`twin.maps`."""
-    from . import maps
-
-    maps.write_map(folder / "map.html", result, other)
-    if png:
-        maps.write_png(folder / "map.html", folder / "map.png")
+        maps.write_pngs(folder / "map.html", folder)

@@ -60,7 +60,7 @@ class Aggregate:
         values[m.member, columns] = m.values
         counts = self.counts[m.point]
         for y in range(len(self.years)):
-            counts[y] += np.unpackbits(m.occupied[y], count=self.cells)
+            counts[y] += np.unpackbits(m.grown[y], count=self.cells)
         self.targets[m.point, m.member] = m.targets
         self.target_year[m.point] = m.target_year
         self.seconds[m.point, m.member] = m.seconds
@@ -96,7 +96,9 @@ class Aggregate:
         return pd.concat(frames, ignore_index=True)
 
     def probability(self, p: int) -> dict[str, np.ndarray]:
-        """Per year, the share of members with firms in each cell."""
+        """Per year, the share of members in which a cell's revenue exceeds its base-year revenue: P(growth).
+
+        The base year's grid is zero by definition."""
         return {str(year): (self.counts[p, y].astype(np.float32) / np.float32(self.members)).reshape(self.shape)
                 for y, year in enumerate(self.years)}
 

@@ -27,13 +27,13 @@ processes or on an existing Dask cluster, and writes into ``out/``:
     three targets together. Members are judged in 2027, or in the scenario's
     last year if it ends earlier (``year`` says which).
 ``probability.tif``
-    Per cell and year, the share of members in which the cell holds firms
-    (float32, one band a year, bands named by year). With a sweep, one file a
+    Per cell and year, the share of members in which the cell's revenue exceeds
+    its base-year revenue, P(growth); zero in the base year (float32, one band a year, bands named by year). With a sweep, one file a
     point: ``probability_<name>=<value>[_<name>=<value>...].tif``.
 ``map.html``
     The offline interactive map (:func:`twin.maps.write_probability_map`) of
-    ``probability.tif``: per year (slider, play/pause), the mean probability
-    over each 1 km cell that the cell holds firms, over the districts and
+    ``probability.tif`` after the base year: per year (slider, play/pause),
+    the mean P(growth) over each 1 km cell, over the base map, districts and
     zones, with N, the seed and the chance of meeting each 2027 target. With a
     sweep, one file a point: ``map_<name>=<value>[_<name>=<value>...].html``.
 ``fan_<metric>.png``
@@ -193,7 +193,8 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
         for p, point in enumerate(points):
             name = "map.html" if not point else f"map_{point_label(point)}.html"
             point_spec = spec.model_copy(update={"params": {**spec.params, **point}})
-            maps.write_probability_map(staging / name, aggregate.probability(p), stack, point_spec, aggregate.members, seed,
+            growth = {y: g for y, g in aggregate.probability(p).items() if int(y) > aggregate.years[0]} or aggregate.probability(p)
+            maps.write_probability_map(staging / name, growth, stack, point_spec, aggregate.members, seed,
                                        targets["points"][p])
         charts = write_fan_charts(table, staging, spec, seed, aggregate.members, points)
         manifest = _manifest(spec, seed, seeds, sweep, points, aggregate, fingerprint, execution, tifs, charts,
@@ -255,7 +256,7 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
             "ensemble_metrics.csv": "tidy: scenario, seed (the root seed), members, one column per swept parameter, "
                                     "year, metric, zone, district, track (empty = all), then mean, p5, p50, p95 over the members",
             "targets.json": "per point and 2027 target: members meeting it, probability, Wilson 90% interval, spread of the figures",
-            "probability*.tif": "per cell and year (band names = years): share of members with firms in the cell",
+            "probability*.tif": "per cell and year (band names = years): share of members whose revenue in the cell exceeds the base year's",
             "map*.html": "offline map of probability*.tif (mean over 1 km cells, year slider) with N, seed and the 2027 target chances",
             "fan_*.png": charts,
             "members/": "one file a member (metrics, target figures, bit-packed firm presence per year); fingerprint.json",

@@ -2,7 +2,7 @@
 
 A member file (``p<point>_m<member>.npz``) holds the member's tidy metric
 values, its figures against the 2027 targets and, per year, the bit-packed
-grid of cells holding firms. Every file carries the ensemble's token, so
+grid of cells whose revenue exceeds the base year's. Every file carries the ensemble's token, so
 members of another run are never mixed in.
 """
 
@@ -26,7 +26,7 @@ from ..engine.targets import TARGETS_2027
 from ..outputs.manifest import target_status
 from ..policy.scenario import Scenario
 
-FORMAT = 1
+FORMAT = 2
 """Version of the member file layout; part of the fingerprint."""
 
 
@@ -93,7 +93,8 @@ def run_member(spec: Scenario, point: int, member: int, seed: int, members_dir: 
 
 
 def encode_member(result, point: int, member: int, seed: int, token: str, seconds: float) -> bytes:
-    """A finished run reduced to the member file: metric values, target figures, firm-presence bits."""
+    """A finished run reduced to the member file: metric values, target figures and, per year, one bit a cell:
+    does its revenue exceed the base year's? (What policy changes, unlike where firms already are.)"""
     metrics = result.metrics
     shape = tuple(result.grid.shape)
     targets = _target_values(result)
@@ -107,7 +108,7 @@ def encode_member(result, point: int, member: int, seed: int, token: str, second
         **{key: np.asarray(metrics[key].astype(str), dtype=str) for key in KEYS[1:]},
         "value": metrics["value"].to_numpy(np.float64),
         "grid_years": np.array([snap.year for snap in result.years], dtype=np.int64),
-        "occupied": np.stack([np.packbits((snap.revenue > 0).ravel()) for snap in result.years]),
+        "grown": np.stack([np.packbits((snap.revenue > result.years[0].revenue).ravel()) for snap in result.years]),
         "targets": np.array(targets[1], dtype=np.float64),
     }
     buffer = io.BytesIO()
@@ -152,7 +153,7 @@ class Member:
     target_year: int | None
     targets: np.ndarray
     grid_years: list[int]
-    occupied: np.ndarray  # (years, packed bytes) uint8
+    grown: np.ndarray  # (years, packed bytes) uint8: revenue above the base year's, per cell
 
 
 def read_member(source: Path | bytes, *, token: str, point: int, member: int, seed: int, shape: tuple[int, int], years: list[int]) -> Member:
@@ -173,8 +174,8 @@ def read_member(source: Path | bytes, *, token: str, point: int, member: int, se
         if grid_years != years:
             raise ValueError(f"years {grid_years}, expected {years}")
         cells = shape[0] * shape[1]
-        if arrays["occupied"].shape != (len(years), (cells + 7) // 8) or arrays["occupied"].dtype != np.uint8:
-            raise ValueError("firm-presence grids of the wrong size")
+        if arrays["grown"].shape != (len(years), (cells + 7) // 8) or arrays["grown"].dtype != np.uint8:
+            raise ValueError("revenue-growth grids of the wrong size")
         value = arrays["value"].astype(np.float64)
         columns = [arrays["year"]] + [arrays[key] for key in KEYS[1:]]
         if any(len(c) != len(value) for c in columns) or arrays["targets"].shape != (len(TARGETS_2027),):
@@ -183,4 +184,4 @@ def read_member(source: Path | bytes, *, token: str, point: int, member: int, se
     except KeyError as exc:
         raise ValueError(f"member file lacks {exc}") from None
     return Member(point, member, seed, float(meta.get("seconds", math.nan)), keys, value, meta.get("target_year"),
-                  arrays["targets"].astype(np.float64), grid_years, arrays["occupied"])
+                  arrays["targets"].astype(np.float64), grid_years, arrays["grown"])

