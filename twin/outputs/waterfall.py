@@ -1,4 +1,4 @@
-"""The waterfall chart of an attribution: from no levers to all levers, a bar a lever (matplotlib, no display)."""
+"""Charts of the studies: the waterfall of an attribution and the Pareto front of goal seeking (matplotlib, no display)."""
 
 from __future__ import annotations
 
@@ -30,5 +30,24 @@ def write_waterfall(path: Path, spec: Scenario, year: int, base: float, effects:
     scale = spec.params.get("scale", 1)
     ax.set_title(f"{spec.name}: {year} core revenue by lever (Shapley values, paired seeds)"
                  + (f"\nparams.scale = {scale:g}" if scale != 1 else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+
+
+def write_pareto(path: Path, spec: Scenario, table, probability: float) -> None:
+    """pareto.png: every trial's public cost against its chance of all three 2027 targets, the front joined."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.5), dpi=120)
+    ax = fig.add_subplot()
+    ax.scatter(table["cost_cny"] / 1e8, table["p_all_targets"], color=ENDS, s=18, label="trial")
+    front = table[table["pareto"]].sort_values("cost_cny")
+    ax.step(front["cost_cny"] / 1e8, front["p_all_targets"], where="post", color=UP, marker="o", label="Pareto front")
+    ax.axhline(probability, color=DOWN, linestyle="--", linewidth=1, label=f"required P = {probability:.0%}")
+    ax.set_xlabel("public cost to 2027, 100 M CNY")
+    ax.set_ylabel("P(all three 2027 targets)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"{spec.name}: goal seeking, {len(table)} trials", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})

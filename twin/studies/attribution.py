@@ -91,18 +91,10 @@ def shapley(values: dict[tuple[int, ...], np.ndarray], levers: int, orders: list
     return draws.mean(axis=0), draws.std(axis=0, ddof=1) / math.sqrt(len(orders))
 
 
-def spend(frame: pd.DataFrame, label: str, year: int) -> tuple[float, str]:
-    """A lever's public spend to ``year`` (mean over members) from its ``level=lever, metric=spend_cny`` rows.
-
-    Returns 0 with a note when the run reports no spend for the lever (levers
-    that cost nothing, or a model that does not report spend).
-    """
-    columns = frame.columns
-    mask = ((columns.get_level_values("level") == "lever") & (columns.get_level_values("metric") == "spend_cny")
-            & (columns.get_level_values("lever") == label) & (columns.get_level_values("year").astype(int) <= year))
-    if not mask.any():
-        return 0.0, "no spend rows reported"
-    return float(frame.loc[:, mask].sum(axis=1).mean()), ""
+def spend(panel: Panel, variant: int, label: str, year: int) -> tuple[float, str]:
+    """A lever's public spend to ``year`` (mean over members), or 0 with a note when the runs report none for it."""
+    values = panel.spend(variant, year, label)
+    return (0.0, "no spend rows reported") if values is None else (float(values.mean()), "")
 
 
 def interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +158,8 @@ def _table(spec: Scenario, seed: int, members: int, panel: Panel, subsets: list[
     table.insert(0, "scenario", spec.name)
     table = table[["scenario", "seed", "members", "lever", "year", "metric", "zone", "district", "track", "value", "low", "high", "se_sampling"]]
     year = judged_year(spec)
-    full = frames[tuple(range(k))]
-    costs = {label: spend(full, f"{lever.kind}#{i}", year) for i, (label, lever) in enumerate(zip(labels, spec.levers))}
+    full = subsets.index(tuple(range(k)))
+    costs = {label: spend(panel, full, f"{lever.kind}#{i}", year) for i, (label, lever) in enumerate(zip(labels, spec.levers))}
     return table, costs
 
 
@@ -207,9 +199,11 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: P
 
 def _write_map(path: Path, spec: Scenario, table: pd.DataFrame, year: int) -> None:
     """The attribution map (see :mod:`twin.outputs.maps.attribution`)."""
+    import layers
+
     from ..outputs.maps.attribution import write_attribution_map
 
-    write_attribution_map(path, spec, table, year)
+    write_attribution_map(path, spec, table, year, layers.load(**spec.layer_arguments()))
 
 
 def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool) -> str:

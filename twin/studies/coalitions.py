@@ -56,6 +56,16 @@ class Panel:
     def done(self) -> int:
         return int(self.seen.sum())
 
+    def spend(self, variant: int, year: int, lever: str | None = None) -> np.ndarray | None:
+        """Per member, the public spend to ``year`` from the ``level=lever, metric=spend_cny`` rows
+        (of one lever label ``kind#i``, or of all); ``None`` when the runs report no spend rows."""
+        rows = self.values[variant]
+        picked = [[v for k, v in r.items() if k[1] == "lever" and k[2] == "spend_cny" and int(k[0]) <= year
+                   and (lever is None or k[6] == lever)] for r in rows]
+        if not any(picked):
+            return None
+        return np.array([sum(p) for p in picked], dtype=np.float64)
+
     def frame(self, variant: int) -> pd.DataFrame:
         """One variant as a (member x row key) frame; a row a member lacks counts as 0, as in comparisons."""
         rows = self.values[variant]
