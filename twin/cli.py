@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use an existing Dask scheduler")
     group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...", help="sweep a parameter (repeatable)")
     group.add_argument("--resume", action="store_true", help="skip ensemble members already finished")
+    study = parser.add_argument_group("attribution and goal seeking (Dask; --ensemble N sets the paired members)")
+    study.add_argument("--attribute", action="store_true", help="Shapley attribution of the effect to each lever (out/<name>_attribution)")
+    study.add_argument("--seek", action="store_true", help="cheapest lever settings reaching the 2027 targets (out/<name>_seek)")
+    study.add_argument("--trials", type=int, help="--seek: lever settings to try (default: the scenario's seek.trials)")
+    study.add_argument("--probability", type=float, help="--seek: required P(all three 2027 targets) (default: seek.probability)")
     return parser
 
 
@@ -77,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        kept = "; finished ensemble members are kept: rerun with --resume" if args.ensemble else ""
+        kept = "; finished ensemble members are kept: rerun with --resume" if args.ensemble or args.attribute or args.seek else ""
         print(f"error: interrupted; no output was written{kept}", file=sys.stderr)
         return 1
 
@@ -87,6 +92,8 @@ def _run(args: argparse.Namespace) -> int:
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec, other)
+    if args.attribute or args.seek:
+        return _study(args, spec)
     if other is not None:
         return _compare(args, spec, other)
     if args.ensemble:
@@ -147,11 +154,11 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
     for year in args.firm_years or ():
         if not spec.years.start <= year <= spec.years.end:
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
-    if (args.sweep or args.resume or args.scheduler) and not args.ensemble:
+    if (args.sweep or args.resume or args.scheduler) and not (args.ensemble or args.attribute or args.seek):
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
     if args.compare and (args.sweep or args.resume):
         raise InputError("arguments", "--compare", "does not go with --sweep or --resume")
-    if args.ensemble:
+    if args.ensemble or args.attribute or args.seek:
         check_resources(spec, workers=args.workers, cores=os.cpu_count() or 1, memory_bytes=physical_memory())
     else:
         for each in (spec, other) if other is not None else (spec,):
@@ -160,6 +167,10 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
     if other is not None and _grid_of(other) != _grid_of(spec):
         raise InputError(other.source, "grid", f"--compare needs the same grid and districts as {Path(spec.source).name}; "
                                                f"this file has cell_m {other.grid.cell_m:g}, that one {spec.grid.cell_m:g}")
+    if args.attribute and args.seek or (args.attribute or args.seek) and (args.compare or args.sweep):
+        raise InputError("arguments", "--attribute/--seek", "run alone (not together, nor with --compare or --sweep)")
+    if (args.trials is not None or args.probability is not None) and not args.seek:
+        raise InputError("arguments", "--trials/--probability", "go with --seek")
 
 
 def _grid_of(spec: scenarios.Scenario) -> tuple:
@@ -170,6 +181,23 @@ def _grid_of(spec: scenarios.Scenario) -> tuple:
 def _out(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> Path:
     """The output folder: --out, or the job's default (checked by :func:`check_target` before any work)."""
     return args.out if args.out is not None else default_out(spec, other)
+
+
+def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
+    """--attribute or --seek: delegated to twin.studies (defaults: 2 paired members)."""
+    members = args.ensemble or 2
+    options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed}
+    kind = "attribution" if args.attribute else "seek"
+    out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=("members/fingerprint.json",))
+    if args.attribute:
+        from .studies.attribution import attribute
+
+        attribute(spec, members, out, **options)
+    else:
+        from .studies.seek import seek
+
+        seek(spec, members, out, trials=args.trials, probability=args.probability, **options)
+    return 0
 
 
 def _sweep(items: list[str]) -> dict[str, list[float]]:

@@ -28,6 +28,7 @@ from layers import InputError
 
 from ..engine.params import Params
 from .levers import KINDS, LEVER_CLASSES, LeverSpec
+from .seek import Seek
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 BASELINE = SCENARIOS / "baseline.yaml"
@@ -99,6 +100,7 @@ class Scenario(_Strict):
     layers: LayerFiles = Field(default_factory=LayerFiles)
     params: dict[str, Any] = Field(default_factory=dict, description="agent parameter overrides by name (docs/parameters.md)")
     levers: list[LeverSpec] = Field(default_factory=list, description="policy levers, each {kind: ..., ...}")
+    seek: Seek = Field(default_factory=Seek, description="bounds of goal seeking (--seek); see twin/policy/seek.py")
     source: str = Field("", exclude=True, description="the file this was read from")
 
     def layer_arguments(self) -> dict[str, Any]:

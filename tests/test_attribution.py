@@ -1,0 +1,125 @@
+"""Attribution: Shapley values on known games, and ``--attribute`` end to end on real Dask processes with a kill and resume.
+
+The end-to-end runs use two of trillion_push's levers on a tiny city (scale
+0.005, no anchor firms, 2023-2024), so 4 subsets x 2 members take seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from twin.policy import scenario
+from twin.studies.attribution import EXACT_LEVERS, coalitions, shapley
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+COMPARED = ("attribution.csv", "attribution_map.html")
+KEYS = ["year", "metric", "zone", "district", "track"]
+
+
+def cli(*args, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run_scenario.py", *map(str, args)], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def game(weights: np.ndarray, pair: float) -> dict[tuple[int, ...], np.ndarray]:
+    """Additive values plus a bonus when levers 0 and 1 are both on: Shapley splits the bonus evenly."""
+    k = len(weights)
+    return {s: np.array([weights[list(s)].sum() + (pair if {0, 1} <= set(s) else 0.0)])
+            for size in range(k + 1) for s in itertools.combinations(range(k), size)}
+
+
+def test_exact_shapley_splits_an_interaction_evenly_and_adds_up():
+    weights = np.array([3.0, -1.0, 5.0, 0.5])
+    values = game(weights, pair=2.0)
+    subsets, orders = coalitions(4, seed=1)
+    assert orders is None and len(subsets) == 16
+    phi, se = shapley(values, 4, None)
+    assert np.allclose(phi[:, 0], weights + np.array([1.0, 1.0, 0.0, 0.0]))
+    assert np.isclose(phi.sum(), values[(0, 1, 2, 3)][0] - values[()][0]) and not se.any()
+
+
+def test_sampled_permutations_add_up_exactly_and_state_their_error():
+    k = EXACT_LEVERS + 2
+    weights = np.arange(1.0, k + 1)
+    subsets, orders = coalitions(k, seed=5)
+    assert orders is not None and len(subsets) < 2**k
+    values = game(weights, pair=4.0)
+    phi, se = shapley({s: values[s] for s in subsets}, k, orders)
+    assert np.isclose(phi.sum(), values[tuple(range(k))][0] - values[()][0])  # efficiency, whatever the orders
+    assert np.allclose(phi[2:, 0], weights[2:])  # no interaction: every order gives the weight
+    assert se[0, 0] > 0 and np.isclose(phi[0, 0] + phi[1, 0], weights[0] + weights[1] + 4.0)
+
+
+@pytest.fixture(scope="module")
+def two_levers(tmp_path_factory) -> Path:
+    data = yaml.safe_load((scenario.SCENARIOS / "trillion_push.yaml").read_text(encoding="utf-8"))
+    data |= {"extends": str(scenario.SCENARIOS / "trillion_push.yaml"), "name": "two_levers",
+             "years": {"start": 2023, "end": 2024}, "params": {"scale": 0.005, "anchors": 0}}
+    data["levers"] = [data["levers"][2], data["levers"][5]]  # the fund and talent incentives
+    path = tmp_path_factory.mktemp("scenario") / "two_levers.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(two_levers, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("attribution") / "out"
+    run = cli(two_levers, "--attribute", "--ensemble", 2, "--workers", 2, "--seed", 3, "--out", out)
+    assert run.returncode == 0, run.stderr
+    return out, run
+
+
+def test_attribution_levers_add_up_to_all_by_zone_and_district(reference):
+    out, run = reference
+    table = pd.read_csv(out / "attribution.csv", keep_default_na=False)
+    assert list(table.columns[:10]) == ["scenario", "seed", "members", "lever", "year", "metric", "zone", "district", "track", "value"]
+    assert set(table["lever"]) == {"vision_fund#0", "talent#1", "all"}
+    revenue = table[table["metric"] == "revenue_cny"]
+    assert (revenue["zone"] != "").any() and (revenue["district"] != "").any()
+    parts = revenue[revenue["lever"] != "all"].groupby(KEYS)["value"].sum()
+    whole = revenue[revenue["lever"] == "all"].set_index(KEYS)["value"]
+    city = (2024, "revenue_cny", "", "", "")
+    assert whole[city] != 0 and abs(parts[city] - whole[city]) <= 0.01 * abs(whole[city])
+    assert np.allclose(parts.reindex(whole.index), whole, rtol=1e-4, atol=1.0)
+    assert "vision_fund#0" in run.stdout and "revenue per yuan" in run.stdout and "levers add up to" in run.stdout
+    assert (out / "attribution.png").stat().st_size > 10_000
+    page = (out / "attribution_map.html").read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page and "vision_fund#0" in page and "滨江区" in page
+
+
+def test_killed_attribution_resumes_to_the_same_bytes(reference, two_levers, tmp_path):
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "run_scenario.py", str(two_levers), "--attribute", "--ensemble", "2",
+                                "--seed", "3", "--quiet", "--out", str(out)], cwd=REPO, env=ENV, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while len(list((out / "members").glob("p*_m*.npz"))) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "no member finished"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (out / "attribution.csv").exists()
+    run = cli(two_levers, "--attribute", "--ensemble", 2, "--seed", 3, "--quiet", "--resume", "--out", out)
+    assert run.returncode == 0, run.stderr
+    for name in COMPARED:
+        assert (out / name).read_bytes() == (reference[0] / name).read_bytes(), name
+
+
+def test_attribute_without_levers_is_an_input_error(two_levers, tmp_path):
+    data = yaml.safe_load(two_levers.read_text(encoding="utf-8")) | {"levers": []}
+    path = tmp_path / "none.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    run = cli(path, "--attribute", "--out", tmp_path / "out")
+    assert run.returncode == 2 and run.stderr.startswith("error: ") and "levers" in run.stderr

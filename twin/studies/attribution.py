@@ -1,0 +1,234 @@
+"""Which lever bought the growth, and where: Shapley values over a scenario's levers on paired seeds.
+
+``python run_scenario.py SCENARIO --attribute [--ensemble N]`` runs the
+scenario with every subset of its levers (``coalitions``), each on the same N
+member seeds, on Dask with resume, and writes ``out/<name>_attribution/``:
+
+``attribution.csv``
+    Tidy: ``scenario, seed, members, lever, year, metric, zone, district,
+    track, value, low, high, se_sampling``. ``lever`` is ``kind#i`` (its
+    position in the scenario's lever list, then `` title`` where the lever has
+    one), or ``all``: the scenario minus the same scenario with no levers on
+    the same seeds. ``value`` is the mean over the members of each member's
+    Shapley value; ``low``/``high`` a 90% t interval of that mean over the
+    members (paired: every subset ran the same seeds); ``se_sampling`` the
+    standard error of the sampled permutations (0 when exact). City rows have
+    zone, district and track empty; zone, district and track rows have one set.
+``attribution.png``
+    The waterfall of core revenue in the judged year (2027, or the last year
+    before it) from no levers to all levers, a bar a lever.
+``attribution_map.html``
+    One layer a lever: the revenue difference it caused, per km² of each zone
+    and district.
+
+Exact Shapley values over all 2**k subsets for k <= ``EXACT_LEVERS``; above
+that, ``PERMUTATIONS`` random orders (seeded by the root seed), each running
+the k + 1 prefixes of its order. Either way the lever values add up to
+``all`` exactly for every member (efficiency), because every subset ran the
+same seeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from layers import InputError
+
+from ..engine.targets import TARGETS_2027
+from ..policy.scenario import Scenario
+from .coalitions import Panel, run_variants, subset_spec
+
+EXACT_LEVERS = 8
+"""Up to this many levers every subset runs (2**8 = 256 subsets x N members)."""
+PERMUTATIONS = 48
+"""Random lever orders sampled above ``EXACT_LEVERS``."""
+
+
+def lever_label(spec: Scenario, i: int) -> str:
+    """``kind#i``, then the lever's title where it has one."""
+    lever = spec.levers[i]
+    title = getattr(lever, "title", None)
+    text = (getattr(title, "en", "") or getattr(title, "zh", "")) if title is not None and not isinstance(title, str) else title
+    return f"{lever.kind}#{i}" + (f" {text}" if text else "")
+
+
+def coalitions(levers: int, seed: int) -> tuple[list[tuple[int, ...]], list[list[int]] | None]:
+    """The subsets to run and, when sampling, the lever orders (``None`` when exact)."""
+    if levers <= EXACT_LEVERS:
+        subsets = [s for size in range(levers + 1) for s in itertools.combinations(range(levers), size)]
+        return subsets, None
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    orders = [rng.permutation(levers).tolist() for _ in range(PERMUTATIONS)]
+    subsets = {tuple(sorted(order[:j])) for order in orders for j in range(levers + 1)}
+    return sorted(subsets, key=lambda s: (len(s), s)), orders
+
+
+def shapley(values: dict[tuple[int, ...], np.ndarray], levers: int, orders: list[list[int]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per lever, the Shapley values (same shape as each subset's values) and their sampling standard error."""
+    shape = next(iter(values.values())).shape
+    phi = np.zeros((levers, *shape))
+    if orders is None:
+        for i in range(levers):
+            others = [j for j in range(levers) if j != i]
+            for size in range(levers):
+                weight = math.factorial(size) * math.factorial(levers - size - 1) / math.factorial(levers)
+                for s in itertools.combinations(others, size):
+                    phi[i] += weight * (values[tuple(sorted((*s, i)))] - values[s])
+        return phi, np.zeros_like(phi)
+    draws = np.zeros((len(orders), levers, *shape))
+    for o, order in enumerate(orders):
+        for j, i in enumerate(order):
+            draws[o, i] = values[tuple(sorted(order[: j + 1]))] - values[tuple(sorted(order[:j]))]
+    return draws.mean(axis=0), draws.std(axis=0, ddof=1) / math.sqrt(len(orders))
+
+
+def spend(panel: Panel, variant: int, label: str, year: int) -> tuple[float, str]:
+    """A lever's public spend to ``year`` (mean over members), or 0 with a note when the runs report none for it."""
+    values = panel.spend(variant, year, label)
+    return (0.0, "no spend rows reported") if values is None else (float(values.mean()), "")
+
+
+def interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 90% t interval of the mean over the first axis (members); NaN with one member."""
+    n = samples.shape[0]
+    if n < 2:
+        nan = np.full(samples.shape[1:], np.nan)
+        return nan, nan
+    from scipy.stats import t
+
+    half = t.ppf(0.95, n - 1) * samples.std(axis=0, ddof=1) / math.sqrt(n)
+    mean = samples.mean(axis=0)
+    return mean - half, mean + half
+
+
+def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, workers: int = 2, scheduler: str | None = None,
+              resume: bool = False, quiet: bool = False, seed: int | None = None) -> pd.DataFrame:
+    """Run every subset of the scenario's levers on N paired members and write the attribution outputs."""
+    started = time.perf_counter()
+    if not spec.levers:
+        raise InputError(spec.source or "scenario", "levers", "--attribute needs a scenario with levers")
+    root = spec.seed if seed is None else int(seed)
+    k = len(spec.levers)
+    subsets, orders = coalitions(k, root)
+    out = Path(out).resolve()
+    kind = {"attribution": [list(s) for s in subsets]}
+    panel = run_variants(spec, [subset_spec(spec, s) for s in subsets], members, out, kind=kind, seed=root,
+                         workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
+    table, costs = _table(spec, root, members, panel, subsets, orders)
+    _write(out, spec, table, costs, panel, subsets)
+    if not quiet:
+        print(summary(spec, table, costs, members, orders is not None))
+        print(f"time: {time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
+        print(f"wrote {out}/")
+    return table
+
+
+def _table(spec: Scenario, seed: int, members: int, panel: Panel, subsets: list[tuple[int, ...]],
+           orders: list[list[int]] | None) -> tuple[pd.DataFrame, dict[str, tuple[float, str]]]:
+    """attribution.csv's rows and each lever's spend."""
+    frames = {s: panel.frame(p) for p, s in enumerate(subsets)}
+    keys = sorted(set().union(*(f.columns for f in frames.values())), key=lambda c: tuple(map(str, c)))
+    keys = [c for c in keys if c[1] != "lever"]  # spend rows are costs, reported per lever below
+    values = {s: f.reindex(columns=pd.MultiIndex.from_tuples(keys, names=f.columns.names), fill_value=0.0).to_numpy()
+              for s, f in frames.items()}
+    k = len(spec.levers)
+    phi, se = shapley(values, k, orders)
+    total = values[tuple(range(k))] - values[()]
+    labels = [lever_label(spec, i) for i in range(k)]
+    blocks = []
+    for label, samples, error in [*zip(labels, phi, se), ("all", total, np.zeros_like(total[0]))]:
+        low, high = interval(samples)
+        block = pd.DataFrame(keys, columns=list(frames[()].columns.names)).drop(columns=["level", "lever"])
+        block.insert(0, "lever", label)
+        block["value"], block["low"], block["high"] = samples.mean(axis=0), low, high
+        block["se_sampling"] = error.mean(axis=0) if error.ndim > 1 else error
+        blocks.append(block)
+    table = pd.concat(blocks, ignore_index=True)
+    table.insert(0, "members", members)
+    table.insert(0, "seed", seed)
+    table.insert(0, "scenario", spec.name)
+    table = table[["scenario", "seed", "members", "lever", "year", "metric", "zone", "district", "track", "value", "low", "high", "se_sampling"]]
+    year = judged_year(spec)
+    full = subsets.index(tuple(range(k)))
+    costs = {label: spend(panel, full, f"{lever.kind}#{i}", year) for i, (label, lever) in enumerate(zip(labels, spec.levers))}
+    return table, costs
+
+
+def judged_year(spec: Scenario) -> int:
+    """2027, or the scenario's last year when it ends before."""
+    return min(2027, spec.years.end)
+
+
+def headline(table: pd.DataFrame, year: int, metric: str = "revenue_cny") -> pd.DataFrame:
+    """City rows of one metric in one year, a row a lever (``all`` last)."""
+    rows = table[(table["year"].astype(int) == year) & (table["metric"] == metric)
+                 & (table["zone"] == "") & (table["district"] == "") & (table["track"] == "")]
+    return rows.set_index("lever")
+
+
+def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: Panel, subsets: list) -> None:
+    """attribution.csv, attribution.png, attribution_map.html and a manifest, each moved into place when complete."""
+    from ..outputs.waterfall import write_waterfall
+
+    staging = out / f".staging-{os.getpid()}"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        table.to_csv(staging / "attribution.csv", index=False, lineterminator="\n", float_format="%.6g")
+        year = judged_year(spec)
+        rows = headline(table, year)
+        base = float(np.mean([row.get((year, "city", "revenue_cny", "", "", "", ""), 0.0) for row in panel.values[0]]))
+        write_waterfall(staging / "attribution.png", spec, year, base, rows["value"].drop("all").to_dict())
+        _write_map(staging / "attribution_map.html", spec, table, year)
+        manifest = {"kind": "attribution", "scenario": spec.model_dump(mode="json"), "subsets": [list(s) for s in subsets],
+                    "costs_cny": {k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()}}
+        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_map(path: Path, spec: Scenario, table: pd.DataFrame, year: int) -> None:
+    """The attribution map (see :mod:`twin.outputs.maps.attribution`)."""
+    import layers
+
+    from ..outputs.maps.attribution import write_attribution_map
+
+    write_attribution_map(path, spec, table, year, layers.load(**spec.layer_arguments()))
+
+
+def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool) -> str:
+    """Per lever: its effect on core revenue in the judged year (90% paired interval), its spend and revenue per yuan."""
+    year = judged_year(spec)
+    rows = headline(table, year)
+    lines = [f"{spec.name} attribution (N = {members} paired members, Shapley values "
+             f"{'from sampled lever orders' if sampled else 'exact over every subset'}), core revenue {year}:"]
+    notes = set()
+    for label, row in rows.iterrows():
+        band = "" if math.isnan(row["low"]) else f" (90% {row['low'] / 1e8:,.2f} to {row['high'] / 1e8:,.2f})"
+        text = f"  {label:<32} {row['value'] / 1e8:>10,.2f} 亿元{band}"
+        if label in costs:
+            cost, note = costs[label]
+            notes.add(note)
+            per_yuan = f"{row['value'] / cost:,.2f}" if cost > 0 else "n/a"
+            text += f"; spend to {year} {cost / 1e8:,.2f} 亿元, revenue per yuan {per_yuan}"
+        lines.append(text)
+    shares = rows["value"].drop("all").sum()
+    lines.append(f"  levers add up to {shares / 1e8:,.2f} 亿元 of the 'all' {rows.loc['all', 'value'] / 1e8:,.2f} 亿元")
+    if "no spend rows reported" in notes:
+        lines.append("  note: where spend is 0 the run reported no spend rows for that lever (level=lever, metric=spend_cny)")
+    scale = spec.params.get("scale", 1)
+    if scale != 1:
+        lines.append(f"  note: params.scale = {scale:g}: effects are for that share of the city's firms and talent")
+    if TARGETS_2027 and year < 2027:
+        lines.append(f"  note: the scenario ends in {year}, before 2027; effects are for {year}")
+    return "\n".join(lines)
