@@ -113,6 +113,7 @@ class Params:
     location_rent: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log rent in location choice.")
     exit_rate: float = _p(0.08, "1/yr", 0.0, 1.0, "ASSUMPTION: annual exit hazard of a 1 M CNY firm aged over two years.")
     exit_size_elasticity: float = _p(0.3, "-", 0.0, 2.0, "ASSUMPTION: the exit hazard falls as (revenue / 1 M CNY)^-this.")
+    exit_shield_cny: float = _p(5e9, "CNY/yr", 1e7, 1e13, "ASSUMPTION: exit hazard x exp(-revenue/this): firms of tens of 亿 practically never close outright (a 900 亿 firm: P(exit in 10 yr) < 1e-6); set so firms at the 10 亿 leader threshold keep about 80% of the power-law hazard.")
     exit_youth_factor: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: extra relative hazard of a new firm, fading with age over about two years.")
     # --- land --------------------------------------------------------------------
     floor_m2_per_worker: float = _p(20.0, "m2", 1.0, 200.0, "ASSUMPTION: office or workshop floor space per worker.")
