@@ -13,9 +13,11 @@ source gives, chosen for the stated reason and safe to change.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,29 @@ from layers import InputError
 def _p(default: Any, unit: str, lo: float, hi: float, doc: str) -> Any:
     """A parameter field: default, unit, allowed range and its documentation."""
     return field(default=default, metadata={"unit": unit, "lo": lo, "hi": hi, "doc": doc})
+
+
+# --- fitted parameters (calibration) -------------------------------------------------
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+"""Written by ``python -m twin.calibrate``: fitted values, posterior sample, data fitted to, error per target."""
+
+
+def load_calibration() -> dict[str, Any]:
+    """The committed calibration record ({} when there is none yet, so the prior defaults hold)."""
+    try:
+        return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+CALIBRATION = load_calibration()
+
+
+def _fit(name: str, prior: float, unit: str, lo: float, hi: float, doc: str) -> Any:
+    """A fitted parameter: its default is the calibrated value when calibration.json has it, else ``prior``."""
+    fitted = CALIBRATION.get("fitted", {})
+    meta = {"unit": unit, "lo": lo, "hi": hi, "doc": doc, "fitted": name in fitted, "prior": prior}
+    return field(default=fitted.get(name, prior), metadata=meta)
 
 
 TRACKS = (
@@ -84,11 +109,11 @@ class Params:
     home_move_rate: float = _p(0.1, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which talent re-choose their home.")
     rent_weight_home: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: disutility of log rent in home choice.")
     # --- firm growth ------------------------------------------------------------
-    growth_mu: float = _p(0.08, "1/yr", -1.0, 1.0, "ASSUMPTION: mean annual log growth of revenue before local effects; near the 2027 core target's implied pace (2,487 -> 4,000 亿 over 5 years is about 10%/yr, FACTS).")
-    growth_size_drag: float = _p(0.02, "1/yr per decade", 0.0, 0.5, "ASSUMPTION: annual growth lost per tenfold of revenue above 100 M CNY; large firms grow slower, a common departure from Gibrat's law (海康威视 grew a few % a year in 2023-24).")
+    growth_mu: float = _fit("growth_mu", 0.08, "1/yr", -1.0, 1.0, "Mean annual log growth of revenue of a firm up to 100 M CNY, before local effects.")
+    growth_size_drag: float = _fit("growth_size_drag", 0.02, "1/yr per decade", 0.0, 0.5, "Annual growth lost per tenfold of revenue above 100 M CNY: large firms grow slower, the size-growth relation the anchors' published growth shows.")
     growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
     sigma_size_elasticity: float = _p(0.1, "-", 0.0, 0.5, "ASSUMPTION: growth volatility falls as revenue^-this: large firms are steadier.")
-    agglomeration_weight: float = _p(0.03, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log same-track revenue density within the agglomeration radius, relative to the city mean.")
+    agglomeration_weight: float = _fit("agglomeration_weight", 0.03, "1/yr", 0.0, 1.0, "Annual growth gained per unit of log same-track revenue density of the other firms within the agglomeration radius (a firm's own revenue taken out), relative to the city mean.")
     agglomeration_radius_m: float = _p(2000.0, "m", 250.0, 20_000.0, "ASSUMPTION: Gaussian radius (sd) of same-track agglomeration.")
     talent_weight: float = _p(0.02, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log talent access (talent within commuting range) relative to the city mean.")
     talent_radius_m: float = _p(8000.0, "m", 500.0, 50_000.0, "ASSUMPTION: Gaussian radius (sd) of talent access.")
@@ -211,7 +236,12 @@ def markdown_table() -> str:
     ]
     for f in dataclasses.fields(Params):
         m = f.metadata
-        lines.append(f"| `{f.name}` | {f.default:g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {m['doc']} |")
+        doc = m["doc"]
+        if m.get("fitted"):
+            doc += f" **FITTED** to {CALIBRATION['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
+        elif "prior" in m:
+            doc += " ASSUMPTION until fitted: no calibration.json value yet (`python -m twin.calibrate`)."
+        lines.append(f"| `{f.name}` | {f.default:g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {doc} |")
     lines += ["", "## Track constants", "", "| track | 中文 | English | firm share | compute intensity |", "|---|---|---|---|---|"]
     for key, zh, en in TRACKS:
         lines.append(f"| `{key}` | {zh} | {en} | {TRACK_FIRM_SHARES[key]:g} | {TRACK_COMPUTE_INTENSITY[key]:g} |")

@@ -15,6 +15,7 @@ import pandas as pd
 from layers import GIS_DATA, InputError
 from layers.stack import read_table
 
+from .baseyear import anchor_revenue_in_year
 from .choice import WeightedSampler, ration
 from .firms import guishang_revenue, startup_revenue
 from .geography import Geography
@@ -29,7 +30,7 @@ def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Gener
     """Build the base-year state: anchor firms, synthesized firms, their workers and seekers, compute."""
     firms, talent, compute, parks = State.empty_tables()
     state = State(firms, talent, compute, parks, geo.capacity_m2.copy(), np.zeros(geo.size), geo.base_rent.copy(), year)
-    anchors = anchor_firms(geo, params, rng)
+    anchors = anchor_firms(geo, params, rng, int(year))
     if not params.anchors:
         anchors = anchors.iloc[:0]
     state.anchor_ids = tuple(anchors["id"])
@@ -42,8 +43,8 @@ def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Gener
     return state
 
 
-def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd.DataFrame:
-    """Anchor firms at their anchor points; a missing revenue is drawn from the leader tail."""
+def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator, year: int = 2023) -> pd.DataFrame:
+    """Anchor firms at their anchor points with their revenue of ``year``; a missing revenue is drawn from the leader tail."""
     path = GIS_DATA / "anchor_firms.csv"
     table = read_table(path, ("id", "track", "revenue_cny"))
     unknown = sorted(set(table["id"]) - set(geo.anchor_cells))
@@ -53,6 +54,7 @@ def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd
     if bad:
         raise InputError(path, "track", f"unknown track(s) {', '.join(bad)}; tracks are {', '.join(TRACK_IDS)}")
     revenue = pd.to_numeric(table["revenue_cny"], errors="coerce").to_numpy(dtype=float, copy=True)
+    revenue = anchor_revenue_in_year(table["id"].to_numpy(), revenue, year)
     missing = np.isnan(revenue)
     revenue[missing] = guishang_revenue(int(missing.sum()), params.leader_threshold_cny, params, rng)
     return pd.DataFrame(
