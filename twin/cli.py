@@ -18,6 +18,7 @@ import layers
 from layers import InputError
 
 from .engine.targets import TARGETS_2027
+from .outputs.provenance import provenance_lines
 from .outputs.folder import atomic_folder
 from .outputs.manifest import target_status
 from .outputs.writer import write_comparison, write_run
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use an existing Dask scheduler")
     group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...", help="sweep a parameter (repeatable)")
     group.add_argument("--resume", action="store_true", help="skip ensemble members already finished")
+    group.add_argument("--no-posterior", action="store_true",
+                       help="members use the fitted point values, not draws from the calibration's posterior sample")
     return parser
 
 
@@ -81,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
         from .studies.ensemble import run_ensemble
 
         out = args.out or Path("out") / f"{spec.name}_ensemble"
+        if args.no_posterior:
+            spec = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
         return 0
@@ -170,4 +175,5 @@ def summary(result: RunResult, other: RunResult | None = None) -> str:
             value = f"{s['value'] / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{s['value']:.0f}"
             goal = f"{target / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{target}"
             lines.append(f"  {label:<38} {value:>12} of {goal:<12} {'met' if s['met'] else 'not met'} ({s['value'] / target:.0%})")
+    lines += provenance_lines(result.scenario.params)
     return "\n".join(lines)

@@ -149,7 +149,8 @@ class Params:
     rent_base_cny_m2_month: float = _p(100.0, "CNY/m2/month", 1.0, 10_000.0, "ASSUMPTION: office rent in the densest district; elsewhere it scales with the square root of GDP density.")
     rent_occupancy_elasticity: float = _p(1.5, "-", 0.0, 20.0, "ASSUMPTION: rent = base x (1 + this x occupancy/capacity).")
     # --- outputs --------------------------------------------------------------------
-    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION: total visual-intelligence scale = core revenue x (1 + this). 1.5 is the ratio of the 2027 targets (1 万亿 total / 4,000 亿 core, FACTS), not a published multiplier.")
+    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION, user-set: total visual-intelligence scale = core revenue x (1 + this). No published relation between the two exists; 1.5 is the ratio of the 2027 targets themselves (1 万亿 total / 4,000 亿 core), so the total-scale target adds no test beyond the core one and every output marks it as built on this multiplier.")
+    posterior: int = _p(1, "0/1", 0, 1, "Ensembles only: each member draws the fitted parameters from the calibration's posterior sample (twin/engine/calibration.json) as well as its seed (1), or all use the point fit (0; `--no-posterior`). Single runs use the point fit.")
     neighbourhood_m: float = _p(1000.0, "m", 100.0, 5000.0, "Cell size of the coarse grid on which neighbourhood fields (agglomeration, talent access) are smoothed; a whole multiple of the analysis cell.")
 
     def __post_init__(self) -> None:
