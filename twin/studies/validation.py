@@ -86,3 +86,24 @@ def validate(seeds: list[int], scale: float) -> pd.DataFrame:
                                                                 "2022->23 step", "no")
     table.attrs["params"] = {k: getattr(Params(), k) for k in ("growth_mu", "growth_size_drag", "agglomeration_weight")}
     return table.drop(columns=["id"])
+
+
+LEADER_RANGE = (-0.02, 0.10)
+"""海康威视's published year-on-year growth in recent years lies about here (docs/sources.md#s-hik-2020 ff.)."""
+
+
+def leader_growth(seeds: list[int], scale: float, firm: str = "hikvision_hq") -> list[float]:
+    """The baseline's growth of one anchor in its first simulated year (2023→2024), one value per seed."""
+    from ..simulation.model import VisionValleyModel
+
+    spec = scenarios.load(scenarios.BASELINE).model_copy(update={"years": scenarios.Years(start=2023, end=2024)})
+    out = []
+    for seed in seeds:
+        model = VisionValleyModel(spec, seed=seed, scale=scale, anchors=1)
+        row = model.state.anchor_ids.index(firm)
+        firms = model.state.firms
+        start = float(firms.revenue[firms.anchor == row][0])
+        model.run()
+        firms = model.state.firms
+        out.append(float(firms.revenue[firms.anchor == row][0]) / start - 1.0)
+    return out
