@@ -98,3 +98,19 @@ def test_hindcast_errors_stay_within_the_stated_bounds():
     table = validation.validate([1, 2, 3], scale=0.02)
     assert len(table) == 3 * 3 + 1
     assert table["within"].all(), table.to_string()
+
+
+def test_ensemble_members_draw_fitted_parameters_from_the_posterior():
+    from twin.studies.seeds import member_seeds, posterior_spec
+
+    record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    spec = scenario.load(scenario.BASELINE)
+    drawn = [posterior_spec(spec, s).params for s in member_seeds(1, 20)]
+    assert all(any(d.items() >= m.items() for m in record["posterior"]) for d in drawn)
+    assert drawn == [posterior_spec(spec, s).params for s in member_seeds(1, 20)]  # seeded
+    if len({json.dumps(m, sort_keys=True) for m in record["posterior"]}) > 1:
+        assert len({json.dumps(d, sort_keys=True) for d in drawn}) > 1
+    off = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
+    assert posterior_spec(off, 5).params == off.params
+    mine = spec.model_copy(update={"params": {**spec.params, "growth_mu": 0.123}})
+    assert posterior_spec(mine, 5).params["growth_mu"] == 0.123  # the scenario's own value wins

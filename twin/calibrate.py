@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from .studies.calibration import Design, calibrate, write_calibration
+from .studies.calibration import Design, calibrate, markdown, write_calibration
 from .studies.cluster import dask_client
 
 
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     with dask_client(args.workers, args.scheduler) as client, tqdm(total=args.trials, desc="calibrate", unit="candidate", file=sys.stderr) as bar:
         record = calibrate(args.trials, design, client, progress=bar.update)
     write_calibration(record)
+    (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").write_text(markdown(record), encoding="utf-8")
     for row in record["targets"]:
         print(f"{row['target']:<45} published {row['published']:+.4f}  model {row['model']:+.4f}  error {row['error']:+.4f}  I {row['implausibility']:.2f}")
     print("fitted:", record["fitted"], "|", record["posterior_note"])
