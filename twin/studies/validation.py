@@ -60,15 +60,8 @@ def hindcast(seed: int, scale: float) -> dict[tuple[str, int], float]:
             firms = model.state.firms
             for r in np.flatnonzero(firms.alive & (firms.anchor >= 0)):
                 out[(f"{model.state.anchor_ids[firms.anchor[r]]} revenue", year)] = float(firms.revenue[r])
-    guishang = model.figures["guishang_firms"] - _anchors_above_threshold(model)
-    out[("规上 firms", END_YEAR)] = guishang / scale + _anchors_above_threshold(model)
+    out[("规上 firms", END_YEAR)] = model.figures["guishang_firms"] / scale  # synth counts anchors within the scaled 规上 count
     return out
-
-
-def _anchors_above_threshold(model) -> float:
-    """Anchors above the 规上 threshold: they are at full size at any scale, so they are not scaled up."""
-    firms = model.state.firms
-    return float((firms.alive & (firms.anchor >= 0) & (firms.revenue >= model.params.guishang_threshold_cny)).sum())
 
 
 def validate(seeds: list[int], scale: float) -> pd.DataFrame:
