@@ -28,6 +28,6 @@ def provenance_lines(overrides: Mapping[str, Any]) -> list[str]:
         f"  fitted:  {shown or 'none (no twin/engine/calibration.json)'}"
         + (f" -- to {CALIBRATION['fitted_to']}" if fitted else ""),
         f"  assumed: {len(assumed)} of {len(fields)} parameters are documented ASSUMPTIONs (docs/parameters.md)",
-        f"  derived: {', '.join(MULTIPLIER_TARGETS)} = core revenue x (1 + related_multiplier={params.related_multiplier:g}), "
-        "a user-set multiplier, not a measurement: targets built on it are not tested by the model",
+        (f"  derived: {', '.join(MULTIPLIER_TARGETS)} = core revenue x (1 + related_multiplier={params.related_multiplier:g}), "
+         "a user-set multiplier, not a measurement: targets built on it are not tested by the model"),
     ]

@@ -59,7 +59,7 @@ def hindcast(seed: int, scale: float) -> dict[tuple[str, int], float]:
     while model.running:
         model.step()
         if model.steps % 12 == 0:
-            year = int(round(model.completed))
+            year = round(model.completed)
             firms = model.state.firms
             for r in np.flatnonzero(firms.alive & (firms.anchor >= 0)):
                 out[(f"{model.state.anchor_ids[firms.anchor[r]]} revenue", year)] = float(firms.revenue[r])
