@@ -84,7 +84,7 @@ def test_engine_agrees_with_reference_within_sampling_error(stack, reference):
 
 @pytest.mark.parametrize(
     "change",
-    [{"growth_mu": 0.16}, {"birth_rate": 0.02}, {"exit_size_elasticity": 0.0}, {"quit_rate": 0.3}, {"relocation_rate": 0.1}],
+    [{"growth_mu": 0.16}, {"birth_rate": 0.02}, {"exit_rate": 0.16}, {"quit_rate": 0.3}, {"relocation_rate": 0.1}],
 )
 def test_comparison_catches_a_real_divergence(stack, reference, change):
     """A factor-of-two slip in one rule of the engine (growth, birth, exit, quitting, relocation) must be caught."""

@@ -21,6 +21,7 @@ from layers import InputError
 from .engine.targets import TARGETS_2027
 from .outputs.folder import atomic_folder, check_target
 from .outputs.manifest import target_status
+from .outputs.provenance import provenance_lines
 from .outputs.writer import write_run
 from .policy import scenario as scenarios
 from .policy.bounds import check_resources, physical_memory
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--seek", action="store_true", help="cheapest lever settings reaching the 2027 targets (out/<name>_seek)")
     study.add_argument("--trials", type=int, help="--seek: lever settings to try (default: the scenario's seek.trials)")
     study.add_argument("--probability", type=float, help="--seek: required P(all three 2027 targets) (default: seek.probability)")
+    group.add_argument("--no-posterior", action="store_true",
+                       help="members use the fitted point values, not draws from the calibration's posterior sample")
     return parser
 
 
@@ -101,6 +104,8 @@ def _run(args: argparse.Namespace) -> int:
 
         out = check_target(args.out if args.out is not None else default_out(spec, ensemble=True, sweep=args.sweep),
                            allow=("members/fingerprint.json",))
+        if args.no_posterior:
+            spec = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
         return 0
@@ -255,4 +260,5 @@ def summary(result: RunResult) -> str:
     spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
     lines.append(f"  levers spent {spend.sum() / 1e8:,.2f} 亿元 in all (at the run's scale {result.scenario.params.get('scale', 1.0)}): "
                  + ", ".join(f"{lever} {cny / 1e8:,.2f}" for lever, cny in spend.items()))
+    lines += provenance_lines(result.scenario.params)
     return "\n".join(lines)

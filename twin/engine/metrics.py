@@ -51,7 +51,7 @@ def headline(state: State, params: Params) -> dict[str, float]:
     core = float(revenue.sum())
     return {
         "revenue_cny": core,
-        "total_scale_cny": core * (1.0 + params.related_multiplier),
+        "total_scale_cny": core * (1.0 + params.related_multiplier),  # core x a user-set multiplier (targets.MULTIPLIER_TARGETS)
         "firms": float(len(revenue)),
         "guishang_firms": float((revenue >= params.guishang_threshold_cny).sum()),
         "leaders_100bn": float((revenue >= LEADER_100BN_CNY).sum()),

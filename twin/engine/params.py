@@ -13,10 +13,12 @@ source gives, chosen for the stated reason and safe to change.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import reprlib
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,29 @@ from layers import InputError
 def _p(default: Any, unit: str, lo: float, hi: float, doc: str) -> Any:
     """A parameter field: default, unit, allowed range and its documentation."""
     return field(default=default, metadata={"unit": unit, "lo": lo, "hi": hi, "doc": doc})
+
+
+# --- fitted parameters (calibration) -------------------------------------------------
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+"""Written by ``python -m twin.calibrate``: fitted values, posterior sample, data fitted to, error per target."""
+
+
+def load_calibration() -> dict[str, Any]:
+    """The committed calibration record ({} when there is none yet, so the prior defaults hold)."""
+    try:
+        return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+CALIBRATION = load_calibration()
+
+
+def _fit(name: str, prior: float, unit: str, lo: float, hi: float, doc: str) -> Any:
+    """A fitted parameter: its default is the calibrated value when calibration.json has it, else ``prior``."""
+    fitted = CALIBRATION.get("fitted", {})
+    meta = {"unit": unit, "lo": lo, "hi": hi, "doc": doc, "fitted": name in fitted, "prior": prior}
+    return field(default=fitted.get(name, prior), metadata=meta)
 
 
 TRACKS = (
@@ -85,11 +110,11 @@ class Params:
     home_move_rate: float = _p(0.1, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which talent re-choose their home.")
     rent_weight_home: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: disutility of log rent in home choice.")
     # --- firm growth ------------------------------------------------------------
-    growth_mu: float = _p(0.08, "1/yr", -1.0, 1.0, "ASSUMPTION: mean annual log growth of revenue before local effects; near the 2027 core target's implied pace (2,487 -> 4,000 亿 over 5 years is about 10%/yr; docs/sources.md#s-ai-revenue-2022, docs/sources.md#s-targets-2027).")
-    growth_size_drag: float = _p(0.02, "1/yr per decade", 0.0, 0.5, "ASSUMPTION: annual growth lost per tenfold of revenue above 100 M CNY; large firms grow slower, a common departure from Gibrat's law (海康威视 grew a few % a year in 2023-24).")
+    growth_mu: float = _fit("growth_mu", 0.08, "1/yr", -1.0, 1.0, "Mean annual log growth of revenue of a firm up to 100 M CNY, before local effects.")
+    growth_size_drag: float = _fit("growth_size_drag", 0.02, "1/yr per decade", 0.0, 0.5, "Annual growth lost per tenfold of revenue above 100 M CNY: large firms grow slower, the size-growth relation the anchors' published growth shows.")
     growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
     sigma_size_elasticity: float = _p(0.1, "-", 0.0, 0.5, "ASSUMPTION: growth volatility falls as revenue^-this: large firms are steadier.")
-    agglomeration_weight: float = _p(0.03, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log same-track revenue density within the agglomeration radius, relative to the city mean.")
+    agglomeration_weight: float = _fit("agglomeration_weight", 0.03, "1/yr", 0.0, 1.0, "Annual growth gained per unit of log same-track revenue density of the other firms within the agglomeration radius (a firm's own revenue taken out), relative to the city mean.")
     agglomeration_radius_m: float = _p(2000.0, "m", 250.0, 20_000.0, "ASSUMPTION: Gaussian radius (sd) of same-track agglomeration.")
     talent_weight: float = _p(0.02, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log talent access (talent within commuting range) relative to the city mean.")
     talent_radius_m: float = _p(8000.0, "m", 500.0, 50_000.0, "ASSUMPTION: Gaussian radius (sd) of talent access.")
@@ -116,6 +141,7 @@ class Params:
     location_rent: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log rent in location choice.")
     exit_rate: float = _p(0.08, "1/yr", 0.0, 1.0, "ASSUMPTION: annual exit hazard of a 1 M CNY firm aged over two years.")
     exit_size_elasticity: float = _p(0.3, "-", 0.0, 2.0, "ASSUMPTION: the exit hazard falls as (revenue / 1 M CNY)^-this.")
+    exit_shield_cny: float = _p(5e9, "CNY/yr", 1e7, 1e13, "ASSUMPTION: exit hazard x exp(-revenue/this): firms of tens of 亿 practically never close outright (a 900 亿 firm: P(exit in 10 yr) < 1e-6); set so firms at the 10 亿 leader threshold keep about 80% of the power-law hazard.")
     exit_youth_factor: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: extra relative hazard of a new firm, fading with age over about two years.")
     # --- land --------------------------------------------------------------------
     floor_m2_per_worker: float = _p(20.0, "m2", 1.0, 200.0, "ASSUMPTION: office or workshop floor space per worker.")
@@ -129,7 +155,8 @@ class Params:
     metro_weight_home: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of metro access in talent's home choice; as metro_weight_firm, try 0-2.")
     rent_occupancy_elasticity: float = _p(1.5, "-", 0.0, 20.0, "ASSUMPTION: rent = base x (1 + this x occupancy/capacity).")
     # --- outputs --------------------------------------------------------------------
-    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION: total visual-intelligence scale = core revenue x (1 + this). 1.5 is the ratio of the 2027 targets (1 万亿 total / 4,000 亿 core, docs/sources.md#s-targets-2027), not a published multiplier.")
+    related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION, user-set: total visual-intelligence scale = core revenue x (1 + this). No published relation between the two exists; 1.5 is the ratio of the 2027 targets themselves (1 万亿 total / 4,000 亿 core, docs/sources.md#s-targets-2027), so the total-scale target adds no test beyond the core one and every output marks it as built on this multiplier.")
+    posterior: int = _p(1, "0/1", 0, 1, "Ensembles only: each member draws the fitted parameters from the calibration's posterior sample (twin/engine/calibration.json) as well as its seed (1), or all use the point fit (0; `--no-posterior`). Single runs use the point fit.")
     neighbourhood_m: float = _p(1000.0, "m", 100.0, 5000.0, "Cell size of the coarse grid on which neighbourhood fields (agglomeration, talent access) are smoothed; a whole multiple of the analysis cell.")
 
     def __post_init__(self) -> None:
@@ -233,7 +260,12 @@ def markdown_table() -> str:
     ]
     for f in dataclasses.fields(Params):
         m = f.metadata
-        lines.append(f"| `{f.name}` | {f.default:g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {m['doc']} |")
+        doc = m["doc"]
+        if m.get("fitted"):
+            doc += f" **FITTED** to {CALIBRATION['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
+        elif "prior" in m:
+            doc += " ASSUMPTION until fitted: no calibration.json value yet (`python -m twin.calibrate`)."
+        lines.append(f"| `{f.name}` | {f.default:g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {doc} |")
     lines += ["", "## Track constants", "", "| track | 中文 | English | firm share | compute intensity |", "|---|---|---|---|---|"]
     for key, zh, en in TRACKS:
         lines.append(f"| `{key}` | {zh} | {en} | {TRACK_FIRM_SHARES[key]:g} | {TRACK_COMPUTE_INTENSITY[key]:g} |")

@@ -15,6 +15,7 @@ import pandas as pd
 from layers import GIS_DATA, InputError
 from layers.stack import read_table
 
+from .baseyear import anchor_revenue_in_year
 from .choice import WeightedSampler, ration
 from .firms import guishang_revenue, startup_revenue
 from .geography import Geography
@@ -29,7 +30,7 @@ def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Gener
     """Build the base-year state: anchor firms, synthesized firms, their workers and seekers, compute."""
     firms, talent, compute, parks = State.empty_tables()
     state = State(firms, talent, compute, parks, geo.capacity_m2.copy(), np.zeros(geo.size), geo.base_rent.copy(), year)
-    anchors = anchor_firms(geo, params, rng)
+    anchors = anchor_firms(geo, params, rng, int(year))
     if not params.anchors:
         anchors = anchors.iloc[:0]
     state.anchor_ids = tuple(anchors["id"])
@@ -49,8 +50,8 @@ def anchor_table() -> pd.DataFrame:
     return table.fillna({"parent": ""}).astype({"parent": str})
 
 
-def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd.DataFrame:
-    """Anchor firms at their anchor points, with their base-year (2023) revenues and founding years.
+def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator, year: int = 2023) -> pd.DataFrame:
+    """Anchor firms at their anchor points, with their revenues of ``year`` (the base year) and founding years.
 
     A consolidated subsidiary (a ``parent`` given, e.g. 萤石网络 inside
     海康威视) is not an agent: its revenue is already in its parent's, and
@@ -70,6 +71,7 @@ def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator) -> pd
         raise InputError(path, "parent", f"parent(s) {', '.join(orphans)} are not anchor firms")
     table = table[table["parent"] == ""].reset_index(drop=True)
     revenue = pd.to_numeric(table["revenue_cny"], errors="coerce").to_numpy(dtype=float, copy=True)
+    revenue = anchor_revenue_in_year(table["id"].to_numpy(), revenue, year)
     founded = pd.to_numeric(table["founded"], errors="coerce").to_numpy(dtype=float)
     if np.isnan(founded).any():
         raise InputError(path, "founded", f"missing founding year for {', '.join(table['id'][np.isnan(founded)])}")

@@ -4,8 +4,11 @@ LEADER_100BN_CNY = 1e11
 """千亿 scale: 1000 亿元 of revenue (the 2027 target of 2 such firms, docs/sources.md#s-targets-2027)."""
 
 TARGETS_2027 = {
-    "total_scale_cny": (1e12, "total visual-intelligence scale 1 万亿元"),
+    "total_scale_cny": (1e12, "total scale 1 万亿元 (core x multiplier)"),
     "revenue_cny": (4e11, "core revenue 4000 亿元"),
     "leaders_100bn": (2, "2 firms at 千亿 scale"),
 }
 """The 2027 targets (docs/sources.md#s-targets-2027): metric -> (target, label)."""
+
+MULTIPLIER_TARGETS = ("total_scale_cny",)
+"""Target figures built on core revenue x a user-set multiplier (params.related_multiplier), not measured."""

@@ -34,7 +34,7 @@ import numpy as np
 import layers
 from layers import LayerStack
 
-from ..engine.fields import log_ratio
+from ..engine.fields import Fields, kernel_self_weight, log_ratio, others_agglomeration
 from ..engine.firms import startup_revenue
 from ..engine.geography import Geography
 from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS, Params
@@ -208,8 +208,16 @@ class ReferenceModel(mesa.Model):
         people = np.zeros((1, geo.coarse_size))
         for worker in self.workers:
             people[0, geo.coarse(np.array([worker.home]))[0]] += 1
-        self.fields_agglomeration = log_ratio(geo.smooth(revenue, p.agglomeration_radius_m), geo.coarse_city)
+        density = geo.smooth(revenue, p.agglomeration_radius_m)
+        self.fields_agglomeration = log_ratio(density, geo.coarse_city)
         self.fields_access = log_ratio(geo.smooth(people, p.talent_radius_m), geo.coarse_city)[0]
+        self.fields = Fields(self.fields_agglomeration, self.fields_access, density,
+                             density[:, geo.coarse_city].mean(axis=1), kernel_self_weight(geo, p.agglomeration_radius_m))
+
+    def firm_agglomeration(self, firm) -> float:
+        """One firm's agglomeration from the other firms around it (the engine's rule, one firm at a time)."""
+        coarse = self.geo.coarse(np.array([firm.cell]))
+        return float(others_agglomeration(self.fields, np.array([firm.track]), coarse, np.array([firm.revenue]))[0])
 
     def _drift_offsets(self) -> tuple[float, float]:
         """Revenue-weighted city averages of agglomeration and talent access, which growth is relative to."""
@@ -217,7 +225,7 @@ class ReferenceModel(mesa.Model):
         a = t = 0.0
         for firm in self.firms:
             coarse = self.geo.coarse(np.array([firm.cell]))[0]
-            a += firm.revenue * self.fields_agglomeration[firm.track, coarse]
+            a += firm.revenue * self.firm_agglomeration(firm)
             t += firm.revenue * self.fields_access[coarse]
         return a / total, t / total
 

@@ -46,7 +46,7 @@ class Firm(mesa.Agent):
         """Gibrat growth: drift from agglomeration, talent, labour shortage and compute price, plus noise."""
         p, m = self.model.params, self.model
         coarse = m.geo.coarse(np.array([self.cell]))[0]
-        agglomeration = m.fields_agglomeration[self.track, coarse] - drift_offsets[0]
+        agglomeration = m.firm_agglomeration(self) - drift_offsets[0]
         access = m.fields_access[coarse] - drift_offsets[1]
         shortage = min(max(1.0 - self.employees / self.labour_demand(), 0.0), 1.0)
         intensity = TRACK_COMPUTE_INTENSITY[TRACK_IDS[self.track]]
@@ -65,7 +65,8 @@ class Firm(mesa.Agent):
         """Close with a monthly hazard that falls with size and age."""
         p, m = self.model.params, self.model
         age = m.year - self.born
-        hazard = p.exit_rate * (max(self.revenue, 1.0) / 1e6) ** -p.exit_size_elasticity * (1.0 + p.exit_youth_factor * math.exp(-age / 2.0))
+        hazard = (p.exit_rate * (max(self.revenue, 1.0) / 1e6) ** -p.exit_size_elasticity
+                  * (1.0 + p.exit_youth_factor * math.exp(-age / 2.0)) * math.exp(-max(self.revenue, 1.0) / p.exit_shield_cny))
         return m.rng.random() < -math.expm1(-hazard * MONTH)
 
 

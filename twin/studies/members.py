@@ -76,9 +76,10 @@ def run_member(spec: Scenario, point: int, member: int, seed: int, members_dir: 
     bytes are returned for the client to write.
     """
     from ..simulation.run import simulate
+    from .seeds import posterior_spec
 
     started = time.perf_counter()
-    result = simulate(spec, seed, stack=_stack(spec), firm_years=())
+    result = simulate(posterior_spec(spec, seed), seed, stack=_stack(spec), firm_years=())
     seconds = time.perf_counter() - started
     payload = encode_member(result, point, member, seed, token, seconds)
     del result

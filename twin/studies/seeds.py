@@ -10,7 +10,7 @@ import numpy as np
 
 from layers import InputError
 
-from ..engine.params import Params
+from ..engine.params import CALIBRATION, Params
 from ..policy.scenario import Scenario
 
 
@@ -45,3 +45,18 @@ def sweep_points(spec: Scenario, sweep: Mapping[str, Sequence[float]] | None) ->
 def point_label(point: Mapping[str, Any]) -> str:
     """``name=value_name=value``: the point's part of a file name."""
     return "_".join(f"{name}={value!r}" for name, value in point.items())
+
+
+def posterior_spec(spec: Scenario, seed: int) -> Scenario:
+    """The member's scenario with its fitted parameters drawn from the calibration's posterior sample.
+
+    Parameter uncertainty joins seed noise, so P(target) counts both. The draw
+    is seeded by the member's seed (the same member draws the same set at every
+    sweep point); off when the scenario sets ``posterior: 0`` (``--no-posterior``)
+    and never overriding a parameter the scenario or sweep sets itself.
+    """
+    sample = CALIBRATION.get("posterior", [])
+    if not sample or not Params().with_overrides(spec.params).posterior:
+        return spec
+    drawn = sample[int(np.random.default_rng([seed, 12]).integers(len(sample)))]
+    return spec.model_copy(update={"params": {**{k: v for k, v in drawn.items() if k not in spec.params}, **spec.params}})

@@ -1,0 +1,106 @@
+"""Out-of-sample validation: a hindcast from an end-2020 base year to 2023, against what was published.
+
+The base year is synthesized as 2020 ended: anchors at their 2020 revenue
+(gis_data/anchor_revenue_series.csv; back-cast where no 2020 figure is
+published, see twin.engine.baseyear) and the 规上 count back-cast from
+2023 (``GUISHANG_2020``, an ASSUMPTION: no 2020 count is published). The run
+uses the fitted defaults and no policy lever (the 视谷 policies began in 2023)
+and is compared with the published 2021–2023 anchor revenues and the 2023
+规上 count. The calibration used only the 2022→2023 growth step, so the
+2021 and 2022 levels are out of sample; 2023 shares that one step with it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from layers import GIS_DATA
+
+from ..engine.params import Params
+from ..policy import scenario as scenarios
+
+BASE_YEAR, END_YEAR = 2020, 2023
+GUISHANG_2023 = 844
+"""docs/sources.md#s-guishang-844."""
+GUISHANG_2020 = round(GUISHANG_2023 / 1.1**3)
+"""ASSUMPTION: the 2020 规上 count, back-cast from 844 (2023) at 10%/yr, the pace of the 2027 core target."""
+FIRMS = ("hikvision_hq", "ezviz_hq", "arcsoft_hq")
+"""Anchors with published revenue in 2020 and each of 2021–2023."""
+BOUNDS = {"anchor": 0.30, "guishang": 0.35}
+"""Largest accepted |relative error| of the seed mean: an anchor's revenue in 2021–2023, the 2023 规上 count.
+An anchor below ``SMALL_CNY`` gets at least two of the model's seed sd: its one-year noise is 15-20%, so
+its three-year path is mostly luck, which a 30% bound would count as the model's error."""
+SMALL_CNY = 1e9
+
+
+def published() -> pd.DataFrame:
+    """The published figures validated against: anchors' revenue 2021–2023 and the 2023 规上 count."""
+    series = pd.read_csv(GIS_DATA / "anchor_revenue_series.csv")
+    rows = [
+        {"figure": f"{r.id} revenue", "year": int(r.year), "published": float(r.revenue_cny), "kind": "anchor", "id": r.id}
+        for r in series.itertuples()
+        if r.id in FIRMS and BASE_YEAR < r.year <= END_YEAR
+    ]
+    rows.append({"figure": "规上 firms", "year": END_YEAR, "published": float(GUISHANG_2023), "kind": "guishang", "id": ""})
+    return pd.DataFrame(rows)
+
+
+def hindcast(seed: int, scale: float) -> dict[tuple[str, int], float]:
+    """One hindcast run: anchors' revenue each year and the final 规上 count (at full scale)."""
+    from ..simulation.model import VisionValleyModel
+
+    spec = scenarios.load(scenarios.SCENARIOS / "no_policy.yaml")
+    spec = spec.model_copy(update={"years": scenarios.Years(start=BASE_YEAR, end=END_YEAR)})
+    model = VisionValleyModel(spec, seed=seed, scale=scale, anchors=1, guishang_firms=GUISHANG_2020)
+    out: dict[tuple[str, int], float] = {}
+    while model.running:
+        model.step()
+        if model.steps % 12 == 0:
+            year = round(model.completed)
+            firms = model.state.firms
+            for r in np.flatnonzero(firms.alive & (firms.anchor >= 0)):
+                out[(f"{model.state.anchor_ids[firms.anchor[r]]} revenue", year)] = float(firms.revenue[r])
+    out[("规上 firms", END_YEAR)] = model.figures["guishang_firms"] / scale  # synth counts anchors within the scaled 规上 count
+    return out
+
+
+def validate(seeds: list[int], scale: float) -> pd.DataFrame:
+    """The validation table: published, model seed mean and sd, relative error, bound and whether it holds."""
+    table = published()
+    runs = [hindcast(seed, scale) for seed in seeds]
+    values = np.array([[run.get((f, y), math.nan) for f, y in zip(table["figure"], table["year"])] for run in runs])
+    table["model"] = values.mean(axis=0)
+    table["model_sd"] = values.std(axis=0, ddof=1) if len(runs) > 1 else 0.0
+    table["rel_error"] = table["model"] / table["published"] - 1.0
+    noisy = (table["kind"] == "anchor") & (table["published"] < SMALL_CNY)
+    table["bound"] = table["kind"].map(BOUNDS).where(~noisy, np.maximum(BOUNDS["anchor"], 2 * table["model_sd"] / table["published"]))
+    table["within"] = table["rel_error"].abs() <= table["bound"]
+    table["in_sample"] = "no"
+    table.loc[table["year"] == END_YEAR, "in_sample"] = np.where(table.loc[table["year"] == END_YEAR, "kind"] == "anchor",
+                                                                "2022->23 step", "no")
+    table.attrs["params"] = {k: getattr(Params(), k) for k in ("growth_mu", "growth_size_drag", "agglomeration_weight")}
+    return table.drop(columns=["id"])
+
+
+LEADER_RANGE = (-0.02, 0.10)
+"""海康威视's published year-on-year growth in recent years lies about here (docs/sources.md#s-hik-2020 ff.)."""
+
+
+def leader_growth(seeds: list[int], scale: float, firm: str = "hikvision_hq") -> list[float]:
+    """The baseline's growth of one anchor in its first simulated year (2023→2024), one value per seed."""
+    from ..simulation.model import VisionValleyModel
+
+    spec = scenarios.load(scenarios.BASELINE).model_copy(update={"years": scenarios.Years(start=2023, end=2024)})
+    out = []
+    for seed in seeds:
+        model = VisionValleyModel(spec, seed=seed, scale=scale, anchors=1)
+        row = model.state.anchor_ids.index(firm)
+        firms = model.state.firms
+        start = float(firms.revenue[firms.anchor == row][0])
+        model.run()
+        firms = model.state.firms
+        out.append(float(firms.revenue[firms.anchor == row][0]) / start - 1.0)
+    return out

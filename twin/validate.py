@@ -1,0 +1,34 @@
+"""``python -m twin.validate [--seeds N] [--scale s] [--out docs/validation.csv]``: hindcast 2020→2023 against published figures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .studies.validation import LEADER_RANGE, leader_growth, validate
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "validation.csv"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the model-vs-published table and write it as CSV; exit 1 when an error exceeds its bound."""
+    parser = argparse.ArgumentParser(prog="python -m twin.validate", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds (default 5)")
+    parser.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05; anchors on)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV written (default docs/validation.csv)")
+    args = parser.parse_args(argv)
+    table = validate(list(range(1, args.seeds + 1)), args.scale)
+    table.round({"model": 0, "model_sd": 0, "rel_error": 4}).to_csv(args.out, index=False)
+    print(f"hindcast 2020->2023, scale {args.scale:g}, seeds 1..{args.seeds}, fitted {table.attrs['params']}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    growth = leader_growth(list(range(1, args.seeds + 1)), args.scale)
+    mean = sum(growth) / len(growth)
+    ok = LEADER_RANGE[0] <= mean <= LEADER_RANGE[1]
+    print(f"baseline 海康威视 2023->2024 growth, seeds 1..{args.seeds}: {', '.join(f'{g:+.1%}' for g in growth)}; "
+          f"mean {mean:+.1%} ({'within' if ok else 'outside'} {LEADER_RANGE[0]:+.0%}..{LEADER_RANGE[1]:+.0%})")
+    return 0 if table["within"].all() and ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
