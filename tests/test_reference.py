@@ -23,7 +23,8 @@ ALPHA = 1e-3  # per metric; twelve metrics, so a false alarm is rarer than 1 in 
 
 
 def _one_year() -> scenario.Scenario:
-    return scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2024)})
+    """The baseline's first simulated year without its levers (the reference model has none)."""
+    return scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2024), "levers": []})
 
 
 EVENTS = ("firm_births", "firm_exits", "hires", "relocations", "talent_in", "talent_out")
