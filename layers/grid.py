@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,14 +144,7 @@ class Grid:
         self, path: str | os.PathLike[str], band: int = 1, resampling: Resampling = Resampling.bilinear
     ) -> np.ndarray:
         """Read a band of any georeferenced raster, warped onto this grid (NaN where it has no data)."""
-        path = require_file(path)
-        try:
-            src_ctx = rasterio.open(path)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputError(path, "file", f"cannot be read as a raster ({str(exc).splitlines()[0]})") from None
-        with src_ctx as src:
-            if src.crs is None:
-                raise InputError(path, "crs", "the raster has no coordinate reference system")
+        with open_raster(path) as src:
             if not 1 <= band <= src.count:
                 raise InputError(path, "band", f"band {band} asked for, the file has {src.count}")
             out = np.full(self.shape, np.nan, dtype=np.float32)
@@ -185,3 +179,21 @@ class Grid:
             for i, name in enumerate(bands, start=1):
                 dst.set_band_description(i, str(name))
         os.replace(tmp, path)
+
+
+@contextmanager
+def open_raster(path: str | os.PathLike[str]) -> Iterator[rasterio.io.DatasetReader]:
+    """Open a user's raster, refusing one that is not a regular file, cannot be read, or has no CRS.
+
+    Every raster a run reads goes through here, so the three checks and their
+    one-line errors are the same for the land layer and any other band.
+    """
+    path = require_file(path)
+    try:
+        src_ctx = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(path, "file", f"cannot be read as a raster ({str(exc).splitlines()[0]})") from None
+    with src_ctx as src:
+        if src.crs is None:
+            raise InputError(path, "crs", "the raster has no coordinate reference system; assign one (for example with gdal_edit.py -a_srs EPSG:4549)")
+        yield src

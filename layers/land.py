@@ -20,8 +20,8 @@ import rasterio.warp
 import shapely
 from rasterio.enums import Resampling
 
-from .errors import InputError, require_file
-from .grid import Grid
+from .errors import InputError
+from .grid import Grid, open_raster
 from .vector import POLYGON, WGS84, read_layer
 
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -69,14 +69,7 @@ class LandSource:
 
 def _check_raster(path: Path, city: shapely.Geometry) -> None:
     """CRS, numeric band, overlap with the city and every valid value in [0, 1], read block by block."""
-    require_file(path)
-    try:
-        src_ctx = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(path, "file", f"cannot be read as a raster ({str(exc).splitlines()[0]})") from None
-    with src_ctx as src:
-        if src.crs is None:
-            raise InputError(path, "crs", "the raster has no coordinate reference system; assign one (for example with gdal_edit.py -a_srs EPSG:4549)")
+    with open_raster(path) as src:
         if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer) and not np.issubdtype(np.dtype(src.dtypes[0]), np.floating):
             raise InputError(path, "band 1", f"values of type {src.dtypes[0]} are not real numbers")
         check_overlap(path, shapely.box(*rasterio.warp.transform_bounds(src.crs, WGS84, *src.bounds)), city)
