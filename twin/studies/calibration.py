@@ -40,7 +40,7 @@ FITTED = {
 }
 """The parameters fitted and their search ranges (within Params' allowed ranges)."""
 
-TARGET_FIRMS = ("hikvision_hq", "dahua_hq", "ezviz_hq", "arcsoft_hq", "scantech_hq")
+TARGET_FIRMS = ("hikvision_hq", "dahua_hq", "arcsoft_hq", "scantech_hq")
 """Anchors with published revenue in both 2022 and 2023 (docs/sources.md)."""
 
 BASE_YEAR, END_YEAR = 2022, 2023

@@ -27,8 +27,9 @@ GUISHANG_2023 = 844
 """docs/sources.md#s-guishang-844."""
 GUISHANG_2020 = round(GUISHANG_2023 / 1.1**3)
 """ASSUMPTION: the 2020 规上 count, back-cast from 844 (2023) at 10%/yr, the pace of the 2027 core target."""
-FIRMS = ("hikvision_hq", "ezviz_hq", "arcsoft_hq")
-"""Anchors with published revenue in 2020 and each of 2021–2023."""
+FIRMS = ("hikvision_hq", "arcsoft_hq")
+"""Anchor agents with published revenue in 2020 and each of 2021–2023 (萤石 has the series too, but it is
+consolidated in 海康威视 and so not an agent of its own)."""
 BOUNDS = {"anchor": 0.30, "guishang": 0.35}
 """Largest accepted |relative error| of the seed mean: an anchor's revenue in 2021–2023, the 2023 规上 count.
 An anchor below ``SMALL_CNY`` gets at least two of the model's seed sd: its one-year noise is 15-20%, so
@@ -59,7 +60,7 @@ def hindcast(seed: int, scale: float) -> dict[tuple[str, int], float]:
     while model.running:
         model.step()
         if model.steps % 12 == 0:
-            year = round(model.completed)
+            year = model.calendar_year
             firms = model.state.firms
             for r in np.flatnonzero(firms.alive & (firms.anchor >= 0)):
                 out[(f"{model.state.anchor_ids[firms.anchor[r]]} revenue", year)] = float(firms.revenue[r])
