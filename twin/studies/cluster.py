@@ -46,7 +46,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     if str(environ.get("MALLOC_TRIM_THRESHOLD_")) == "65536":
         del environ["MALLOC_TRIM_THRESHOLD_"]
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
     try:
         with Client(cluster, set_as_default=False) as client:
