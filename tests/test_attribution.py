@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import kill_midway
 
 from twin.policy import scenario
 from twin.studies.attribution import EXACT_LEVERS, coalitions, shapley
@@ -101,15 +100,8 @@ def test_attribution_levers_add_up_to_all_by_zone_and_district(reference):
 
 def test_killed_attribution_resumes_to_the_same_bytes(reference, two_levers, tmp_path):
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "run_scenario.py", str(two_levers), "--attribute", "--ensemble", "2",
-                                "--seed", "3", "--quiet", "--out", str(out)], cwd=REPO, env=ENV, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while len(list((out / "members").glob("p*_m*.npz"))) < 2:
-        assert process.poll() is None and time.monotonic() < deadline, "no member finished"
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    kill_midway([str(two_levers), "--attribute", "--ensemble", "2",
+                 "--seed", "3", "--quiet", "--out", str(out)], REPO, ENV, out / "members", "p*_m*.npz", 2)
     assert not (out / "attribution.csv").exists()
     run = cli(two_levers, "--attribute", "--ensemble", 2, "--seed", 3, "--quiet", "--resume", "--out", out)
     assert run.returncode == 0, run.stderr

@@ -8,15 +8,14 @@ part way and resumed, and must give the same bytes; best.yaml must run.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import kill_midway
 
 from twin.engine.targets import TARGETS_2027
 from twin.policy import scenario
@@ -107,15 +106,8 @@ def test_seek_writes_the_front_and_a_runnable_best(reference, tmp_path):
 
 def test_killed_seek_resumes_to_the_same_bytes(reference, small, tmp_path):
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "run_scenario.py", str(small), "--seek", "--trials", "6", "--ensemble", "2",
-                                "--seed", "4", "--quiet", "--out", str(out)], cwd=REPO, env=ENV, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while len(list((out / "members").glob("batch*/p*_m*.npz"))) < 3:
-        assert process.poll() is None and time.monotonic() < deadline, "no member finished"
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    kill_midway([str(small), "--seek", "--trials", "6", "--ensemble", "2",
+                 "--seed", "4", "--quiet", "--out", str(out)], REPO, ENV, out / "members", "batch*/p*_m*.npz", 3)
     assert not (out / "pareto.csv").exists()
     run = cli(small, "--seek", "--trials", 6, "--ensemble", 2, "--seed", 4, "--quiet", "--resume", "--out", out)
     assert run.returncode == 0, run.stderr
