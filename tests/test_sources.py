@@ -24,7 +24,7 @@ FORBIDDEN = {
     # ../shared path, or a document under ../shared/data, is a file outside the repository.
     "../shared": re.compile(r"\.\./shared/(?!data\b)|\.\./shared/data/\S*\.md"),
     # "(seed)" alone names no source; cite docs/sources.md#s-seed or the fact's own anchor.
-    "(seed) without an anchor": re.compile(r"(?<![\w.])\(seed[),;]|; seed\)"),
+    "(seed) without an anchor": re.compile(r"(?<![\w.])\(seed[);]|; seed\)"),
 }
 CITATION = re.compile(r"docs/sources\.md#([A-Za-z0-9_-]+)(?![A-Za-z0-9_<-])")
 """A citation; a template such as ``docs/sources.md#s-anchor-<id>`` is not one."""

@@ -106,14 +106,14 @@ def _write(tmp_path: Path, text: str, name: str = "case") -> Path:
 def test_levers_set_and_add_change_one_lever_and_keep_the_rest(tmp_path):
     parent = scenarios.load("baseline")
     path = _write(tmp_path, "extends: baseline\nname: case\n"
-                            "levers_set: {compute_vouchers#0: {budget_cny_per_year: 250000000}, smart_om: null}\n"
+                            "levers_set: {compute_vouchers#0: {budget_cny_per_year: 250000000}, model_subsidies: null}\n"
                             "levers_add: [{kind: talent}]\n")
     child = scenarios.load(path)
     kinds = [lever.kind for lever in child.levers]
-    assert kinds == [k for k in (lever.kind for lever in parent.levers) if k != "smart_om"] + ["talent"]
+    assert kinds == [k for k in (lever.kind for lever in parent.levers) if k != "model_subsidies"] + ["talent"]
     assert child.levers[0].budget_cny_per_year == 250e6
     assert child.levers[0].max_share == parent.levers[0].max_share  # the other fields kept
-    assert child.levers[2] == parent.levers[2]  # the fund untouched
+    assert child.levers[1] == parent.levers[2]  # the fund untouched
 
 
 def test_edits_apply_level_by_level_through_a_chain(tmp_path):
@@ -130,7 +130,7 @@ def test_edits_apply_level_by_level_through_a_chain(tmp_path):
     ("levers_set: {compute_vouchers#0: 5}", "levers_set.compute_vouchers#0", "must be a mapping"),
     ("levers_set: [compute_vouchers#0]", "levers_set", "must map lever labels"),
     ("levers_add: {kind: talent}", "levers_add", "must be a list"),
-    ("levers_add: [{kind: tax_holiday}]", "levers.5.kind", "unknown lever kind 'tax_holiday'"),
+    ("levers_add: [{kind: tax_holiday}]", f"levers.{len(scenarios.load('baseline').levers)}.kind", "unknown lever kind 'tax_holiday'"),
     ("levers_set: {compute_vouchers#0: {budget_cny_per_yr: 1}}", "levers.0.budget_cny_per_yr", "unknown key; did you mean 'budget_cny_per_year'?"),
 ])
 def test_bad_lever_edits_are_one_line_errors(tmp_path, text, where, what):

@@ -193,7 +193,8 @@ def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
     members = args.ensemble or 2
     options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed}
     kind = "attribution" if args.attribute else "seek"
-    out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=("members/fingerprint.json",))
+    resumable = "members/fingerprint.json" if args.attribute else "members/batch0000/fingerprint.json"  # an interrupted run's own members
+    out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=(resumable,))
     if args.attribute:
         from .studies.attribution import attribute
 

@@ -32,6 +32,7 @@ UNITS = {
     "talent": "people",
     "employed": "people",
     "compute_pflops": "PFLOPS",
+    "spend_cny": "CNY",
 }
 """Each metric's unit; money is in CNY (1 亿元 = 1e8 CNY), counts in whole units."""
 

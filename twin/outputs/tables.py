@@ -41,7 +41,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def write_metrics(table: pd.DataFrame, path: Path) -> None:
     """Tidy CSV, UTF-8 with a BOM so Excel shows the Chinese names; text that would be a formula is neutralised."""
-    neutralise_formulas(plain_values(table)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    plain_values(neutralise_formulas(table)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
 
 
 def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:

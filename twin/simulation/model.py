@@ -178,7 +178,7 @@ class VisionValleyModel(mesa.Model):
     def _record_year(self) -> None:
         """Add the tidy metrics rows of the year just completed, with each lever's spend; headline reporters are collected monthly."""
         year = self.calendar_year
-        spend = [(year, "lever", "spend_cny", "", "", "", label, cny) for label, cny in self._spend.items()] if self.steps else []
+        spend = [(year, "lever", "spend_cny", "", "", "", label, float(round(cny))) for label, cny in self._spend.items()] if self.steps else []
         for row in tidy_rows(year, self.state, self.geo, self.params) + spend:
             self.datacollector.add_table_row("metrics", dict(zip(COLUMNS, row)))
         self._spend = dict.fromkeys(self.lever_labels, 0.0)
