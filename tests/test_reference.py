@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from twin.engine.params import Params
 from twin.model import VisionValleyModel
 from twin.policy import scenario
 from twin.simulation.reference import ReferenceModel
@@ -85,7 +86,8 @@ def test_engine_agrees_with_reference_within_sampling_error(stack, reference):
 
 @pytest.mark.parametrize(
     "change",
-    [{"growth_mu": 0.16}, {"birth_rate": 0.02}, {"exit_rate": 0.16}, {"quit_rate": 0.3}, {"relocation_rate": 0.1}],
+    [{name: 2 * getattr(Params(), name)} for name in ("growth_mu", "birth_rate", "exit_rate", "quit_rate", "relocation_rate")],
+    ids=lambda change: next(iter(change)),
 )
 def test_comparison_catches_a_real_divergence(stack, reference, change):
     """A factor-of-two slip in one rule of the engine (growth, birth, exit, quitting, relocation) must be caught."""
