@@ -121,7 +121,7 @@ def test_attribute_without_levers_is_an_input_error(two_levers, tmp_path):
 
 
 def map_data(page: str) -> dict:
-    return json.loads(re.search(r'<script type="application/json" id="d">(.*?)</script>', page, re.S).group(1))
+    return json.loads(re.search(r'<script type="application/json" id="d">(.*?)</script>', page, re.DOTALL).group(1))
 
 
 def test_the_map_has_a_1_km_layer_a_lever_that_adds_up_to_all_on_every_cell(reference):

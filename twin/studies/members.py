@@ -119,7 +119,7 @@ def encode_member(result, point: int, member: int, seed: int, token: str, second
 
 def map_factor(grid: layers.Grid) -> int:
     """How many grid cells make one edge of a map cell (``CELL_M``, 1 km)."""
-    return max(1, int(round(CELL_M / grid.cell_m)))
+    return max(1, round(CELL_M / grid.cell_m))
 
 
 def cell_year(years: list[int]) -> int:
