@@ -7,7 +7,9 @@ The end-to-end runs use two of trillion_push's levers on a tiny city (scale
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 import yaml
 from conftest import kill_midway
 
+from twin.outputs import maps
 from twin.policy import scenario
 from twin.studies.attribution import EXACT_LEVERS, coalitions, shapley
 
@@ -115,3 +118,55 @@ def test_attribute_without_levers_is_an_input_error(two_levers, tmp_path):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     run = cli(path, "--attribute", "--out", tmp_path / "out")
     assert run.returncode == 2 and run.stderr.startswith("error: ") and "levers" in run.stderr
+
+
+def map_data(page: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="d">(.*?)</script>', page, re.DOTALL).group(1))
+
+
+def test_the_map_has_a_1_km_layer_a_lever_that_adds_up_to_all_on_every_cell(reference):
+    out, _ = reference
+    page = (out / "attribution_map.html").read_text(encoding="utf-8")
+    assert not re.search(r"(src|href)=[\"']?https?:", page) and "default-src 'none'" in page
+    data = map_data(page)
+    assert data["levers"] == ["vision_fund#0", "talent#1", "all"] and data["cells"]["km2"] == pytest.approx(1.0)
+    values = np.array(data["cells"]["values"], dtype=np.float64)  # (levers + all, cells), CNY per km²
+    assert values.shape[1] == page.count("<rect data-c=") > 10 and np.abs(values[-1]).max() > 0
+    assert np.abs(values[:-1].sum(axis=0) - values[-1]).max() <= 2  # efficiency per cell, up to rounding to whole yuan
+    table = pd.read_csv(out / "attribution.csv", keep_default_na=False)
+    city = table[(table["year"] == 2024) & (table["metric"] == "revenue_cny") & (table["zone"] == "") & (table["district"] == "")
+                 & (table["track"] == "")].set_index("lever")["value"]
+    for i, lever in enumerate(data["levers"]):  # the cells hold the same revenue as the city rows
+        assert values[i].sum() * data["cells"]["km2"] == pytest.approx(city[lever], rel=1e-3, abs=len(values[i]))
+
+
+def test_the_attribution_map_renders_every_layer_offline(reference):
+    if not maps.CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {maps.CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = reference[0] / "attribution_map.html"
+    data = map_data(path.read_text(encoding="utf-8"))
+    errors, fetched = [], []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(maps.CHROMIUM), args=list(maps.CHROMIUM_ARGS))
+        try:
+            page = browser.new_page()
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                       else (fetched.append(route.request.url), route.abort()))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(path.as_uri())
+            buttons = page.locator("#levers button")
+            assert buttons.count() == len(data["levers"])
+            for i, lever in enumerate(data["levers"]):
+                buttons.nth(i).click()
+                assert page.locator("#map").get_attribute("data-lever") == lever
+                fills = page.eval_on_selector_all("rect[data-c]", "rs => rs.map(r => r.getAttribute('fill'))")
+                assert [f != "none" for f in fills] == [v != 0 for v in data["cells"]["values"][i]]
+            title = page.locator("#title").inner_text()
+            page.locator("#lang").click()
+            assert "CNY per km²" in page.locator("#title").inner_text() and "元/平方公里" in title
+            assert "CNY/km²" in page.locator("#legend").inner_text()
+        finally:
+            browser.close()
+    assert not errors and not fetched

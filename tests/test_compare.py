@@ -55,7 +55,7 @@ def test_paired_table_has_the_t_interval_of_the_differences():
 
 def test_single_seed_compare_keeps_each_scenarios_outputs_and_reports_revenue_per_yuan(tmp_path):
     a, b = _scenario(tmp_path, "base", "baseline"), _scenario(tmp_path, "vouchers", "vouchers_250m")
-    out = _cli(a, "--compare", b, "--out", tmp_path / "cmp", "--seed", "5")
+    out = _cli(a, "--compare", b, "--out", tmp_path / "cmp", "--seed", "5", "--lang", "en")
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "cmp"
     for name in ("base", "vouchers"):
@@ -66,6 +66,8 @@ def test_single_seed_compare_keeps_each_scenarios_outputs_and_reports_revenue_pe
     assert spend["mean_b"] > spend["mean_a"] > 0 and spend["difference"] == pytest.approx(spend["mean_b"] - spend["mean_a"])
     assert (table["n"] == 1).all() and table["ci90_low"].isna().all()
     assert "single seed" in (folder / "map.html").read_text(encoding="utf-8")
+    for page in ("map.html", "base/map.html", "vouchers/map.html"):  # --lang reaches every map of the comparison
+        assert '"lang":"en"' in (folder / page).read_text(encoding="utf-8") and '"lang":"zh"' not in (folder / page).read_text(encoding="utf-8"), page
     assert "vouchers − base, 2025, 1 paired seed" in out.stdout and "per yuan of extra spend" in out.stdout
     assert [run["seed"] for run in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["runs"]] == [5, 5]
 

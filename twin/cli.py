@@ -129,7 +129,7 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
 
     out = _out(args, spec, other)
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
-                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png)
+                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang)
     if not args.quiet:
         print(compare_summary(result))
         print(f"wrote {out}/")

@@ -18,8 +18,11 @@ member seeds, on Dask with resume, and writes ``out/<name>_attribution/``:
     The waterfall of core revenue in the judged year (2027, or the last year
     before it) from no levers to all levers, a bar a lever.
 ``attribution_map.html``
-    One layer a lever: the revenue difference it caused, per km² of each zone
-    and district.
+    One layer a lever (and ``all``): the core revenue difference it caused in
+    the judged year on each 1 km cell, in CNY per km² (the Shapley value per
+    cell over the members' mean cell revenue, with the same subsets and
+    weights as the table, so the lever layers add up to ``all`` on every
+    cell), with district outlines and each zone's and district's value per km².
 
 Exact Shapley values over all 2**k subsets for k <= ``EXACT_LEVERS``; above
 that, ``PERMUTATIONS`` random orders (seeded by the root seed), each running
@@ -124,7 +127,7 @@ def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, work
     panel = run_variants(spec, [subset_spec(spec, s) for s in subsets], members, out, kind=kind, seed=root,
                          workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
     table, costs = _table(spec, root, members, panel, subsets, orders)
-    _write(out, spec, table, costs, panel, subsets)
+    _write(out, spec, table, costs, panel, subsets, orders)
     if not quiet:
         print(summary(spec, table, costs, members, orders is not None))
         print(f"time: {time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
@@ -175,7 +178,19 @@ def headline(table: pd.DataFrame, year: int, metric: str = "revenue_cny") -> pd.
     return rows.set_index("lever")
 
 
-def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: Panel, subsets: list) -> None:
+def cell_layers(spec: Scenario, panel: Panel, subsets: list[tuple[int, ...]], orders: list[list[int]] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The map cells with firms and, per lever label then ``all``, its Shapley value of their judged-year revenue (CNY)."""
+    used, means = panel.cell_means()
+    values = {s: means[p] for p, s in enumerate(subsets)}
+    k = len(spec.levers)
+    phi, _ = shapley(values, k, orders)
+    layers = {lever_label(spec, i): phi[i] for i in range(k)}
+    layers["all"] = values[tuple(range(k))] - values[()]
+    return used, layers
+
+
+def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: Panel, subsets: list,
+           orders: list[list[int]] | None) -> None:
     """attribution.csv, attribution.png, attribution_map.html and a manifest, each moved into place when complete."""
     from ..outputs.waterfall import write_waterfall
 
@@ -187,7 +202,7 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: P
         rows = headline(table, year)
         base = float(np.mean([row.get((year, "city", "revenue_cny", "", "", "", ""), 0.0) for row in panel.values[0]]))
         write_waterfall(staging / "attribution.png", spec, year, base, rows["value"].drop("all").to_dict())
-        _write_map(staging / "attribution_map.html", spec, table, year)
+        _write_map(staging / "attribution_map.html", spec, table, year, cell_layers(spec, panel, subsets, orders))
         manifest = {"kind": "attribution", "scenario": spec.model_dump(mode="json"), "subsets": [list(s) for s in subsets],
                     "costs_cny": {k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()}}
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -197,13 +212,16 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: P
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_map(path: Path, spec: Scenario, table: pd.DataFrame, year: int) -> None:
+def _write_map(path: Path, spec: Scenario, table: pd.DataFrame, year: int, cells: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:
     """The attribution map (see :mod:`twin.outputs.maps.attribution`)."""
     import layers
 
     from ..outputs.maps.attribution import write_attribution_map
+    from .members import map_factor
 
-    write_attribution_map(path, spec, table, year, layers.load(**spec.layer_arguments()))
+    stack = layers.load(**spec.layer_arguments())
+    used, values = cells
+    write_attribution_map(path, spec, table, year, stack, used, map_factor(stack.grid), values)
 
 
 def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool) -> str:

@@ -34,13 +34,14 @@ def subset_spec(spec: Scenario, levers: tuple[int, ...]) -> Scenario:
 
 
 class Panel:
-    """Every member's tidy metric values and 2027 figures, in (variant, member) slots."""
+    """Every member's tidy metric values, 2027 figures and judged-year map cells, in (variant, member) slots."""
 
     def __init__(self, variants: int, members: int) -> None:
         self.members = members
         self.values: list[list[dict[tuple, float] | None]] = [[None] * members for _ in range(variants)]
         self.targets = np.full((variants, members, 3), np.nan)
         self.target_year: int | None = None
+        self.cells: list[list[tuple[np.ndarray, np.ndarray] | None]] = [[None] * members for _ in range(variants)]
         self.seen = np.zeros((variants, members), dtype=bool)
 
     def fold(self, m: Member) -> None:
@@ -49,6 +50,7 @@ class Panel:
             return
         self.values[m.point][m.member] = dict(zip(m.keys, m.values.tolist()))
         self.targets[m.point, m.member] = m.targets
+        self.cells[m.point][m.member] = (m.cells, m.cell_revenue)
         self.target_year = m.target_year
         self.seen[m.point, m.member] = True
 
@@ -65,6 +67,17 @@ class Panel:
         if not any(picked):
             return None
         return np.array([sum(p) for p in picked], dtype=np.float64)
+
+    def cell_means(self) -> tuple[np.ndarray, np.ndarray]:
+        """The map cells any member has firms in (sorted flat indices), and per variant the members' mean
+        judged-year revenue there (CNY, float64): (variants, cells). Shapley values are linear, so the
+        lever values of these means are the means of each member's lever values."""
+        used = np.unique(np.concatenate([c for row in self.cells for c, _ in row]))
+        means = np.zeros((len(self.cells), len(used)))
+        for p, row in enumerate(self.cells):
+            for cells, revenue in row:
+                means[p, np.searchsorted(used, cells)] += revenue
+        return used, means / self.members
 
     def frame(self, variant: int) -> pd.DataFrame:
         """One variant as a (member x row key) frame; a row a member lacks counts as 0, as in comparisons."""

@@ -86,8 +86,8 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
 
 
 def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members: int | None = None, workers: int = 2,
-            scheduler: str | None = None, firm_years=None, png: bool = False) -> Comparison:
-    """Run the pairs and write the comparison folder ``out`` atomically; return the comparison."""
+            scheduler: str | None = None, firm_years=None, png: bool = False, lang: str = "zh") -> Comparison:
+    """Run the pairs and write the comparison folder ``out`` atomically, every map opening in ``lang``; return the comparison."""
     result = run_pairs(spec_a, spec_b, pair_seeds(seed, members), workers=workers, scheduler=scheduler,
                        dask=members is not None, firm_years=firm_years)
     names = _folder_names(spec_a, spec_b)
@@ -95,10 +95,10 @@ def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members
         for runs, name in zip((result.a, result.b), names):
             (folder / name).mkdir()
             if members is None:
-                write_run(runs[0], folder / name, png=png)
+                write_run(runs[0], folder / name, png=png, lang=lang)
             else:
                 write_metrics(pd.concat([r.metrics for r in runs], ignore_index=True), folder / name / "metrics.csv")
-        write_comparison(result.a, result.b, result.table, folder, png=png)
+        write_comparison(result.a, result.b, result.table, folder, png=png, lang=lang)
         write_manifest(folder / "manifest.json", [result.a[0], result.b[0]])
     return result
 

@@ -2,8 +2,9 @@
 
 A member file (``p<point>_m<member>.npz``) holds the member's tidy metric
 values, its figures against the 2027 targets and, per year, the bit-packed
-grid of cells whose revenue exceeds the base year's. Every file carries the ensemble's token, so
-members of another run are never mixed in.
+grid of cells whose revenue exceeds the base year's, and the revenue of every 1 km map cell holding
+firms in the judged year (sparse, float32: what the attribution map splits by lever). Every file
+carries the ensemble's token, so members of another run are never mixed in.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ import layers
 from ..engine.metrics import KEYS
 from ..engine.targets import TARGETS_2027
 from ..outputs.manifest import target_status
+from ..outputs.maps.payload import CELL_M, _coarse
 from ..policy.scenario import Scenario
 
-FORMAT = 2
+FORMAT = 3
 """Version of the member file layout; part of the fingerprint."""
-
-
-
 
 MEMBERS = "members"
 FINGERPRINT = "fingerprint.json"
@@ -111,10 +110,29 @@ def encode_member(result, point: int, member: int, seed: int, token: str, second
         "grid_years": np.array([snap.year for snap in result.years], dtype=np.int64),
         "grown": np.stack([np.packbits((snap.revenue > result.years[0].revenue).ravel()) for snap in result.years]),
         "targets": np.array(targets[1], dtype=np.float64),
+        **_map_cells(result),
     }
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
+
+
+def map_factor(grid: layers.Grid) -> int:
+    """How many grid cells make one edge of a map cell (``CELL_M``, 1 km)."""
+    return max(1, round(CELL_M / grid.cell_m))
+
+
+def cell_year(years: list[int]) -> int:
+    """The year whose map cells a member keeps: 2027, or the last simulated year before it (the judged year)."""
+    return max(years[0], min(2027, years[-1]))
+
+
+def _map_cells(result) -> dict[str, np.ndarray]:
+    """The judged year's core revenue per 1 km map cell, only cells with firms: flat indices (int32) and CNY (float32)."""
+    year = cell_year([snap.year for snap in result.years])
+    coarse = _coarse(result.year(year).revenue, map_factor(result.grid)).ravel()
+    cells = np.flatnonzero(coarse).astype(np.int32)
+    return {"cells": cells, "cell_revenue": coarse[cells].astype(np.float32)}
 
 
 def _target_values(result) -> tuple[int | None, list[float]]:
@@ -155,6 +173,8 @@ class Member:
     targets: np.ndarray
     grid_years: list[int]
     grown: np.ndarray  # (years, packed bytes) uint8: revenue above the base year's, per cell
+    cells: np.ndarray  # int32 flat indices of the 1 km map cells with firms in cell_year(grid_years)
+    cell_revenue: np.ndarray  # float32 core revenue (CNY) of those cells
 
 
 def read_member(source: Path | bytes, *, token: str, point: int, member: int, seed: int, shape: tuple[int, int], years: list[int]) -> Member:
@@ -181,8 +201,10 @@ def read_member(source: Path | bytes, *, token: str, point: int, member: int, se
         columns = [arrays["year"]] + [arrays[key] for key in KEYS[1:]]
         if any(len(c) != len(value) for c in columns) or arrays["targets"].shape != (len(TARGETS_2027),):
             raise ValueError("metric columns of different lengths")
+        if arrays["cells"].dtype != np.int32 or arrays["cell_revenue"].shape != arrays["cells"].shape:
+            raise ValueError("map cells of the wrong type or length")
         keys = list(zip(arrays["year"].tolist(), *(arrays[key].tolist() for key in KEYS[1:])))
     except KeyError as exc:
         raise ValueError(f"member file lacks {exc}") from None
     return Member(point, member, seed, float(meta.get("seconds", math.nan)), keys, value, meta.get("target_year"),
-                  arrays["targets"].astype(np.float64), grid_years, arrays["grown"])
+                  arrays["targets"].astype(np.float64), grid_years, arrays["grown"], arrays["cells"], arrays["cell_revenue"])
