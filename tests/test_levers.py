@@ -97,14 +97,16 @@ def test_parks_add_floor_space_from_their_year(stack):
     assert model.state.parks.count == 5
 
 
-def test_talent_lever_brings_more_talent(stack):
+def test_talent_lever_brings_more_talent_and_books_its_cost(stack):
     years = scenario.Years(start=2023, end=2025)
     counts = []
-    for levers in ([], [Talent(kind="talent", inflow_multiplier=2.0, retention_multiplier=2.0)]):
+    for levers in ([], [Talent(kind="talent", inflow_multiplier=2.0, retention_multiplier=2.0, cost_cny_per_year=1.2e8)]):
         model = VisionValleyModel(_spec("no_policy", years=years), seed=4, stack=stack, levers=levers)
         model.run()
         counts.append(model.figures["talent"])
     assert counts[1] > counts[0] * 1.02
+    spend = _spend(model)
+    assert spend[2024, "talent#0"] == pytest.approx(1.2e8 * CITY["scale"])
 
 
 def test_levers_act_only_in_their_years(stack):

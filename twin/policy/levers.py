@@ -313,17 +313,21 @@ class Talent(Lever):
     Changes: the ``talent_inflow`` channel (multiplies in-migration) and the
     ``talent_retention`` channel (divides the rates at which talent leave the
     city). ASSUMPTION: +20 % inflow and 20 % better retention by default; no
-    published figure.
+    published figure. Its budget is not published either, so it books a
+    flagged ``cost_cny_per_year`` (docs/levers.md) rather than nothing, which
+    would make its revenue per yuan infinite.
     """
 
     kind: Literal["talent"]
     inflow_multiplier: float = Field(1.2, ge=0, le=10)
     retention_multiplier: float = Field(1.2, gt=0, le=10)
+    cost_cny_per_year: float = Field(3e8, ge=0, le=1e11, description="ASSUMPTION (range ¥0.1-1 bn a year; docs/levers.md): living allowances, housing support and recruitment subsidies")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         if self.active(model.year):
             effects.talent_inflow *= self.inflow_multiplier
             effects.talent_retention *= self.retention_multiplier
+            effects.add_spend(self.cost_cny_per_year * model.params.scale * MONTH)
 
 
 class SmartOM(Lever):
