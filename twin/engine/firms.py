@@ -116,12 +116,12 @@ def found_firms(
         return 0
     uid = draws.newborn_ids(n)
     track = np.minimum(np.searchsorted(np.cumsum(TRACK_SHARES), draws.uniform("birth_track", uid)), len(TRACK_IDS) - 1).astype(np.int8)
-    cand = cells.pick(draws.uniform("birth_cells", uid, params.candidates))
+    cand = draws.pick("birth_cells", uid, params.candidates, cells)
     utility = location_utility(cand, track, state, geo, params, fields, effects)
     need = params.floor_m2_per_worker
     free = free_m2(state)
     utility[free[cand] < need] = -np.inf
-    cell = cand[np.arange(n), gumbel_argmax(utility, draws.uniform("birth_noise", uid, params.candidates))]
+    cell = cand[np.arange(n), gumbel_argmax(utility, draws.uniform32("birth_noise", uid, params.candidates))]
     ok = free[cell] >= need
     ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, draws, uid[ok], "birth_order")
     k = int(ok.sum())
@@ -149,13 +149,13 @@ def relocate_firms(
     here = firms.cell[movers]
     need = floor_need(firms.employees[movers], params)
     uid = firms.uid[movers]
-    cand = cells.pick(draws.uniform("relocate_cells", uid, params.candidates))
+    cand = draws.pick("relocate_cells", uid, params.candidates, cells)
     cand[:, 0] = here
     free = free_m2(state)
     room = free[cand] + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room
     utility = location_utility(cand, firms.track[movers], state, geo, params, fields, effects)
     utility[room < need[:, None]] = -np.inf
-    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, draws.uniform("relocate_noise", uid, params.candidates))]
+    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, draws.uniform32("relocate_noise", uid, params.candidates))]
     moving = np.flatnonzero(dest != here)
     moving = moving[ration(dest[moving], need[moving], free, draws, uid[moving], "relocate_order")]
     rows, old, new, space = movers[moving], here[moving], dest[moving], need[moving]

@@ -5,8 +5,9 @@ neighbourhood would otherwise build two million-long temporaries a month.
 Keyed uniforms for the common random numbers (:mod:`twin.engine.streams`)
 hash (key, id, draw index) with splitmix64 in one pass, with no temporaries;
 the synthesis still passes a seeded ``numpy.random.Generator`` to the
-guide-table draws. (Scoring candidates stays in numpy on purpose: its
-gathers overlap their cache misses, which a fused loop serializes.)
+guide-table draws. The keyed draws also come fused with what consumes
+them (sampler picks, float32 Gumbel uniforms, commute-scored choice), so a
+month never materialises (choosers x candidates) float64 arrays.
 """
 
 from __future__ import annotations
@@ -71,9 +72,27 @@ def mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
+LOW32 = np.float32(np.finfo(np.float32).tiny)
+HIGH32 = np.float32(1.0) - np.finfo(np.float32).epsneg
+"""float32 uniforms are clamped into [LOW32, HIGH32]: rounding may reach 0 or 1, where Gumbel noise is infinite."""
+
+
+@njit(cache=True, inline="always")
+def _row_key(key: np.uint64, uid: np.int64) -> np.uint64:
+    """The stream of one id under one key."""
+    return mix64(key ^ (np.uint64(uid) * GOLDEN))
+
+
+@njit(cache=True, inline="always")
+def _uniform(row: np.uint64, j: int) -> float:
+    """Draw j of a row stream: the top 53 bits of mix64(row + (j + 1) * golden), in (0, 1)."""
+    bits = mix64(row + np.uint64(j + 1) * GOLDEN) >> np.uint64(11)
+    return (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
+
+
 @njit(cache=True, parallel=True)
 def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + j * golden), top 53 bits.
+    """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + (j + 1) * golden), top 53 bits.
 
     Each value depends on its own (key, id, j) only, so the threads (prange)
     cannot change a result: the same bytes on any number of cores.
@@ -81,8 +100,63 @@ def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     n = ids.shape[0]
     out = np.empty((n, k), np.float64)
     for i in prange(n):
-        base = mix64(key ^ (np.uint64(ids[i]) * GOLDEN))
+        row = _row_key(key, ids[i])
         for j in range(k):
-            bits = mix64(base + np.uint64(j + 1) * GOLDEN) >> np.uint64(11)
-            out[i, j] = (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
+            out[i, j] = _uniform(row, j)
     return out
+
+
+@njit(cache=True, parallel=True)
+def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
+    """:func:`keyed_uniforms` rounded to float32 and clamped into [LOW32, HIGH32], for Gumbel noise, without the float64 array."""
+    n = ids.shape[0]
+    out = np.empty((n, k), np.float32)
+    for i in prange(n):
+        row = _row_key(key, ids[i])
+        for j in range(k):
+            out[i, j] = min(max(np.float32(_uniform(row, j)), LOW32), HIGH32)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def keyed_picks(key: np.uint64, ids: np.ndarray, k: int, cdf: np.ndarray, guide: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """(n, k) sampler items picked by the keyed uniforms: :func:`keyed_uniforms` and :func:`pick_indices` in one pass, no (n, k) floats."""
+    n, m = ids.shape[0], guide.shape[0]
+    out = np.empty((n, k), np.int64)
+    for i in prange(n):
+        row = _row_key(key, ids[i])
+        for j in range(k):
+            u = _uniform(row, j)
+            idx = guide[int(u * m)]
+            while cdf[idx] <= u:
+                idx += 1
+            out[i, j] = items[idx]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def near_choice(origin, cand, cell_of, score_of, x, y, cost, max_km, gumbel):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each row's logit pick among candidates ``cand`` and whether it is in reach (see talent.choose_near).
+
+    Utility is ``score_of[c] - cost * km`` in float32 (-inf beyond
+    ``max_km``; no commute from an origin of -1), less the Gumbel term
+    ``gumbel`` = log(-log u); the first maximum wins, as numpy's argmax.
+    One pass per row instead of a dozen (n, k) temporaries.
+    """
+    n, k = cand.shape
+    pick = np.empty(n, np.int64)
+    reach = np.empty(n, np.bool_)
+    for i in prange(n):
+        o = origin[i]
+        best, col, far_best = np.float32(-np.inf), 0, False
+        for j in range(k):
+            c = cell_of[cand[i, j]]
+            km = np.hypot(x[o] - x[c], y[o] - y[c]) if o >= 0 else np.float32(0.0)
+            far = km > max_km
+            utility = np.float32(-np.inf) if far else score_of[cand[i, j]] - cost * km
+            value = utility - gumbel[i, j]
+            if value > best or j == 0:
+                best, col, far_best = value, j, far
+        pick[i] = cand[i, col]
+        reach[i] = not far_best
+    return pick, reach

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .choice import WeightedSampler, gumbel_argmax, ration
+from .choice import WeightedSampler, gumbel_log, ration
 from .effects import Effects
 from .geography import Geography
+from .kernels import near_choice
 from .labour import labour_demand, wage_offer
 from .land import free_m2
 from .params import Params
@@ -105,9 +106,9 @@ def match_jobs(seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Ge
     jobs = WeightedSampler(np.arange(firms.n), vacancies)
     offer = wage_offer(firms.revenue, params)
     uid = talent.uid[seekers]
-    cand = jobs.pick(draws.uniform("job_candidates", uid, params.job_candidates))
-    noise = draws.uniform("job_noise", uid, params.job_candidates)
-    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell[cand], np.log(offer[cand]), geo, params, noise)
+    cand = draws.pick("job_candidates", uid, params.job_candidates, jobs)
+    noise = draws.uniform32("job_noise", uid, params.job_candidates)
+    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell, np.log(offer), geo, params, noise)
     choice = np.where(reachable, pick, -1)
     applied = np.flatnonzero(choice >= 0)
     hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, draws, uid[applied], "hire_order")]
@@ -139,35 +140,32 @@ def choose_homes(
     draws = as_draws(draws)
     ids = np.arange(len(work)) if ids is None else ids
     home = np.empty(len(work), np.int32)
+    appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent + np.float32(params.metro_weight_home) * geo.metro_access
     for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
         part, who = work[start : start + CHUNK], ids[start : start + CHUNK]
-        cells = homes.pick(draws.uniform("home_candidates", who, params.home_candidates))
-        appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent[cells] + np.float32(params.metro_weight_home) * geo.metro_access[cells]
-        noise = draws.uniform("home_noise", who, params.home_candidates)
-        home[start : start + CHUNK], _ = choose_near(part, cells, cells, appeal, geo, params, noise)
+        cells = draws.pick("home_candidates", who, params.home_candidates, homes)
+        noise = draws.uniform32("home_noise", who, params.home_candidates)
+        home[start : start + CHUNK], _ = choose_near(part, cells, geo.cell_ids, appeal, geo, params, noise)
     return home
 
 
 def choose_near(
-    origin: np.ndarray, cand: np.ndarray, at: np.ndarray, base: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
+    origin: np.ndarray, cand: np.ndarray, cell_of: np.ndarray, score_of: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logit over candidates (choosers x k) at cells ``at``, scored ``base - commute cost x km`` from each origin cell.
+    """Logit over candidates (choosers x k) at cells ``cell_of[cand]``, scored ``score_of[cand] - commute cost x km`` from each origin cell.
 
     Candidates beyond the longest commute are out of reach; an origin of -1
-    means no commute term. ``noise`` holds the uniforms behind the Gumbel
-    draws (choosers x k). Returns each chooser's pick and whether it is in
-    reach (a chooser with nothing in reach keeps its first candidate).
+    means no commute term. ``noise`` holds the float32 uniforms behind the
+    Gumbel draws (choosers x k, Draws.uniform32; consumed). Returns each
+    chooser's pick and whether it is in reach (a chooser with nothing in
+    reach keeps its first candidate). The scoring is one compiled pass
+    (kernels.near_choice) rather than a dozen (choosers x k) temporaries.
     """
     x, y = geo.centre_km
-    has = (origin >= 0)[:, None]
-    start = np.maximum(origin, 0)[:, None]
-    km = np.where(has, np.hypot(x[start] - x[at], y[start] - y[at]), np.float32(0.0))
-    utility = base.astype(np.float32) - np.float32(params.commute_cost) * km
-    far = km > params.commute_max_km
-    utility[far] = -np.inf
-    column = gumbel_argmax(utility, noise)
-    rows = np.arange(len(cand))
-    return cand[rows, column], ~far[rows, column]
+    return near_choice(
+        np.asarray(origin), cand, cell_of, score_of.astype(np.float32, copy=False), x, y,
+        np.float32(params.commute_cost), np.float32(params.commute_max_km), gumbel_log(noise),
+    )
 
 
 def draw_skill(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
