@@ -116,7 +116,7 @@ def found_firms(
         return 0
     uid = draws.newborn_ids(n)
     track = np.minimum(np.searchsorted(np.cumsum(TRACK_SHARES), draws.uniform("birth_track", uid)), len(TRACK_IDS) - 1).astype(np.int8)
-    cand = draws.pick("birth_cells", uid, params.candidates, cells)
+    cand = cells.pick(draws.uniform("birth_cells", uid, params.candidates))
     utility = location_utility(cand, track, state, geo, params, fields, effects)
     need = params.floor_m2_per_worker
     free = free_m2(state)
@@ -149,7 +149,7 @@ def relocate_firms(
     here = firms.cell[movers]
     need = floor_need(firms.employees[movers], params)
     uid = firms.uid[movers]
-    cand = draws.pick("relocate_cells", uid, params.candidates, cells)
+    cand = cells.pick(draws.uniform("relocate_cells", uid, params.candidates))
     cand[:, 0] = here
     free = free_m2(state)
     room = free[cand] + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room

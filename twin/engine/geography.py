@@ -16,7 +16,7 @@ land layer (scenario ``layers: {land: FILE}``) flows through the same path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -49,6 +49,7 @@ class Geography:
     population: np.ndarray  # people per district (district_stats.csv)
     zone_ids: tuple[str, ...]
     anchor_cells: dict[str, int]
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # derived constants computed once per run (fields.kernel_self_weight)
 
     @classmethod
     def from_layers(cls, stack: LayerStack, params: Params) -> "Geography":

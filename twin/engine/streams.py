@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 from scipy import special, stats
 
-from .kernels import HIGH32, LOW32, keyed_picks, keyed_uniforms, keyed_uniforms32
+from .kernels import HIGH32, LOW32, keyed_below, keyed_uniforms, keyed_uniforms32
 
 MASK = (1 << 64) - 1
 NEWBORN = 1 << 32
@@ -51,18 +51,6 @@ def newborn_ids(month: int, n: int) -> np.ndarray:
     return (month + 1) * NEWBORN + np.arange(n, dtype=np.int64)
 
 
-class Sampler(Protocol):
-    """What :meth:`Draws.pick` reads of a choice.WeightedSampler (a guide table over items)."""
-
-    items: np.ndarray
-    cdf: np.ndarray
-    guide: np.ndarray
-
-    def pick(self, u: np.ndarray) -> np.ndarray:
-        """The items uniforms ``u`` select."""
-        ...
-
-
 class Draws(Protocol):
     """What the engine's processes draw from: uniforms keyed by process and agent ids, and counts."""
 
@@ -72,10 +60,6 @@ class Draws(Protocol):
 
     def uniform32(self, process: str, ids: np.ndarray, k: int) -> np.ndarray:
         """k uniforms per id as float32 in [kernels.LOW32, kernels.HIGH32] (Gumbel noise)."""
-        ...
-
-    def pick(self, process: str, ids: np.ndarray, k: int, sampler: Sampler) -> np.ndarray:
-        """k items per id from ``sampler`` (a choice.WeightedSampler), by the uniforms of ``process``."""
         ...
 
     def poisson(self, process: str, mean: float) -> int:
@@ -103,10 +87,9 @@ class Streams:
         """:meth:`uniform` as clamped float32, made in one pass (the same values as :func:`clamp32` of them)."""
         return keyed_uniforms32(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), k)
 
-    def pick(self, process: str, month: int, ids: np.ndarray, k: int, sampler: Sampler) -> np.ndarray:
-        """``sampler.pick(uniform(...))`` in one pass, without the (n, k) uniforms."""
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        return keyed_picks(self.key(process, month), ids, k, sampler.cdf, sampler.guide, sampler.items)
+    def below(self, process: str, month: int, ids: np.ndarray, p: float) -> np.ndarray:
+        """``uniform(process, month, ids) < p`` in one pass: which ids meet an event of probability p."""
+        return keyed_below(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), float(p))
 
     def normal(self, process: str, month: int, ids: np.ndarray) -> np.ndarray:
         """Standard normals keyed by each id (inverse CDF of :meth:`uniform`)."""
@@ -142,9 +125,9 @@ class MonthDraws:
         """Keyed clamped float32 uniforms of this month."""
         return self.streams.uniform32(process, self.index, ids, k)
 
-    def pick(self, process: str, ids: np.ndarray, k: int, sampler: Sampler) -> np.ndarray:
-        """Keyed sampler picks of this month."""
-        return self.streams.pick(process, self.index, ids, k, sampler)
+    def below(self, process: str, ids: np.ndarray, p: float) -> np.ndarray:
+        """Keyed events of probability p this month."""
+        return self.streams.below(process, self.index, ids, p)
 
     def poisson(self, process: str, mean: float) -> int:
         """A keyed Poisson count of this month."""
@@ -173,10 +156,6 @@ class SequentialDraws:
     def uniform32(self, process: str, ids: np.ndarray, k: int) -> np.ndarray:
         """:meth:`uniform` as clamped float32."""
         return clamp32(self.uniform(process, ids, k))
-
-    def pick(self, process: str, ids: np.ndarray, k: int, sampler: Sampler) -> np.ndarray:
-        """k sampler items per id, by inverse CDF of :meth:`uniform`."""
-        return sampler.pick(self.uniform(process, ids, k))
 
     def poisson(self, process: str, mean: float) -> int:
         """A Poisson count from the generator."""

@@ -8,8 +8,8 @@ from scipy import special
 from .choice import WeightedSampler, gumbel_log, ration
 from .effects import Effects
 from .geography import Geography
-from .kernels import near_choice
-from .labour import labour_demand, wage_offer
+from .kernels import near_choice, release_closed
+from .labour import labour_demand, revenue_per_worker, wage_offer
 from .land import free_m2
 from .params import Params
 from .state import State
@@ -31,11 +31,13 @@ def step_talent(state: State, geo: Geography, params: Params, effects: Effects, 
     _separate(state, params, effects, draws)
     seekers = np.flatnonzero(talent.alive & (talent.firm < 0))
     p_leave = -np.expm1(-params.leave_rate_seeking * MONTH / effects.talent_retention)
-    leave = seekers[draws.uniform("seeker_leave", talent.uid[seekers]) < p_leave]
+    stay = draws.uniform("seeker_leave", talent.uid[seekers]) >= p_leave
+    leave = seekers[~stay]
     talent.kill(leave)
     state.log.talent_out += len(leave)
-    seekers = np.setdiff1d(seekers, leave, assume_unique=True)
-    vacancies = open_positions(state, params)
+    seekers = seekers[stay]
+    per_worker = revenue_per_worker(firms.revenue, params)  # revenue does not change within the talent step
+    vacancies = open_positions(state, params, per_worker)
     unmet = max(0.0, float(vacancies.sum()) - len(seekers))
     arrivals = draws.poisson(
         "arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count)
@@ -50,19 +52,16 @@ def step_talent(state: State, geo: Geography, params: Params, effects: Effects, 
         )
         seekers = np.concatenate([seekers, new])
         state.log.talent_in += arrivals
-    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws)
-    movers = np.flatnonzero(talent.alive & (draws.uniform("home_move", talent.uid) < -np.expm1(-params.home_move_rate * MONTH)))
+    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws, per_worker)
+    movers = np.flatnonzero(talent.alive & draws.below("home_move", talent.uid, -np.expm1(-params.home_move_rate * MONTH)))
     work = np.where(talent.firm[movers] >= 0, firms.cell[np.maximum(talent.firm[movers], 0)], -1)
     talent.home[movers] = choose_homes(work, state, geo, params, homes, draws, talent.uid[movers])
 
 
 def release_workers_of_closed_firms(state: State) -> None:
     """Workers whose firm closed become job seekers (one gather over the talent table)."""
-    talent, firms = state.talent, state.firms
-    employer = talent.firm
-    lost = (employer >= 0) & ~firms.alive_all[np.maximum(employer, 0)] & talent.alive
-    employer[lost] = -1
-    talent.wage[lost] = 0.0
+    talent = state.talent
+    release_closed(talent.firm, state.firms.alive_all, talent.alive, talent.wage)
 
 
 def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws) -> None:
@@ -72,41 +71,42 @@ def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws)
     p_quit = -np.expm1(-params.quit_rate * MONTH)
     if p_leave + p_quit <= 0:
         return
-    u = draws.uniform("separate", talent.uid)
-    rows = np.flatnonzero((u < p_leave + p_quit) & talent.alive & (talent.firm >= 0))
+    rows = np.flatnonzero(draws.below("separate", talent.uid, p_leave + p_quit) & talent.alive & (talent.firm >= 0))
     employer = talent.firm[rows]
     firms.employees[:] -= np.bincount(employer, minlength=firms.n).astype(np.int32)
     state.occupancy_m2 -= np.bincount(firms.cell[employer], minlength=len(state.occupancy_m2)) * params.floor_m2_per_worker
-    leaving = rows[u[rows] < p_leave]
+    leaving = rows[draws.uniform("separate", talent.uid[rows]) < p_leave]  # the same keyed uniforms, for the few separated
     talent.firm[rows] = -1
     talent.wage[rows] = 0.0
     talent.kill(leaving)
     state.log.talent_out += len(leaving)
 
 
-def open_positions(state: State, params: Params) -> np.ndarray:
+def open_positions(state: State, params: Params, per_worker: np.ndarray | None = None) -> np.ndarray:
     """Positions each firm row can fill now: unfilled labour demand, scaled down where its cell lacks desks.
 
     Firms in a full cell do not advertise what they could not seat, so
     neither job search nor in-migration chases them.
     """
     firms = state.firms
-    gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params)) - firms.employees, 0.0), 0.0)
+    gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params, per_worker)) - firms.employees, 0.0), 0.0)
     desks = free_m2(state) / params.floor_m2_per_worker
     wanted = np.bincount(firms.cell, gap, minlength=len(desks))
     share = np.minimum(1.0, np.divide(desks, wanted, out=np.ones_like(desks), where=wanted > 0))
     return np.floor(gap * share[firms.cell])
 
 
-def match_jobs(seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws) -> int:
+def match_jobs(
+    seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws, per_worker: np.ndarray | None = None
+) -> int:
     """Seekers pick among sampled vacancies by wage and commute; firms and floor space ration the picks."""
     talent, firms = state.talent, state.firms
     if len(seekers) == 0 or vacancies.sum() == 0:
         return 0
     jobs = WeightedSampler(np.arange(firms.n), vacancies)
-    offer = wage_offer(firms.revenue, params)
+    offer = wage_offer(firms.revenue, params, per_worker)
     uid = talent.uid[seekers]
-    cand = draws.pick("job_candidates", uid, params.job_candidates, jobs)
+    cand = jobs.pick(draws.uniform("job_candidates", uid, params.job_candidates))
     noise = draws.uniform32("job_noise", uid, params.job_candidates)
     pick, reachable = choose_near(talent.home[seekers], cand, firms.cell, np.log(offer), geo, params, noise)
     choice = np.where(reachable, pick, -1)
@@ -143,7 +143,7 @@ def choose_homes(
     appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent + np.float32(params.metro_weight_home) * geo.metro_access
     for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
         part, who = work[start : start + CHUNK], ids[start : start + CHUNK]
-        cells = draws.pick("home_candidates", who, params.home_candidates, homes)
+        cells = homes.pick(draws.uniform("home_candidates", who, params.home_candidates))
         noise = draws.uniform32("home_noise", who, params.home_candidates)
         home[start : start + CHUNK], _ = choose_near(part, cells, geo.cell_ids, appeal, geo, params, noise)
     return home

@@ -106,11 +106,11 @@ class VisionValleyModel(mesa.Model):
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])
         self._capacity_seen: np.ndarray | None = None
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, n=name: m.figures[n]) for name in ("year", *HEADLINE)},
+            model_reporters={name: (lambda m, n=name: m._collected[n]) for name in ("year", *HEADLINE)},
             tables={"metrics": list(COLUMNS)},
         )
         self.running = self.end_year > self.start_year
-        self.datacollector.collect(self)
+        self._collect()
         self._record_year()
 
     @property
@@ -156,7 +156,7 @@ class VisionValleyModel(mesa.Model):
         update_land(state, geo, params)
         state.compact()
         state.year = self.start_year + 1.0 + self.steps / 12.0
-        self.datacollector.collect(self)
+        self._collect()
         if self.steps % 12 == 0:
             self._record_year()
         if self.year >= self.end_year + 1 - 1e-9:
@@ -166,6 +166,11 @@ class VisionValleyModel(mesa.Model):
         """Step to the end of the scenario's last year."""
         while self.running:
             self.step()
+
+    def _collect(self) -> None:
+        """Collect the monthly reporters from one computation of the headline figures (not one per reporter)."""
+        self._collected = self.figures
+        self.datacollector.collect(self)
 
     def _cell_sampler(self) -> WeightedSampler:
         """Candidate cells for firm location, by floor space; rebuilt only when capacity changes (parks)."""
