@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import draw_indices, pick_indices
+from .kernels import draw_indices, guide_table, pick_indices
 from .streams import Draws, as_draws
 
 
@@ -36,7 +36,7 @@ class WeightedSampler:
         cdf = np.cumsum(np.asarray(weights, dtype=np.float64)[keep])
         self.cdf = cdf / cdf[-1]
         self.cdf[-1] = np.inf  # no draw can pass the last item
-        self.guide = np.searchsorted(self.cdf, np.arange(len(cdf)) / len(cdf), side="right")
+        self.guide = guide_table(self.cdf)
 
     def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """``size`` draws with replacement."""

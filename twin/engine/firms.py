@@ -18,7 +18,9 @@ from .streams import MonthDraws
 MONTH = 1.0 / 12.0
 
 
-def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws) -> None:
+def grow_firms(
+    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws, per_worker: np.ndarray | None = None
+) -> None:
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
     Policy funding enters a per-firm policy stock that decays with
@@ -29,13 +31,14 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
 
     Agglomeration and talent access enter relative to their revenue-weighted
     city average, so they move growth between places rather than adding to
-    the city's total.
+    the city's total. ``per_worker`` is labour.revenue_per_worker of every
+    firm row before growth, if the caller has it.
     """
     firms = state.firms
     rows = np.flatnonzero(firms.alive)
     revenue, track = firms.revenue[rows], firms.track[rows]
     coarse = geo.coarse(firms.cell[rows])
-    shortage = np.clip(1.0 - firms.employees[rows] / labour_demand(revenue, params), 0.0, 1.0)
+    shortage = np.clip(1.0 - firms.employees[rows] / labour_demand(revenue, params, None if per_worker is None else per_worker[rows]), 0.0, 1.0)
     price = state.compute_price * (1.0 - effects.compute_subsidy[rows])
     agglomeration = others_agglomeration(fields, track, coarse, revenue)
     access = fields.talent_access[coarse]

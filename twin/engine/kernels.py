@@ -12,8 +12,42 @@ commute-scored choice is one pass per chooser.
 
 from __future__ import annotations
 
+import functools
+import types
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit, prange
+
+PARALLEL_FROM = 1 << 15
+"""Work items below which a threaded kernel runs on one thread: waking the other
+threads costs more than they save (far more on a busy machine, where a
+sleeping thread may wait a scheduler tick)."""
+
+
+class Threaded:
+    """A prange kernel compiled twice, threaded and serial; small inputs go to the serial copy.
+
+    Every output element of these kernels depends on its own inputs only, so
+    both copies give the same bytes. The serial copy gets its own qualified
+    name because numba's on-disk cache tells functions apart by name, not by
+    the parallel flag.
+    """
+
+    def __init__(self, fn: Callable, work: Callable[..., int]) -> None:
+        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
+        serial.__qualname__ = fn.__qualname__ + "_serial"
+        self.threaded, self.serial, self.work = njit(cache=True, parallel=True)(fn), njit(cache=True)(serial), work
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args):  # noqa: ANN002, ANN204 (numba arguments)
+        """Run the copy that suits the input's size."""
+        return (self.threaded if self.work(*args) >= PARALLEL_FROM else self.serial)(*args)
+
+
+def threaded(work: Callable[..., int]) -> Callable[[Callable], Threaded]:
+    """Decorator making a :class:`Threaded` kernel; ``work(*args)`` counts its work items."""
+    return lambda fn: Threaded(fn, work)
 
 
 @njit(cache=True)
@@ -36,6 +70,25 @@ def draw_indices(rng, cdf: np.ndarray, guide: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def guide_table(cdf: np.ndarray) -> np.ndarray:
+    """For bin b of len(cdf) equal bins, the number of cdf values <= b / len(cdf).
+
+    The same as ``np.searchsorted(cdf, np.arange(n) / n, side="right")`` for
+    a sorted cdf, by one merge of the two sorted sequences instead of a
+    binary search per bin (the job sampler is rebuilt every month).
+    """
+    n = cdf.shape[0]
+    out = np.empty(n, np.int64)
+    idx = 0
+    for b in range(n):
+        edge = b / n
+        while idx < n and cdf[idx] <= edge:
+            idx += 1
+        out[b] = idx
+    return out
+
+
+@njit(cache=True)
 def count_by(index: np.ndarray, lookup: np.ndarray, alive: np.ndarray, size: int) -> np.ndarray:
     """``bincount(lookup[index[alive]], minlength=size)`` without the temporaries."""
     out = np.zeros(size, np.float64)
@@ -45,7 +98,7 @@ def count_by(index: np.ndarray, lookup: np.ndarray, alive: np.ndarray, size: int
     return out
 
 
-@njit(cache=True, parallel=True)
+@threaded(lambda u, cdf, guide: u.size)
 def pick_indices(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray) -> np.ndarray:
     """Guide-table draws for given uniforms (any shape; indices into the sampler's items).
 
@@ -65,7 +118,7 @@ def pick_indices(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray) -> np.ndarra
     return out.reshape(u.shape)
 
 
-@njit(cache=True, parallel=True)
+@threaded(lambda employer, *_: len(employer))
 def release_closed(employer: np.ndarray, firm_alive: np.ndarray, talent_alive: np.ndarray, wage: np.ndarray) -> None:
     """Live workers whose employer row is dead become seekers (firm -1, wage 0): one pass, in place."""
     for i in prange(employer.shape[0]):
@@ -106,7 +159,7 @@ def _uniform(row: np.uint64, j: int) -> float:
     return (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
 
 
-@njit(cache=True, parallel=True)
+@threaded(lambda key, ids, k: len(ids) * k)
 def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + (j + 1) * golden), top 53 bits.
 
@@ -122,7 +175,7 @@ def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@threaded(lambda key, ids, k: len(ids) * k)
 def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     """:func:`keyed_uniforms` rounded to float32 and clamped into [LOW32, HIGH32], for Gumbel noise, without the float64 array."""
     n = ids.shape[0]
@@ -134,7 +187,7 @@ def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@threaded(lambda key, ids, p: len(ids))
 def keyed_below(key: np.uint64, ids: np.ndarray, p: float) -> np.ndarray:
     """Whether each id's first keyed uniform is below ``p``: an event at rate p, without the float64 array."""
     out = np.empty(ids.shape[0], np.bool_)
@@ -143,7 +196,7 @@ def keyed_below(key: np.uint64, ids: np.ndarray, p: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@threaded(lambda origin, cand, *_: cand.size)
 def near_choice(origin, cand, cell_of, score_of, x, y, cost, max_km, gumbel):  # noqa: ANN001, ANN201 (numba arrays)
     """Each row's logit pick among candidates ``cand`` and whether it is in reach (see talent.choose_near).
 

@@ -19,13 +19,16 @@ MONTH = 1.0 / 12.0
 CHUNK = 131_072
 
 
-def step_talent(state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, draws: MonthDraws) -> None:
+def step_talent(
+    state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, draws: MonthDraws, per_worker: np.ndarray | None = None
+) -> None:
     """Separations, then in-migration to meet demand, then matching, then home moves.
 
     Every draw is keyed by the worker's stable id (common random numbers);
     arrivals are counted by inverse CDF and get ids from (month, index), so
     a scenario that attracts a few more people has the same newcomers plus
-    the extra ones.
+    the extra ones. ``per_worker`` is labour.revenue_per_worker of every
+    firm row, if the caller has it.
     """
     talent, firms = state.talent, state.firms
     _separate(state, params, effects, draws)
@@ -36,7 +39,7 @@ def step_talent(state: State, geo: Geography, params: Params, effects: Effects, 
     talent.kill(leave)
     state.log.talent_out += len(leave)
     seekers = seekers[stay]
-    per_worker = revenue_per_worker(firms.revenue, params)  # revenue does not change within the talent step
+    per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker  # revenue does not change here
     vacancies = open_positions(state, params, per_worker)
     unmet = max(0.0, float(vacancies.sum()) - len(seekers))
     arrivals = draws.poisson(

@@ -40,6 +40,7 @@ from ..engine.fields import neighbourhood_fields
 from ..engine.firms import exit_firms, found_firms, grow_firms, relocate_firms
 from ..engine.geography import Geography
 from ..engine.infrastructure import update_compute
+from ..engine.labour import revenue_per_worker
 from ..engine.land import update_land
 from ..engine.metrics import COLUMNS, headline, tidy_rows
 from ..engine.params import Params
@@ -145,10 +146,11 @@ class VisionValleyModel(mesa.Model):
         for label, cny in effects.spend.items():
             self._spend[label] += cny
         update_compute(state, params)
-        step_talent(state, geo, params, effects, self._homes, draws)
+        per_worker = revenue_per_worker(state.firms.revenue, params)  # revenue changes first in grow_firms: one power a month
+        step_talent(state, geo, params, effects, self._homes, draws, per_worker)
         fields = neighbourhood_fields(state, geo, params)
         cells = self._cell_sampler()
-        grow_firms(state, geo, params, fields, effects, draws)
+        grow_firms(state, geo, params, fields, effects, draws, per_worker)
         state.log.firm_exits = exit_firms(state, params, draws)
         release_workers_of_closed_firms(state)
         state.log.firm_births = found_firms(state, geo, params, fields, effects, cells, draws)
