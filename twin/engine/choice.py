@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import draw_indices, pick_indices
+from .kernels import draw_indices, guide_table, pick_indices
 from .streams import Draws, as_draws
 
 
@@ -36,7 +36,7 @@ class WeightedSampler:
         cdf = np.cumsum(np.asarray(weights, dtype=np.float64)[keep])
         self.cdf = cdf / cdf[-1]
         self.cdf[-1] = np.inf  # no draw can pass the last item
-        self.guide = np.searchsorted(self.cdf, np.arange(len(cdf)) / len(cdf), side="right")
+        self.guide = guide_table(self.cdf)
 
     def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """``size`` draws with replacement."""
@@ -49,19 +49,20 @@ class WeightedSampler:
 
 
 def gumbel_argmax(utility: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Column index of each row's logit choice, with Gumbel noise from uniforms ``u`` (same shape, in (0, 1)).
+    """Column index of each row's logit choice, with Gumbel noise from float32 uniforms ``u`` (Draws.uniform32, same shape).
 
     Rows of all -inf choose column 0. Adds the noise in place, so the
-    caller's array is consumed.
+    caller's array is consumed (and ``u`` too).
     """
-    noise = u.astype(utility.dtype)
-    np.maximum(noise, np.finfo(noise.dtype).tiny, out=noise)  # float32 rounding may reach 0 or 1
-    np.minimum(noise, np.float32(1.0) - np.finfo(np.float32).epsneg, out=noise)
-    np.log(noise, out=noise)
-    np.negative(noise, out=noise)
-    np.log(noise, out=noise)
-    utility -= noise
+    utility -= gumbel_log(u)
     return np.argmax(utility, axis=1)
+
+
+def gumbel_log(u: np.ndarray) -> np.ndarray:
+    """log(-log u) in place: minus a Gumbel draw, for float32 uniforms clamped away from 0 and 1 (Draws.uniform32)."""
+    np.log(u, out=u)
+    np.negative(u, out=u)
+    return np.log(u, out=u)
 
 
 def group_order(groups: np.ndarray, u: np.ndarray) -> np.ndarray:

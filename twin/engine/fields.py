@@ -59,8 +59,17 @@ def kernel_self_weight(geo: Geography, radius_m: float) -> float:
     """The weight the smoothing kernel gives a coarse cell's own value (a unit impulse smoothed, read at itself).
 
     The kernel is the same in every cell (edges only lose mass beyond the
-    grid), so one impulse in the middle measures it for all.
+    grid), so one impulse in the middle measures it for all, once per grid
+    and radius (kept in ``geo.memo``; it is the same every month).
     """
+    key = ("kernel_self_weight", radius_m)
+    if key not in geo.memo:
+        geo.memo[key] = _impulse_response(geo, radius_m)
+    return geo.memo[key]
+
+
+def _impulse_response(geo: Geography, radius_m: float) -> float:
+    """The smoothed value of a unit impulse at the grid's middle, read at the middle."""
     impulse = np.zeros((1, geo.coarse_size))
     rows, cols = geo.coarse_shape
     centre = (rows // 2) * cols + cols // 2

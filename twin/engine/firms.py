@@ -18,7 +18,9 @@ from .streams import MonthDraws
 MONTH = 1.0 / 12.0
 
 
-def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws) -> None:
+def grow_firms(
+    state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws, per_worker: np.ndarray | None = None
+) -> None:
     """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
 
     Policy funding enters a per-firm policy stock that decays with
@@ -29,13 +31,14 @@ def grow_firms(state: State, geo: Geography, params: Params, fields: Fields, eff
 
     Agglomeration and talent access enter relative to their revenue-weighted
     city average, so they move growth between places rather than adding to
-    the city's total.
+    the city's total. ``per_worker`` is labour.revenue_per_worker of every
+    firm row before growth, if the caller has it.
     """
     firms = state.firms
     rows = np.flatnonzero(firms.alive)
     revenue, track = firms.revenue[rows], firms.track[rows]
     coarse = geo.coarse(firms.cell[rows])
-    shortage = np.clip(1.0 - firms.employees[rows] / labour_demand(revenue, params), 0.0, 1.0)
+    shortage = np.clip(1.0 - firms.employees[rows] / labour_demand(revenue, params, None if per_worker is None else per_worker[rows]), 0.0, 1.0)
     price = state.compute_price * (1.0 - effects.compute_subsidy[rows])
     agglomeration = others_agglomeration(fields, track, coarse, revenue)
     access = fields.talent_access[coarse]
@@ -121,7 +124,7 @@ def found_firms(
     need = params.floor_m2_per_worker
     free = free_m2(state)
     utility[free[cand] < need] = -np.inf
-    cell = cand[np.arange(n), gumbel_argmax(utility, draws.uniform("birth_noise", uid, params.candidates))]
+    cell = cand[np.arange(n), gumbel_argmax(utility, draws.uniform32("birth_noise", uid, params.candidates))]
     ok = free[cell] >= need
     ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, draws, uid[ok], "birth_order")
     k = int(ok.sum())
@@ -155,7 +158,7 @@ def relocate_firms(
     room = free[cand] + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room
     utility = location_utility(cand, firms.track[movers], state, geo, params, fields, effects)
     utility[room < need[:, None]] = -np.inf
-    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, draws.uniform("relocate_noise", uid, params.candidates))]
+    dest = cand[np.arange(len(movers)), gumbel_argmax(utility, draws.uniform32("relocate_noise", uid, params.candidates))]
     moving = np.flatnonzero(dest != here)
     moving = moving[ration(dest[moving], need[moving], free, draws, uid[moving], "relocate_order")]
     rows, old, new, space = movers[moving], here[moving], dest[moving], need[moving]

@@ -16,7 +16,7 @@ land layer (scenario ``layers: {land: FILE}``) flows through the same path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -49,6 +49,7 @@ class Geography:
     population: np.ndarray  # people per district (district_stats.csv)
     zone_ids: tuple[str, ...]
     anchor_cells: dict[str, int]
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # derived constants computed once per run (fields.kernel_self_weight)
 
     @classmethod
     def from_layers(cls, stack: LayerStack, params: Params) -> "Geography":
@@ -115,6 +116,11 @@ class Geography:
         """Neighbourhood-grid index of every fine cell."""
         row, col = np.divmod(np.arange(self.size, dtype=np.int32), self.shape[1])
         return ((row // self.coarse_factor) * self.coarse_shape[1] + col // self.coarse_factor).astype(np.int32)
+
+    @cached_property
+    def cell_ids(self) -> np.ndarray:
+        """0 .. size-1: the identity map from a cell to its cell, where a kernel asks where an item lies."""
+        return np.arange(self.size, dtype=np.int32)
 
     @cached_property
     def coarse_city(self) -> np.ndarray:

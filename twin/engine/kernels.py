@@ -5,14 +5,49 @@ neighbourhood would otherwise build two million-long temporaries a month.
 Keyed uniforms for the common random numbers (:mod:`twin.engine.streams`)
 hash (key, id, draw index) with splitmix64 in one pass, with no temporaries;
 the synthesis still passes a seeded ``numpy.random.Generator`` to the
-guide-table draws. (Scoring candidates stays in numpy on purpose: its
-gathers overlap their cache misses, which a fused loop serializes.)
+guide-table draws. Keyed draws come fused with what consumes them where
+that saves a pass (float32 Gumbel uniforms, rate thresholds) and the
+commute-scored choice is one pass per chooser.
 """
 
 from __future__ import annotations
 
+import functools
+import types
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit, prange
+
+PARALLEL_FROM = 1 << 15
+"""Work items below which a threaded kernel runs on one thread: waking the other
+threads costs more than they save (far more on a busy machine, where a
+sleeping thread may wait a scheduler tick)."""
+
+
+class Threaded:
+    """A prange kernel compiled twice, threaded and serial; small inputs go to the serial copy.
+
+    Every output element of these kernels depends on its own inputs only, so
+    both copies give the same bytes. The serial copy gets its own qualified
+    name because numba's on-disk cache tells functions apart by name, not by
+    the parallel flag.
+    """
+
+    def __init__(self, fn: Callable, work: Callable[..., int]) -> None:
+        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
+        serial.__qualname__ = fn.__qualname__ + "_serial"
+        self.threaded, self.serial, self.work = njit(cache=True, parallel=True)(fn), njit(cache=True)(serial), work
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args):  # noqa: ANN002, ANN204 (numba arguments)
+        """Run the copy that suits the input's size."""
+        return (self.threaded if self.work(*args) >= PARALLEL_FROM else self.serial)(*args)
+
+
+def threaded(work: Callable[..., int]) -> Callable[[Callable], Threaded]:
+    """Decorator making a :class:`Threaded` kernel; ``work(*args)`` counts its work items."""
+    return lambda fn: Threaded(fn, work)
 
 
 @njit(cache=True)
@@ -35,6 +70,25 @@ def draw_indices(rng, cdf: np.ndarray, guide: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def guide_table(cdf: np.ndarray) -> np.ndarray:
+    """For bin b of len(cdf) equal bins, the number of cdf values <= b / len(cdf).
+
+    The same as ``np.searchsorted(cdf, np.arange(n) / n, side="right")`` for
+    a sorted cdf, by one merge of the two sorted sequences instead of a
+    binary search per bin (the job sampler is rebuilt every month).
+    """
+    n = cdf.shape[0]
+    out = np.empty(n, np.int64)
+    idx = 0
+    for b in range(n):
+        edge = b / n
+        while idx < n and cdf[idx] <= edge:
+            idx += 1
+        out[b] = idx
+    return out
+
+
+@njit(cache=True)
 def count_by(index: np.ndarray, lookup: np.ndarray, alive: np.ndarray, size: int) -> np.ndarray:
     """``bincount(lookup[index[alive]], minlength=size)`` without the temporaries."""
     out = np.zeros(size, np.float64)
@@ -44,18 +98,34 @@ def count_by(index: np.ndarray, lookup: np.ndarray, alive: np.ndarray, size: int
     return out
 
 
-@njit(cache=True)
+@threaded(lambda u, cdf, guide: u.size)
 def pick_indices(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray) -> np.ndarray:
-    """Guide-table draws for given uniforms (any shape; indices into the sampler's items)."""
+    """Guide-table draws for given uniforms (any shape; indices into the sampler's items).
+
+    Kept apart from the hashing that makes ``u``: this tight loop overlaps
+    its cache misses, which a loop fused with the hash serializes (measured:
+    about 1.5x slower fused). Each draw is independent, so prange cannot
+    change a result.
+    """
     flat = u.ravel()
     out = np.empty(flat.shape[0], np.int64)
     m = guide.shape[0]
-    for i in range(flat.shape[0]):
+    for i in prange(flat.shape[0]):
         idx = guide[int(flat[i] * m)]
         while cdf[idx] <= flat[i]:
             idx += 1
         out[i] = idx
     return out.reshape(u.shape)
+
+
+@threaded(lambda employer, *_: len(employer))
+def release_closed(employer: np.ndarray, firm_alive: np.ndarray, talent_alive: np.ndarray, wage: np.ndarray) -> None:
+    """Live workers whose employer row is dead become seekers (firm -1, wage 0): one pass, in place."""
+    for i in prange(employer.shape[0]):
+        e = employer[i]
+        if e >= 0 and talent_alive[i] and not firm_alive[e]:
+            employer[i] = -1
+            wage[i] = 0.0
 
 
 M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -71,9 +141,27 @@ def mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, parallel=True)
+LOW32 = np.float32(np.finfo(np.float32).tiny)
+HIGH32 = np.float32(1.0) - np.finfo(np.float32).epsneg
+"""float32 uniforms are clamped into [LOW32, HIGH32]: rounding may reach 0 or 1, where Gumbel noise is infinite."""
+
+
+@njit(cache=True, inline="always")
+def _row_key(key: np.uint64, uid: np.int64) -> np.uint64:
+    """The stream of one id under one key."""
+    return mix64(key ^ (np.uint64(uid) * GOLDEN))
+
+
+@njit(cache=True, inline="always")
+def _uniform(row: np.uint64, j: int) -> float:
+    """Draw j of a row stream: the top 53 bits of mix64(row + (j + 1) * golden), in (0, 1)."""
+    bits = mix64(row + np.uint64(j + 1) * GOLDEN) >> np.uint64(11)
+    return (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
+
+
+@threaded(lambda key, ids, k: len(ids) * k)
 def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + j * golden), top 53 bits.
+    """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + (j + 1) * golden), top 53 bits.
 
     Each value depends on its own (key, id, j) only, so the threads (prange)
     cannot change a result: the same bytes on any number of cores.
@@ -81,8 +169,56 @@ def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     n = ids.shape[0]
     out = np.empty((n, k), np.float64)
     for i in prange(n):
-        base = mix64(key ^ (np.uint64(ids[i]) * GOLDEN))
+        row = _row_key(key, ids[i])
         for j in range(k):
-            bits = mix64(base + np.uint64(j + 1) * GOLDEN) >> np.uint64(11)
-            out[i, j] = (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
+            out[i, j] = _uniform(row, j)
     return out
+
+
+@threaded(lambda key, ids, k: len(ids) * k)
+def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
+    """:func:`keyed_uniforms` rounded to float32 and clamped into [LOW32, HIGH32], for Gumbel noise, without the float64 array."""
+    n = ids.shape[0]
+    out = np.empty((n, k), np.float32)
+    for i in prange(n):
+        row = _row_key(key, ids[i])
+        for j in range(k):
+            out[i, j] = min(max(np.float32(_uniform(row, j)), LOW32), HIGH32)
+    return out
+
+
+@threaded(lambda key, ids, p: len(ids))
+def keyed_below(key: np.uint64, ids: np.ndarray, p: float) -> np.ndarray:
+    """Whether each id's first keyed uniform is below ``p``: an event at rate p, without the float64 array."""
+    out = np.empty(ids.shape[0], np.bool_)
+    for i in prange(ids.shape[0]):
+        out[i] = _uniform(_row_key(key, ids[i]), 0) < p
+    return out
+
+
+@threaded(lambda origin, cand, *_: cand.size)
+def near_choice(origin, cand, cell_of, score_of, x, y, cost, max_km, gumbel):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each row's logit pick among candidates ``cand`` and whether it is in reach (see talent.choose_near).
+
+    Utility is ``score_of[c] - cost * km`` in float32 (-inf beyond
+    ``max_km``; no commute from an origin of -1), less the Gumbel term
+    ``gumbel`` = log(-log u); the first maximum wins, as numpy's argmax.
+    One pass per row instead of a dozen (n, k) temporaries.
+    """
+    n, k = cand.shape
+    pick = np.empty(n, np.int64)
+    reach = np.empty(n, np.bool_)
+    for i in prange(n):
+        o = origin[i]
+        best, col, far_best = np.float32(-np.inf), 0, False
+        for j in range(k):
+            c = cell_of[cand[i, j]]
+            km = np.hypot(x[o] - x[c], y[o] - y[c]) if o >= 0 else np.float32(0.0)
+            far = km > max_km
+            utility = np.float32(-np.inf) if far else score_of[cand[i, j]] - cost * km
+            value = utility - gumbel[i, j]
+            if value > best or j == 0:
+                best, col, far_best = value, j, far
+        pick[i] = cand[i, col]
+        reach[i] = not far_best
+    return pick, reach

@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 from scipy import special, stats
 
-from .kernels import keyed_uniforms
+from .kernels import HIGH32, LOW32, keyed_below, keyed_uniforms, keyed_uniforms32
 
 MASK = (1 << 64) - 1
 NEWBORN = 1 << 32
@@ -58,6 +58,10 @@ class Draws(Protocol):
         """One uniform in (0, 1) per id (shape (n,)), or k per id (shape (n, k))."""
         ...
 
+    def uniform32(self, process: str, ids: np.ndarray, k: int) -> np.ndarray:
+        """k uniforms per id as float32 in [kernels.LOW32, kernels.HIGH32] (Gumbel noise)."""
+        ...
+
     def poisson(self, process: str, mean: float) -> int:
         """A Poisson count."""
         ...
@@ -78,6 +82,14 @@ class Streams:
         """Uniforms in (0, 1) keyed by each id: shape (n,), or (n, k) for k draws per id."""
         out = keyed_uniforms(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), 1 if k is None else k)
         return out[:, 0] if k is None else out
+
+    def uniform32(self, process: str, month: int, ids: np.ndarray, k: int) -> np.ndarray:
+        """:meth:`uniform` as clamped float32, made in one pass (the same values as :func:`clamp32` of them)."""
+        return keyed_uniforms32(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), k)
+
+    def below(self, process: str, month: int, ids: np.ndarray, p: float) -> np.ndarray:
+        """``uniform(process, month, ids) < p`` in one pass: which ids meet an event of probability p."""
+        return keyed_below(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), float(p))
 
     def normal(self, process: str, month: int, ids: np.ndarray) -> np.ndarray:
         """Standard normals keyed by each id (inverse CDF of :meth:`uniform`)."""
@@ -109,6 +121,14 @@ class MonthDraws:
         """Keyed uniforms of this month."""
         return self.streams.uniform(process, self.index, ids, k)
 
+    def uniform32(self, process: str, ids: np.ndarray, k: int) -> np.ndarray:
+        """Keyed clamped float32 uniforms of this month."""
+        return self.streams.uniform32(process, self.index, ids, k)
+
+    def below(self, process: str, ids: np.ndarray, p: float) -> np.ndarray:
+        """Keyed events of probability p this month."""
+        return self.streams.below(process, self.index, ids, p)
+
     def poisson(self, process: str, mean: float) -> int:
         """A keyed Poisson count of this month."""
         return self.streams.poisson(process, self.index, mean)
@@ -133,9 +153,18 @@ class SequentialDraws:
         u = self.rng.random(len(ids) if k is None else (len(ids), k))
         return np.maximum(u, np.finfo(np.float64).tiny)
 
+    def uniform32(self, process: str, ids: np.ndarray, k: int) -> np.ndarray:
+        """:meth:`uniform` as clamped float32."""
+        return clamp32(self.uniform(process, ids, k))
+
     def poisson(self, process: str, mean: float) -> int:
         """A Poisson count from the generator."""
         return int(self.rng.poisson(max(mean, 0.0)))
+
+
+def clamp32(u: np.ndarray) -> np.ndarray:
+    """Uniforms as float32 in [LOW32, HIGH32], where log(-log u) is finite."""
+    return np.minimum(np.maximum(u.astype(np.float32), LOW32), HIGH32)
 
 
 def as_draws(source: Draws | np.random.Generator) -> Draws:

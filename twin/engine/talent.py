@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .choice import WeightedSampler, gumbel_argmax, ration
+from .choice import WeightedSampler, gumbel_log, ration
 from .effects import Effects
 from .geography import Geography
-from .labour import labour_demand, wage_offer
+from .kernels import near_choice, release_closed
+from .labour import labour_demand, revenue_per_worker, wage_offer
 from .land import free_m2
 from .params import Params
 from .state import State
@@ -18,23 +19,28 @@ MONTH = 1.0 / 12.0
 CHUNK = 131_072
 
 
-def step_talent(state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, draws: MonthDraws) -> None:
+def step_talent(
+    state: State, geo: Geography, params: Params, effects: Effects, homes: WeightedSampler, draws: MonthDraws, per_worker: np.ndarray | None = None
+) -> None:
     """Separations, then in-migration to meet demand, then matching, then home moves.
 
     Every draw is keyed by the worker's stable id (common random numbers);
     arrivals are counted by inverse CDF and get ids from (month, index), so
     a scenario that attracts a few more people has the same newcomers plus
-    the extra ones.
+    the extra ones. ``per_worker`` is labour.revenue_per_worker of every
+    firm row, if the caller has it.
     """
     talent, firms = state.talent, state.firms
     _separate(state, params, effects, draws)
     seekers = np.flatnonzero(talent.alive & (talent.firm < 0))
     p_leave = -np.expm1(-params.leave_rate_seeking * MONTH / effects.talent_retention)
-    leave = seekers[draws.uniform("seeker_leave", talent.uid[seekers]) < p_leave]
+    stay = draws.uniform("seeker_leave", talent.uid[seekers]) >= p_leave
+    leave = seekers[~stay]
     talent.kill(leave)
     state.log.talent_out += len(leave)
-    seekers = np.setdiff1d(seekers, leave, assume_unique=True)
-    vacancies = open_positions(state, params)
+    seekers = seekers[stay]
+    per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker  # revenue does not change here
+    vacancies = open_positions(state, params, per_worker)
     unmet = max(0.0, float(vacancies.sum()) - len(seekers))
     arrivals = draws.poisson(
         "arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count)
@@ -49,19 +55,16 @@ def step_talent(state: State, geo: Geography, params: Params, effects: Effects, 
         )
         seekers = np.concatenate([seekers, new])
         state.log.talent_in += arrivals
-    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws)
-    movers = np.flatnonzero(talent.alive & (draws.uniform("home_move", talent.uid) < -np.expm1(-params.home_move_rate * MONTH)))
+    state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws, per_worker)
+    movers = np.flatnonzero(talent.alive & draws.below("home_move", talent.uid, -np.expm1(-params.home_move_rate * MONTH)))
     work = np.where(talent.firm[movers] >= 0, firms.cell[np.maximum(talent.firm[movers], 0)], -1)
     talent.home[movers] = choose_homes(work, state, geo, params, homes, draws, talent.uid[movers])
 
 
 def release_workers_of_closed_firms(state: State) -> None:
     """Workers whose firm closed become job seekers (one gather over the talent table)."""
-    talent, firms = state.talent, state.firms
-    employer = talent.firm
-    lost = (employer >= 0) & ~firms.alive_all[np.maximum(employer, 0)] & talent.alive
-    employer[lost] = -1
-    talent.wage[lost] = 0.0
+    talent = state.talent
+    release_closed(talent.firm, state.firms.alive_all, talent.alive, talent.wage)
 
 
 def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws) -> None:
@@ -71,43 +74,44 @@ def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws)
     p_quit = -np.expm1(-params.quit_rate * MONTH)
     if p_leave + p_quit <= 0:
         return
-    u = draws.uniform("separate", talent.uid)
-    rows = np.flatnonzero((u < p_leave + p_quit) & talent.alive & (talent.firm >= 0))
+    rows = np.flatnonzero(draws.below("separate", talent.uid, p_leave + p_quit) & talent.alive & (talent.firm >= 0))
     employer = talent.firm[rows]
     firms.employees[:] -= np.bincount(employer, minlength=firms.n).astype(np.int32)
     state.occupancy_m2 -= np.bincount(firms.cell[employer], minlength=len(state.occupancy_m2)) * params.floor_m2_per_worker
-    leaving = rows[u[rows] < p_leave]
+    leaving = rows[draws.uniform("separate", talent.uid[rows]) < p_leave]  # the same keyed uniforms, for the few separated
     talent.firm[rows] = -1
     talent.wage[rows] = 0.0
     talent.kill(leaving)
     state.log.talent_out += len(leaving)
 
 
-def open_positions(state: State, params: Params) -> np.ndarray:
+def open_positions(state: State, params: Params, per_worker: np.ndarray | None = None) -> np.ndarray:
     """Positions each firm row can fill now: unfilled labour demand, scaled down where its cell lacks desks.
 
     Firms in a full cell do not advertise what they could not seat, so
     neither job search nor in-migration chases them.
     """
     firms = state.firms
-    gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params)) - firms.employees, 0.0), 0.0)
+    gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params, per_worker)) - firms.employees, 0.0), 0.0)
     desks = free_m2(state) / params.floor_m2_per_worker
     wanted = np.bincount(firms.cell, gap, minlength=len(desks))
     share = np.minimum(1.0, np.divide(desks, wanted, out=np.ones_like(desks), where=wanted > 0))
     return np.floor(gap * share[firms.cell])
 
 
-def match_jobs(seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws) -> int:
+def match_jobs(
+    seekers: np.ndarray, vacancies: np.ndarray, state: State, geo: Geography, params: Params, draws: MonthDraws, per_worker: np.ndarray | None = None
+) -> int:
     """Seekers pick among sampled vacancies by wage and commute; firms and floor space ration the picks."""
     talent, firms = state.talent, state.firms
     if len(seekers) == 0 or vacancies.sum() == 0:
         return 0
     jobs = WeightedSampler(np.arange(firms.n), vacancies)
-    offer = wage_offer(firms.revenue, params)
+    offer = wage_offer(firms.revenue, params, per_worker)
     uid = talent.uid[seekers]
     cand = jobs.pick(draws.uniform("job_candidates", uid, params.job_candidates))
-    noise = draws.uniform("job_noise", uid, params.job_candidates)
-    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell[cand], np.log(offer[cand]), geo, params, noise)
+    noise = draws.uniform32("job_noise", uid, params.job_candidates)
+    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell, np.log(offer), geo, params, noise)
     choice = np.where(reachable, pick, -1)
     applied = np.flatnonzero(choice >= 0)
     hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, draws, uid[applied], "hire_order")]
@@ -139,35 +143,32 @@ def choose_homes(
     draws = as_draws(draws)
     ids = np.arange(len(work)) if ids is None else ids
     home = np.empty(len(work), np.int32)
+    appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent + np.float32(params.metro_weight_home) * geo.metro_access
     for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
         part, who = work[start : start + CHUNK], ids[start : start + CHUNK]
         cells = homes.pick(draws.uniform("home_candidates", who, params.home_candidates))
-        appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent[cells] + np.float32(params.metro_weight_home) * geo.metro_access[cells]
-        noise = draws.uniform("home_noise", who, params.home_candidates)
-        home[start : start + CHUNK], _ = choose_near(part, cells, cells, appeal, geo, params, noise)
+        noise = draws.uniform32("home_noise", who, params.home_candidates)
+        home[start : start + CHUNK], _ = choose_near(part, cells, geo.cell_ids, appeal, geo, params, noise)
     return home
 
 
 def choose_near(
-    origin: np.ndarray, cand: np.ndarray, at: np.ndarray, base: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
+    origin: np.ndarray, cand: np.ndarray, cell_of: np.ndarray, score_of: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logit over candidates (choosers x k) at cells ``at``, scored ``base - commute cost x km`` from each origin cell.
+    """Logit over candidates (choosers x k) at cells ``cell_of[cand]``, scored ``score_of[cand] - commute cost x km`` from each origin cell.
 
     Candidates beyond the longest commute are out of reach; an origin of -1
-    means no commute term. ``noise`` holds the uniforms behind the Gumbel
-    draws (choosers x k). Returns each chooser's pick and whether it is in
-    reach (a chooser with nothing in reach keeps its first candidate).
+    means no commute term. ``noise`` holds the float32 uniforms behind the
+    Gumbel draws (choosers x k, Draws.uniform32; consumed). Returns each
+    chooser's pick and whether it is in reach (a chooser with nothing in
+    reach keeps its first candidate). The scoring is one compiled pass
+    (kernels.near_choice) rather than a dozen (choosers x k) temporaries.
     """
     x, y = geo.centre_km
-    has = (origin >= 0)[:, None]
-    start = np.maximum(origin, 0)[:, None]
-    km = np.where(has, np.hypot(x[start] - x[at], y[start] - y[at]), np.float32(0.0))
-    utility = base.astype(np.float32) - np.float32(params.commute_cost) * km
-    far = km > params.commute_max_km
-    utility[far] = -np.inf
-    column = gumbel_argmax(utility, noise)
-    rows = np.arange(len(cand))
-    return cand[rows, column], ~far[rows, column]
+    return near_choice(
+        np.asarray(origin), cand, cell_of, score_of.astype(np.float32, copy=False), x, y,
+        np.float32(params.commute_cost), np.float32(params.commute_max_km), gumbel_log(noise),
+    )
 
 
 def draw_skill(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:

@@ -77,13 +77,13 @@ class Lever(BaseModel):
         firms, geo = model.state.firms, model.geo
         mask = firms.alive.copy()
         if self.zones:
-            mask &= np.isin(geo.zone[firms.cell], [geo.zone_ids.index(z) for z in self.zones])
+            mask &= _member(geo.zone[firms.cell], [geo.zone_ids.index(z) for z in self.zones], len(geo.zone_ids))
         if self.districts:
-            mask &= np.isin(geo.district[firms.cell], [geo.district_names.index(d) for d in self.districts])
+            mask &= _member(geo.district[firms.cell], [geo.district_names.index(d) for d in self.districts], len(geo.district_names))
         if self.tracks:
-            mask &= np.isin(firms.track, [TRACK_IDS.index(t) for t in self.tracks])
+            mask &= _member(firms.track, [TRACK_IDS.index(t) for t in self.tracks], len(TRACK_IDS))
         if self.tiers:
-            mask &= np.isin(model.params.tier(firms.revenue), [TIERS.index(t) for t in self.tiers])
+            mask &= _member(model.params.tier(firms.revenue), [TIERS.index(t) for t in self.tiers], len(TIERS))
         return mask
 
     def starts_now(self, model: PolicyModel, year: int | None = None) -> bool:
@@ -93,6 +93,13 @@ class Lever(BaseModel):
         """
         first = max(self.start_year if year is None else year, model.start_year + 1)
         return abs(model.state.year - first) < 1e-6
+
+
+def _member(codes: np.ndarray, wanted: list[int], size: int) -> np.ndarray:
+    """Which codes (in -1 .. size-1; -1 is outside every group) are in ``wanted``: a table look-up, cheaper each month than np.isin."""
+    table = np.zeros(size + 1, bool)  # the extra last slot answers code -1
+    table[wanted] = True
+    return table[codes]
 
 
 class ComputeVouchers(Lever):

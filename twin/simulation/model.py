@@ -40,6 +40,7 @@ from ..engine.fields import neighbourhood_fields
 from ..engine.firms import exit_firms, found_firms, grow_firms, relocate_firms
 from ..engine.geography import Geography
 from ..engine.infrastructure import update_compute
+from ..engine.labour import revenue_per_worker
 from ..engine.land import update_land
 from ..engine.metrics import COLUMNS, headline, tidy_rows
 from ..engine.params import Params
@@ -106,11 +107,11 @@ class VisionValleyModel(mesa.Model):
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])
         self._capacity_seen: np.ndarray | None = None
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, n=name: m.figures[n]) for name in ("year", *HEADLINE)},
+            model_reporters={name: (lambda m, n=name: m._collected[n]) for name in ("year", *HEADLINE)},
             tables={"metrics": list(COLUMNS)},
         )
         self.running = self.end_year > self.start_year
-        self.datacollector.collect(self)
+        self._collect()
         self._record_year()
 
     @property
@@ -145,10 +146,11 @@ class VisionValleyModel(mesa.Model):
         for label, cny in effects.spend.items():
             self._spend[label] += cny
         update_compute(state, params)
-        step_talent(state, geo, params, effects, self._homes, draws)
+        per_worker = revenue_per_worker(state.firms.revenue, params)  # revenue changes first in grow_firms: one power a month
+        step_talent(state, geo, params, effects, self._homes, draws, per_worker)
         fields = neighbourhood_fields(state, geo, params)
         cells = self._cell_sampler()
-        grow_firms(state, geo, params, fields, effects, draws)
+        grow_firms(state, geo, params, fields, effects, draws, per_worker)
         state.log.firm_exits = exit_firms(state, params, draws)
         release_workers_of_closed_firms(state)
         state.log.firm_births = found_firms(state, geo, params, fields, effects, cells, draws)
@@ -156,7 +158,7 @@ class VisionValleyModel(mesa.Model):
         update_land(state, geo, params)
         state.compact()
         state.year = self.start_year + 1.0 + self.steps / 12.0
-        self.datacollector.collect(self)
+        self._collect()
         if self.steps % 12 == 0:
             self._record_year()
         if self.year >= self.end_year + 1 - 1e-9:
@@ -166,6 +168,11 @@ class VisionValleyModel(mesa.Model):
         """Step to the end of the scenario's last year."""
         while self.running:
             self.step()
+
+    def _collect(self) -> None:
+        """Collect the monthly reporters from one computation of the headline figures (not one per reporter)."""
+        self._collected = self.figures
+        self.datacollector.collect(self)
 
     def _cell_sampler(self) -> WeightedSampler:
         """Candidate cells for firm location, by floor space; rebuilt only when capacity changes (parks)."""
