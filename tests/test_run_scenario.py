@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -102,10 +103,18 @@ def test_compare_writes_the_differences_and_a_comparison_map(tmp_path):
     assert "spread − core, 2025, 1 paired seed" in out.stdout
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user + system, from /proc), so a test can wait for work rather than wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_an_interrupted_run_leaves_no_output_folder(tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_scenario.py"), "--out", str(tmp_path / "out")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)  # mid-run: layers loaded, the full baseline being simulated
+    while _cpu_seconds(proc.pid) < 6.0:  # mid-run by the work done, not the clock: layers loaded, the baseline being simulated
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.1)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

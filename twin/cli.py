@@ -84,10 +84,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not _interrupted(exc):
+            raise
         kept = "; finished ensemble members are kept: rerun with --resume" if args.ensemble or args.attribute or args.seek else ""
         print(f"error: interrupted; no output was written{kept}", file=sys.stderr)
         return 1
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """True for Ctrl-C, also when it landed inside a compiled kernel: numba then reports a SystemError caused by it."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _run(args: argparse.Namespace) -> int:
