@@ -113,7 +113,7 @@ class Params:
     growth_mu: float = _fit("growth_mu", 0.08, "1/yr", -1.0, 1.0, "Mean annual log growth of revenue of a firm up to 100 M CNY, before local effects.")
     growth_size_drag: float = _fit("growth_size_drag", 0.02, "1/yr per decade", 0.0, 0.5, "Annual growth lost per tenfold of revenue above 100 M CNY: large firms grow slower, the size-growth relation the anchors' published growth shows.")
     growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
-    sigma_size_elasticity: float = _p(0.1, "-", 0.0, 0.5, "ASSUMPTION: growth volatility falls as revenue^-this: large firms are steadier.")
+    sigma_size_elasticity: float = _p(0.25, "-", 0.0, 0.5, "Growth volatility falls as revenue^-this (beta): large firms are steadier. Literature: beta = 0.20 ± 0.03 for sales (docs/sources.md#s-lit-size-variance), rising toward 1/2 for the largest firms; ASSUMPTION: 0.25, the upper end, for a twin whose volatility matters most at its 100 亿-scale anchors (海康威视 about 2.6%/yr); plausible range 0.14 – 0.3, not fitted (the revenue targets pin mean growth, not its variance).")
     agglomeration_weight: float = _fit("agglomeration_weight", 0.03, "1/yr", 0.0, 1.0, "Annual growth gained per unit of log same-track revenue density of the other firms within the agglomeration radius (a firm's own revenue taken out), relative to the city mean.")
     agglomeration_radius_m: float = _p(2000.0, "m", 250.0, 20_000.0, "ASSUMPTION: Gaussian radius (sd) of same-track agglomeration.")
     talent_weight: float = _p(0.02, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log talent access (talent within commuting range) relative to the city mean.")
