@@ -20,13 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     table = validate(list(range(1, args.seeds + 1)), args.scale)
     table.round({"model": 0, "model_sd": 0, "rel_error": 4}).to_csv(args.out, index=False)
-    print(f"hindcast 2020->2023, scale {args.scale:g}, seeds 1..{args.seeds}, fitted {table.attrs['params']}")
+    print(f"hindcast 2020->2023, scale {args.scale:g}, seeds 1..{args.seeds}, parameters fitted to <=2020 {table.attrs['params']}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
     growth = leader_growth(list(range(1, args.seeds + 1)), args.scale)
     mean = sum(growth) / len(growth)
-    ok = LEADER_RANGE[0] <= mean <= LEADER_RANGE[1]
+    ok = all(LEADER_RANGE[0] <= g <= LEADER_RANGE[1] for g in growth)
     print(f"baseline 海康威视 2023->2024 growth, seeds 1..{args.seeds}: {', '.join(f'{g:+.1%}' for g in growth)}; "
-          f"mean {mean:+.1%} ({'within' if ok else 'outside'} {LEADER_RANGE[0]:+.0%}..{LEADER_RANGE[1]:+.0%})")
+          f"mean {mean:+.1%} ({'every seed within' if ok else 'a seed outside'} {LEADER_RANGE[0]:+.0%}..{LEADER_RANGE[1]:+.0%})")
     return 0 if table["within"].all() and ok else 1
 
 

@@ -242,7 +242,7 @@ WHY = (
     "the main fit is the second wave within them.\n\n"
     "Not fitted: growth volatility's fall with size, `sigma_size_elasticity` = 0.25, is set from the firm-growth "
     "literature (beta = 0.20 ± 0.03 for sales, rising toward 1/2 for the largest firms; "
-    "docs/sources.md#s-lit-size-variance), at its upper end, range 0.14 – 0.3 (docs/sensitivity.csv ranks it): "
+    "docs/sources.md#s-lit-size-variance), at its upper end, range 0.14 – 0.3 (`python -m twin.sensitivity` screens it): "
     "revenue levels pin mean growth, not its variance. The 844 规上 firms (2023) are an input of the synthesis, and "
     "Hangzhou's AI industry (2,487 亿, 2022) is wider than the twin's visual core, so neither is a target."
 )

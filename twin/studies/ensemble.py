@@ -90,7 +90,7 @@ from .aggregate import Aggregate
 from .cluster import Progress, dask_client, run_members
 from .members import MEMBERS, member_file, read_member, write_atomic
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
-from .seeds import member_seeds, point_label, sweep_points
+from .seeds import member_seeds, point_label, sweep_points, uncertainty
 
 
 def run_ensemble(
@@ -223,6 +223,7 @@ def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], ag
         "scenario": spec.name,
         "seed": seed,
         "members": aggregate.members,
+        "uncertainty": uncertainty(spec),
         "rule": "a member meets a target when its figure in 2027 (or the scenario's last year before) is at least the target",
         "sweep": sweep,
         "points": [{"params": point, "probability_tif": tif, **aggregate.target_report(p)} for p, (point, tif) in enumerate(zip(points, tifs))],

@@ -60,3 +60,12 @@ def posterior_spec(spec: Scenario, seed: int) -> Scenario:
         return spec
     drawn = sample[int(np.random.default_rng([seed, 12]).integers(len(sample)))]
     return spec.model_copy(update={"params": {**{k: v for k, v in drawn.items() if k not in spec.params}, **spec.params}})
+
+
+def uncertainty(spec: Scenario) -> str:
+    """What an ensemble's P(target) counts: seed noise only, or seed noise and the posterior's parameter sets."""
+    sample = CALIBRATION.get("posterior", [])
+    if sample and Params().with_overrides(spec.params).posterior:
+        return (f"seed + parameters: each member's own seed and one of the calibration's {len(sample)} posterior "
+                "parameter sets (twin/engine/calibration.json), drawn by that seed")
+    return "seed only: every member runs the fitted point values (--no-posterior or no posterior sample)"
