@@ -5,7 +5,7 @@
 For each scenario in ``scenarios/`` except the baseline, runs it and
 ``scenarios/baseline.yaml`` on the same seeds (common random numbers: paired
 runs through :func:`twin.studies.compare.run_pairs`, on Dask) and prints
-markdown tables for the issue-13 closing note:
+two markdown tables:
 
 1. per scenario: N, seeds, scale, the mean paired difference (scenario −
    baseline) in core revenue, total scale and 千亿 firms in ``--year`` with a
@@ -17,7 +17,8 @@ markdown tables for the issue-13 closing note:
 
 Money is in 亿元 (10^8 CNY) at the run's scale: at ``--scale 0.1`` the city
 has a tenth of its firms and talent, and lever budgets are scaled with it
-where the lever says so. The runs use the scenarios' own parameters (no
+where the lever says so, but the anchor firms keep their full size, so
+revenue per yuan is only meaningful at ``--scale 1``. The runs use the scenarios' own parameters (no
 posterior draws), as ``--compare`` does.
 """
 
