@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -45,6 +46,9 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
     if str(environ.get("MALLOC_TRIM_THRESHOLD_")) == "65536":
         del environ["MALLOC_TRIM_THRESHOLD_"]
+    # Members run side by side, one a worker: the engine's threaded kernels get the worker's share of the
+    # cores, since more threads than cores wait on each other (results do not depend on the thread count).
+    environ["NUMBA_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
