@@ -105,3 +105,16 @@ def _assert_clean_failure(out: subprocess.CompletedProcess, pattern: str, tmp_pa
     assert re.search(pattern, lines[0]), lines[0]
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_study_commands_refuse_a_bad_output_folder_before_running(tmp_path):
+    """python -m twin.sensitivity and twin.validate check --out first: one line, status 2, no traceback, nothing written."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    for command, extra in (("twin.sensitivity", ["--out", str(blocker / "docs")]),
+                           ("twin.sensitivity", ["--trajectories", "1", "--out", str(tmp_path / "docs")]),
+                           ("twin.validate", ["--out", str(tmp_path / "missing" / "validation.csv")])):
+        result = subprocess.run([sys.executable, "-m", command, *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -20,6 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for sensitivity.csv and .png (default docs/)")
     args = parser.parse_args(argv)
+    if args.trajectories < 2:
+        print("error: --trajectories: Morris needs at least 2", file=sys.stderr)
+        return 2
+    try:  # before the runs, not after: a bad folder must not cost the whole screening
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: {args.out}: cannot write there ({exc.strerror})", file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     runs = args.trajectories * (len(FACTORS) + 1)

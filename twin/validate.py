@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05; anchors on)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV written (default docs/validation.csv)")
     args = parser.parse_args(argv)
+    if not args.out.parent.is_dir() or args.out.is_dir():  # checked before the runs, not after them
+        print(f"error: {args.out}: not a file in an existing folder", file=sys.stderr)
+        return 2
     table = validate(list(range(1, args.seeds + 1)), args.scale)
     table.round({"model": 0, "model_sd": 0, "rel_error": 4}).to_csv(args.out, index=False)
     print(f"hindcast 2020->2023, scale {args.scale:g}, seeds 1..{args.seeds}, parameters fitted to <=2020 {table.attrs['params']}")
