@@ -51,7 +51,7 @@ def grow_firms(
         - params.compute_weight * params.compute_cost_share * INTENSITY[track] * (price - 1.0)
         + effects.growth[rows]
     )
-    sigma = params.growth_sigma * (np.maximum(revenue, 1.0) / 1e7) ** -params.sigma_size_elasticity
+    sigma = params.growth_sigma * (np.maximum(revenue, params.sigma_floor_cny) / 1e7) ** -params.sigma_size_elasticity
     shock = special.ndtri(draws.uniform("grow", firms.uid[rows]))  # the same firm meets the same shock in every scenario
     funding = effects.funding[rows]
     stock = firms.policy_stock[rows]

@@ -58,7 +58,7 @@ class Firm(mesa.Agent):
             - p.labour_penalty * shortage
             - p.compute_weight * p.compute_cost_share * intensity * (m.compute_price - 1.0)
         )
-        sigma = p.growth_sigma * (max(self.revenue, 1.0) / 1e7) ** -p.sigma_size_elasticity
+        sigma = p.growth_sigma * (max(self.revenue, p.sigma_floor_cny) / 1e7) ** -p.sigma_size_elasticity
         self.revenue *= math.exp(drift * MONTH + sigma * math.sqrt(MONTH) * m.rng.standard_normal())
 
     def maybe_exit(self) -> bool:
