@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the calibration on a local Dask cluster and write twin/engine/calibration.json."""
     parser = argparse.ArgumentParser(prog="python -m twin.calibrate", description=__doc__)
     parser.add_argument("--trials", type=int, default=56, help="optuna candidates (default 56)")
-    parser.add_argument("--scale", type=float, default=0.05, help="population scale of each run (default 0.05; anchors on)")
+    parser.add_argument("--scale", type=float, default=1.0, help="population scale of each run (default 1, see Design; anchors on)")
     parser.add_argument("--seeds", type=int, default=6, help="common seeds per candidate (default 6)")
     parser.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print the model-vs-published table and write it as CSV; exit 1 when an error exceeds its bound."""
     parser = argparse.ArgumentParser(prog="python -m twin.validate", description=__doc__)
     parser.add_argument("--seeds", type=int, default=5, help="seeds (default 5)")
-    parser.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05; anchors on)")
+    parser.add_argument("--scale", type=float, default=1.0, help="population scale (default 1, as the calibration; anchors on)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV written (default docs/validation.csv)")
     args = parser.parse_args(argv)
     if not args.out.parent.is_dir() or args.out.is_dir():  # checked before the runs, not after them
