@@ -41,7 +41,7 @@ def test_a_lone_firm_gets_no_agglomeration_from_itself(model):
         fields = neighbourhood_fields(state, model.geo, model.params)
         coarse = model.geo.coarse(firms.cell[[lone]])
         own = others_agglomeration(fields, firms.track[[lone]], coarse, firms.revenue[[lone]])
-        assert fields.agglomeration[firms.track[lone], coarse[0]] > 0.5
+        assert fields.agglomeration(firms.track[lone], coarse[0]) > 0.5
         assert abs(own[0]) < 1e-6
         # a second firm of the same track in the same cell does see the first
         other = others_agglomeration(fields, firms.track[[lone]], coarse, np.array([0.0]))
@@ -56,7 +56,7 @@ def test_other_firms_agglomeration_is_the_field_less_the_own_share(model):
     rows = np.flatnonzero(firms.alive)
     fields = neighbourhood_fields(model.state, model.geo, model.params)
     coarse = model.geo.coarse(firms.cell[rows])
-    full = fields.agglomeration[firms.track[rows], coarse]
+    full = fields.agglomeration(firms.track[rows], coarse)
     own_out = others_agglomeration(fields, firms.track[rows], coarse, firms.revenue[rows])
     assert np.all(own_out <= full + 1e-5)
     assert np.any(own_out < full - 1e-3)

@@ -80,32 +80,38 @@ def group_order(groups: np.ndarray, u: np.ndarray) -> np.ndarray:
 def ration(
     groups: np.ndarray,
     need: np.ndarray,
-    free: np.ndarray,
+    room: np.ndarray,
     draws: Draws | np.random.Generator,
     ids: np.ndarray | None = None,
     process: str = "ration",
 ) -> np.ndarray:
     """Accept requests in random order while each group's cumulative need fits its free amount.
 
-    ``groups`` indexes ``free``; returns a boolean mask over the requests. A
-    request that does not fit is refused even if a later, smaller one would
-    fit, which keeps the rule simple and order-independent in expectation.
-    The order is keyed by the requesters' stable ``ids`` under ``process``
-    (the row numbers when no ids are given).
+    ``room`` is the free amount of each request's group (the same for every
+    request of a group); returns a boolean mask over the requests. A request
+    that does not fit is refused even if a later, smaller one would fit,
+    which keeps the rule simple and order-independent in expectation. The
+    order is keyed by the requesters' stable ``ids`` under ``process`` (the
+    row numbers when no ids are given). A group whose whole demand fits
+    takes every request in any order, so only oversubscribed groups are
+    sorted.
     """
     if len(groups) == 0:
         return np.zeros(0, bool)
-    ids = np.arange(len(groups)) if ids is None else ids
-    order = group_order(groups, as_draws(draws).uniform(process, ids))
-    g, n = groups[order], need[order].astype(np.float64)
+    need = np.asarray(need, dtype=np.float64)
+    u = as_draws(draws).uniform(process, np.arange(len(groups)) if ids is None else ids)  # all drawn: a generator's stream must not depend on who is short
+    mask = np.bincount(groups, need)[groups] <= room
+    short = np.flatnonzero(~mask)
+    if len(short) == 0:
+        return mask
+    order = short[group_order(groups[short], u[short])]
+    g, n = groups[order], need[order]
     cum = np.cumsum(n)
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     base = np.repeat(cum[starts] - n[starts], np.diff(np.r_[starts, len(g)]))
-    fits = (cum - base) <= free[g] + 1e-9
+    fits = (cum - base) <= room[order] + 1e-9
     # a refused request must not make later ones in its group look cheaper: keep the prefix only
     run = np.maximum.accumulate(np.where(fits, 0, np.arange(1, len(g) + 1)))
     group_start = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
-    accepted = fits & (run <= group_start)
-    mask = np.zeros(len(groups), bool)
-    mask[order] = accepted
+    mask[order] = fits & (run <= group_start)
     return mask

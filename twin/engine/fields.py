@@ -12,27 +12,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import prange
 
 from .geography import Geography
-from .kernels import count_by
+from .kernels import count_by, threaded
 from .params import TRACKS, Params
 from .state import State
 
 
 @dataclass
 class Fields:
-    """Log-ratio fields: 0 where nothing is near, log 2 at the city's average.
+    """The smoothed fields of one month.
 
-    ``density`` (smoothed same-track revenue), its city ``mean`` per track and
-    the kernel's ``self_weight`` are kept so growth can take a firm's own
-    contribution out of its agglomeration (:func:`others_agglomeration`).
+    ``density`` is the smoothed same-track revenue and ``mean`` its city
+    mean per track; agglomeration is their log ratio, 0 where nothing is
+    near and log 2 at the city's average. It is taken only where it is asked
+    for (:meth:`agglomeration` at candidate cells, :func:`others_agglomeration`
+    at firms), not over the whole grid each month. The kernel's
+    ``self_weight`` lets growth take a firm's own contribution out.
     """
 
-    agglomeration: np.ndarray  # (tracks, coarse cells) float32
-    talent_access: np.ndarray  # (coarse cells,) float32
     density: np.ndarray  # (tracks, coarse cells) float64, CNY/yr smoothed
     mean: np.ndarray  # (tracks,) city mean of density
+    talent_access: np.ndarray  # (coarse cells,) float32 log ratio, as agglomeration
     self_weight: float  # the smoothing kernel's weight of a cell on itself
+
+    def agglomeration(self, track: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+        """Same-track agglomeration (float32 log ratio) at (track, coarse cell) pairs; the arguments broadcast."""
+        value, mean = np.broadcast_arrays(self.density[track, coarse], self.mean[track])
+        return np.log1p(np.divide(value, mean, out=np.zeros(value.shape), where=mean > 0)).astype(np.float32)
 
 
 def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields:
@@ -47,11 +55,9 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
     key = firms.track[alive].astype(np.int64) * n + geo.coarse(firms.cell[alive])
     revenue = np.bincount(key, firms.revenue[alive], minlength=len(TRACKS) * n).reshape(len(TRACKS), n)
     density = geo.smooth(revenue, params.agglomeration_radius_m)
-    agglomeration = log_ratio(density, geo.coarse_city)
     people = count_by(talent.home, geo.coarse_of, talent.alive, n)
     access = log_ratio(geo.smooth(people[None, :], params.talent_radius_m), geo.coarse_city)[0]
-    mean = density[:, geo.coarse_city].mean(axis=1)
-    return Fields(agglomeration.astype(np.float32), access.astype(np.float32), density, mean,
+    return Fields(density, density[:, geo.coarse_city].mean(axis=1), access.astype(np.float32),
                   kernel_self_weight(geo, params.agglomeration_radius_m))
 
 
@@ -82,11 +88,22 @@ def others_agglomeration(fields: Fields, track: np.ndarray, coarse: np.ndarray, 
 
     Without this a large firm feeds its own field (海康威视 alone made most of
     its cell's same-track density and gained about 8 points a year from it).
-    Same log-ratio form as :func:`log_ratio`, against the same city mean.
+    Same log-ratio form as :meth:`Fields.agglomeration`, against the same
+    city mean, in one compiled pass over the firms.
     """
-    others = np.maximum(fields.density[track, coarse] - revenue * fields.self_weight, 0.0)
-    mean = fields.mean[track]
-    return np.log1p(np.divide(others, mean, out=np.zeros_like(others), where=mean > 0))
+    return others_log_ratio(np.asarray(track), np.asarray(coarse), np.asarray(revenue, dtype=np.float64),
+                            fields.density, fields.mean, fields.self_weight)
+
+
+@threaded(lambda track, *_: len(track))
+def others_log_ratio(track, coarse, revenue, density, mean, self_weight):  # noqa: ANN001, ANN201 (numba arrays)
+    """log(1 + max(density - revenue x self weight, 0) / mean) per firm; 0 for a track with nothing anywhere."""
+    out = np.empty(track.shape[0])
+    for i in prange(track.shape[0]):
+        t = track[i]
+        others = max(density[t, coarse[i]] - revenue[i] * self_weight, 0.0)
+        out[i] = np.log1p(others / mean[t]) if mean[t] > 0 else 0.0
+    return out
 
 
 def log_ratio(values: np.ndarray, city: np.ndarray) -> np.ndarray:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from numba import njit, prange
 from scipy import special
 
 from .choice import WeightedSampler, gumbel_argmax, ration
 from .effects import Effects
 from .fields import Fields, others_agglomeration
 from .geography import Geography
-from .labour import labour_demand
+from .kernels import NDTRI, keyed_normal, keyed_uniform, threaded
+from .labour import revenue_per_worker
 from .land import floor_need, free_m2
 from .params import INTENSITY, TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 from .streams import MonthDraws
 
 MONTH = 1.0 / 12.0
+SQRT_MONTH = np.sqrt(MONTH)
 
 
 def grow_firms(
@@ -36,38 +41,78 @@ def grow_firms(
     """
     firms = state.firms
     rows = np.flatnonzero(firms.alive)
-    revenue, track = firms.revenue[rows], firms.track[rows]
+    revenue = firms.revenue[rows]
     coarse = geo.coarse(firms.cell[rows])
-    shortage = np.clip(1.0 - firms.employees[rows] / labour_demand(revenue, params, None if per_worker is None else per_worker[rows]), 0.0, 1.0)
-    price = state.compute_price * (1.0 - effects.compute_subsidy[rows])
-    agglomeration = others_agglomeration(fields, track, coarse, revenue)
+    agglomeration = others_agglomeration(fields, firms.track[rows], coarse, revenue)
     access = fields.talent_access[coarse]
-    drift = (
-        params.growth_mu
-        + params.agglomeration_weight * (agglomeration - np.average(agglomeration, weights=revenue))
-        + params.talent_weight * (access - np.average(access, weights=revenue))
-        - params.growth_size_drag * np.log10(np.maximum(revenue / 1e8, 1.0))
-        - params.labour_penalty * shortage
-        - params.compute_weight * params.compute_cost_share * INTENSITY[track] * (price - 1.0)
-        + effects.growth[rows]
+    per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
+    terms = GrowthTerms(
+        params.growth_mu, params.agglomeration_weight, np.average(agglomeration, weights=revenue),
+        params.talent_weight, np.average(access, weights=revenue), params.growth_size_drag, params.labour_penalty,
+        params.compute_weight * params.compute_cost_share, state.compute_price, params.growth_sigma, params.sigma_floor_cny,
+        -params.sigma_size_elasticity, np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH), params.funding_return,
     )
-    sigma = params.growth_sigma * (np.maximum(revenue, params.sigma_floor_cny) / 1e7) ** -params.sigma_size_elasticity
-    shock = special.ndtri(draws.uniform("grow", firms.uid[rows]))  # the same firm meets the same shock in every scenario
-    funding = effects.funding[rows]
-    stock = firms.policy_stock[rows]
-    fresh = stock * np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH) + funding
-    organic = np.maximum(revenue - params.funding_return * stock, 1.0)  # the lift does not compound: it is added back, decayed
-    firms.revenue[rows] = organic * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock) + params.funding_return * fresh
-    firms.policy_stock[rows] = fresh
-    firms.funding[rows] += funding.astype(np.float32)
+    _grow(rows, agglomeration, access, firms.uid, firms.track, firms.employees, per_worker, effects.compute_subsidy,
+          effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
+          draws.key("grow"), NDTRI)
+
+
+class GrowthTerms(NamedTuple):
+    """The month's scalars of :func:`grow_firms`, named for the kernel."""
+
+    mu: float
+    agglomeration_weight: float
+    agglomeration_mean: float  # revenue-weighted city average
+    talent_weight: float
+    access_mean: float  # revenue-weighted city average
+    size_drag: float
+    labour_penalty: float
+    compute: float  # compute_weight x compute_cost_share
+    compute_price: float
+    sigma: float
+    sigma_floor: float
+    sigma_power: float  # -sigma_size_elasticity
+    decay: float  # of the policy stock over a month
+    funding_return: float
+
+
+@threaded(lambda rows, *_: len(rows))
+def _grow(rows, agglomeration, access, uid, track, employees, per_worker, subsidy, growth, funding,
+          revenue, stock, received, intensity, c, key, ndtri):  # noqa: ANN001 (numba arrays)
+    """One month of growth for the firm rows ``rows`` (see grow_firms), in place, in one pass.
+
+    ``agglomeration`` and ``access`` are per row of ``rows``; the other arrays
+    span the firm table. The shock is the firm's keyed normal, so the same
+    firm meets the same shock in every scenario. Each firm's result depends
+    on its own inputs only, so the threads cannot change a result.
+    """
+    for i in prange(rows.shape[0]):
+        r = rows[i]
+        shortage = min(max(1.0 - employees[r] / max(1.0, revenue[r] / per_worker[r]), 0.0), 1.0)
+        price = c.compute_price * (1.0 - subsidy[r])
+        drift = (
+            c.mu
+            + c.agglomeration_weight * (agglomeration[i] - c.agglomeration_mean)
+            + c.talent_weight * (access[i] - c.access_mean)
+            - c.size_drag * np.log10(max(revenue[r] / 1e8, 1.0))
+            - c.labour_penalty * shortage
+            - c.compute * intensity[track[r]] * (price - 1.0)
+            + growth[r]
+        )
+        sigma = c.sigma * (max(revenue[r], c.sigma_floor) / 1e7) ** c.sigma_power
+        fresh = stock[r] * c.decay + funding[r]
+        organic = max(revenue[r] - c.funding_return * stock[r], 1.0)  # the lift does not compound: it is added back, decayed
+        shock = keyed_normal(key, uid[r], ndtri)
+        revenue[r] = organic * np.exp(drift * MONTH + sigma * SQRT_MONTH * shock) + c.funding_return * fresh
+        stock[r] = fresh
+        received[r] += np.float32(funding[r])
 
 
 def exit_firms(state: State, params: Params, draws: MonthDraws) -> int:
     """Close firms with a hazard that falls with size and age; returns how many closed."""
     firms = state.firms
     rows = np.flatnonzero(firms.alive)
-    hazard = exit_hazard(firms.revenue[rows], state.year - firms.born[rows], params)
-    closed = rows[draws.uniform("exit", firms.uid[rows]) < -np.expm1(-hazard * MONTH)]
+    closed = rows[_closing(rows, firms.revenue, firms.born, firms.uid, float(state.year), _hazard_terms(params), draws.key("exit"))]
     firms.kill(closed)
     return len(closed)
 
@@ -80,13 +125,40 @@ def exit_hazard(revenue: np.ndarray, age: np.ndarray, params: Params) -> np.ndar
     decade); large firms shrink through growth instead. Without it 海康威视
     closed in about 1% of four-year runs.
     """
-    revenue = np.maximum(revenue, 1.0)
-    return (
-        params.exit_rate
-        * (revenue / 1e6) ** -params.exit_size_elasticity
-        * (1.0 + params.exit_youth_factor * np.exp(-age / 2.0))
-        * np.exp(-revenue / params.exit_shield_cny)
-    )
+    revenue, age = np.broadcast_arrays(np.asarray(revenue, np.float64), np.asarray(age, np.float64))
+    return _hazards(revenue.ravel(), age.ravel(), _hazard_terms(params)).reshape(revenue.shape)
+
+
+def _hazard_terms(params: Params) -> tuple[float, float, float, float]:
+    """The exit parameters, in the order :func:`_hazard` takes them."""
+    return params.exit_rate, params.exit_size_elasticity, params.exit_youth_factor, params.exit_shield_cny
+
+
+@njit(cache=True, inline="always")
+def _hazard(revenue: float, age: float, terms: tuple[float, float, float, float]) -> float:
+    """:func:`exit_hazard` of one firm."""
+    rate, elasticity, youth, shield = terms
+    revenue = max(revenue, 1.0)
+    return rate * (revenue / 1e6) ** -elasticity * (1.0 + youth * np.exp(-age / 2.0)) * np.exp(-revenue / shield)
+
+
+@njit(cache=True)
+def _hazards(revenue, age, terms):  # noqa: ANN001, ANN201 (numba arrays)
+    """:func:`_hazard` of each firm."""
+    out = np.empty(revenue.shape[0])
+    for i in range(revenue.shape[0]):
+        out[i] = _hazard(revenue[i], age[i], terms)
+    return out
+
+
+@threaded(lambda rows, *_: len(rows))
+def _closing(rows, revenue, born, uid, year, terms, key):  # noqa: ANN001, ANN201 (numba arrays)
+    """Whether each firm row of ``rows`` closes this month: its keyed uniform falls below the month's exit probability."""
+    out = np.empty(rows.shape[0], np.bool_)
+    for i in prange(rows.shape[0]):
+        r = rows[i]
+        out[i] = keyed_uniform(key, uid[r]) < -np.expm1(-_hazard(revenue[r], year - born[r], terms) * MONTH)
+    return out
 
 
 def location_utility(
@@ -95,7 +167,7 @@ def location_utility(
     """Logit utility of candidate cells (choosers x candidates) for firms of the given tracks, metro access included."""
     coarse = geo.coarse(cand)
     return (
-        params.location_agglomeration * fields.agglomeration[track[:, None], coarse]
+        params.location_agglomeration * fields.agglomeration(track[:, None], coarse)
         + params.location_talent * fields.talent_access[coarse]
         - params.location_rent * np.log(state.rent[cand])
         + params.university_weight * geo.pull[cand]
@@ -122,11 +194,12 @@ def found_firms(
     cand = cells.pick(draws.uniform("birth_cells", uid, params.candidates))
     utility = location_utility(cand, track, state, geo, params, fields, effects)
     need = params.floor_m2_per_worker
-    free = free_m2(state)
-    utility[free[cand] < need] = -np.inf
-    cell = cand[np.arange(n), gumbel_argmax(utility, draws.uniform32("birth_noise", uid, params.candidates))]
-    ok = free[cell] >= need
-    ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), free, draws, uid[ok], "birth_order")
+    free = free_m2(state, cand)
+    utility[free < need] = -np.inf
+    pick = gumbel_argmax(utility, draws.uniform32("birth_noise", uid, params.candidates))
+    cell, room = cand[np.arange(n), pick], free[np.arange(n), pick]
+    ok = room >= need
+    ok[ok] = ration(cell[ok], np.full(int(ok.sum()), need), room[ok], draws, uid[ok], "birth_order")
     k = int(ok.sum())
     state.add_firms(
         uid=uid[ok],
@@ -136,7 +209,7 @@ def found_firms(
         born=np.full(k, state.year, np.float32),
         anchor=np.full(k, -1, np.int16),
     )
-    state.occupancy_m2 += np.bincount(cell[ok], minlength=geo.size) * need
+    np.add.at(state.occupancy_m2, cell[ok], need)
     return k
 
 
@@ -154,16 +227,16 @@ def relocate_firms(
     uid = firms.uid[movers]
     cand = cells.pick(draws.uniform("relocate_cells", uid, params.candidates))
     cand[:, 0] = here
-    free = free_m2(state)
-    room = free[cand] + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room
+    room = free_m2(state, cand) + np.where(cand == here[:, None], need[:, None], 0.0)  # staying needs no new room
     utility = location_utility(cand, firms.track[movers], state, geo, params, fields, effects)
     utility[room < need[:, None]] = -np.inf
     dest = cand[np.arange(len(movers)), gumbel_argmax(utility, draws.uniform32("relocate_noise", uid, params.candidates))]
     moving = np.flatnonzero(dest != here)
-    moving = moving[ration(dest[moving], need[moving], free, draws, uid[moving], "relocate_order")]
+    moving = moving[ration(dest[moving], need[moving], free_m2(state, dest[moving]), draws, uid[moving], "relocate_order")]
     rows, old, new, space = movers[moving], here[moving], dest[moving], need[moving]
     firms.cell[rows] = new
-    state.occupancy_m2 += np.bincount(new, space, minlength=geo.size) - np.bincount(old, space, minlength=geo.size)
+    np.add.at(state.occupancy_m2, new, space)
+    np.subtract.at(state.occupancy_m2, old, space)
     return len(rows)
 
 

@@ -12,12 +12,14 @@ commute-scored choice is one pass per chooser.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import types
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
+from numba.extending import get_cython_function_address
 
 PARALLEL_FROM = 1 << 15
 """Work items below which a threaded kernel runs on one thread: waking the other
@@ -88,14 +90,27 @@ def guide_table(cdf: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
 def count_by(index: np.ndarray, lookup: np.ndarray, alive: np.ndarray, size: int) -> np.ndarray:
-    """``bincount(lookup[index[alive]], minlength=size)`` without the temporaries."""
-    out = np.zeros(size, np.float64)
-    for i in range(index.shape[0]):
-        if alive[i]:
-            out[lookup[index[i]]] += 1.0
-    return out
+    """``bincount(lookup[index[alive]], minlength=size)`` without the temporaries.
+
+    Each thread counts its own slice into its own row, then the rows add up:
+    whole counts, so the sum is exact in any order and the bytes do not
+    depend on the threads.
+    """
+    parts = max(1, min(get_num_threads(), len(index) // PARALLEL_FROM))
+    return _count_parts(index, lookup, alive, size, parts).sum(axis=0)
+
+
+@njit(cache=True, parallel=True)
+def _count_parts(index, lookup, alive, size, parts):  # noqa: ANN001, ANN201 (numba arrays)
+    """:func:`count_by` of ``parts`` equal slices, one row each (numba will not cache a kernel that asks for the thread count)."""
+    counts = np.zeros((parts, size), np.float64)
+    step = -(-index.shape[0] // parts)
+    for part in prange(parts):
+        for i in range(part * step, min((part + 1) * step, index.shape[0])):
+            if alive[i]:
+                counts[part, lookup[index[i]]] += 1.0
+    return counts
 
 
 @threaded(lambda u, cdf, guide: u.size)
@@ -159,6 +174,24 @@ def _uniform(row: np.uint64, j: int) -> float:
     return (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
 
 
+NDTRI = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(get_cython_function_address("scipy.special.cython_special", "ndtri"))
+"""SciPy's inverse normal CDF as a C function: the very function behind ``scipy.special.ndtri``, so normals drawn
+inside a kernel have the same bits. Kernels take it as an argument: numba will not cache a kernel that holds a
+C pointer as a global."""
+
+
+@njit(cache=True, inline="always")
+def keyed_uniform(key: np.uint64, uid: np.int64) -> float:
+    """The first keyed uniform of an id: the value of ``keyed_uniforms(key, [uid], 1)``, for kernels that draw as they go."""
+    return _uniform(_row_key(key, uid), 0)
+
+
+@njit(cache=True, inline="always")
+def keyed_normal(key: np.uint64, uid: np.int64, ndtri) -> float:  # noqa: ANN001 (a C function)
+    """The first keyed uniform of an id, as a standard normal (inverse CDF)."""
+    return ndtri(keyed_uniform(key, uid))
+
+
 @threaded(lambda key, ids, k: len(ids) * k)
 def keyed_uniforms(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     """(n, k) uniforms in (0, 1): draw j of id i is mix64(mix64(key ^ id * golden) + (j + 1) * golden), top 53 bits.
@@ -187,12 +220,15 @@ def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-@threaded(lambda key, ids, p: len(ids))
-def keyed_below(key: np.uint64, ids: np.ndarray, p: float) -> np.ndarray:
-    """Whether each id's first keyed uniform is below ``p``: an event at rate p, without the float64 array."""
+@threaded(lambda key, ids, p, among: len(ids))
+def keyed_below(key: np.uint64, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
+    """Whether each id is ``among`` those at risk and its first keyed uniform is below ``p``: an event at rate p.
+
+    One pass, without the float64 array, and no hashing for ids not at risk.
+    """
     out = np.empty(ids.shape[0], np.bool_)
     for i in prange(ids.shape[0]):
-        out[i] = _uniform(_row_key(key, ids[i]), 0) < p
+        out[i] = among[i] and _uniform(_row_key(key, ids[i]), 0) < p
     return out
 
 

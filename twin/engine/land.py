@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
 from .geography import Geography
+from .kernels import threaded
 from .params import Params
 from .state import State
 
@@ -24,10 +26,19 @@ def floor_need(employees: np.ndarray, params: Params) -> np.ndarray:
 def update_land(state: State, geo: Geography, params: Params) -> None:
     """Recount occupancy and reset rents: rent = base x (1 + elasticity x occupancy / capacity)."""
     state.occupancy_m2 = occupancy(state, params, geo.size)
-    use = np.divide(state.occupancy_m2, state.capacity_m2, out=np.zeros(geo.size), where=state.capacity_m2 > 0)
-    state.rent = (geo.base_rent * (1.0 + params.rent_occupancy_elasticity * use)).astype(np.float32)
+    state.rent = _rents(geo.base_rent, state.occupancy_m2, state.capacity_m2, params.rent_occupancy_elasticity)
 
 
-def free_m2(state: State) -> np.ndarray:
-    """Floor space still free in each cell."""
-    return np.maximum(state.capacity_m2 - state.occupancy_m2, 0.0)
+@threaded(lambda base, *_: len(base))
+def _rents(base, occupancy, capacity, elasticity):  # noqa: ANN001, ANN201 (numba arrays)
+    """float32 rent of every cell, in one pass over the grid (no rent rise where there is no floor space)."""
+    out = np.empty(base.shape[0], np.float32)
+    for i in prange(base.shape[0]):
+        use = occupancy[i] / capacity[i] if capacity[i] > 0 else 0.0
+        out[i] = base[i] * (1.0 + elasticity * use)
+    return out
+
+
+def free_m2(state: State, cells: np.ndarray) -> np.ndarray:
+    """Floor space still free in the given cells (any shape): asked where needed, not over the whole grid."""
+    return np.maximum(state.capacity_m2[cells] - state.occupancy_m2[cells], 0.0)

@@ -198,9 +198,13 @@ class Params:
             )
 
     def tier(self, revenue: np.ndarray) -> np.ndarray:
-        """Tier index (into TIERS) of each revenue."""
-        edges = [self.sme_threshold_cny, self.guishang_threshold_cny, self.leader_threshold_cny]
-        return np.searchsorted(edges, revenue, side="right").astype(np.int8)
+        """Tier index (into TIERS) of each revenue: how many tier floors it reaches.
+
+        Three comparisons, not ``np.searchsorted``: levers ask every month for
+        every firm, and a binary search per firm was eight times slower.
+        """
+        tier = (revenue >= self.sme_threshold_cny).view(np.int8) + (revenue >= self.guishang_threshold_cny).view(np.int8)
+        return tier + (revenue >= self.leader_threshold_cny).view(np.int8)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Params":
         """A copy with some parameters changed; an unknown name is an input error."""

@@ -87,9 +87,9 @@ class Streams:
         """:meth:`uniform` as clamped float32, made in one pass (the same values as :func:`clamp32` of them)."""
         return keyed_uniforms32(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), k)
 
-    def below(self, process: str, month: int, ids: np.ndarray, p: float) -> np.ndarray:
-        """``uniform(process, month, ids) < p`` in one pass: which ids meet an event of probability p."""
-        return keyed_below(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), float(p))
+    def below(self, process: str, month: int, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
+        """``among & (uniform(process, month, ids) < p)`` in one pass: which ids at risk meet an event of probability p."""
+        return keyed_below(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), float(p), among)
 
     def normal(self, process: str, month: int, ids: np.ndarray) -> np.ndarray:
         """Standard normals keyed by each id (inverse CDF of :meth:`uniform`)."""
@@ -117,6 +117,10 @@ class MonthDraws:
     def __init__(self, streams: Streams, month: int) -> None:
         self.streams, self.index = streams, int(month)
 
+    def key(self, process: str) -> np.uint64:
+        """The key of one process this month, for kernels that draw as they go (kernels.keyed_normal)."""
+        return self.streams.key(process, self.index)
+
     def uniform(self, process: str, ids: np.ndarray, k: int | None = None) -> np.ndarray:
         """Keyed uniforms of this month."""
         return self.streams.uniform(process, self.index, ids, k)
@@ -125,9 +129,9 @@ class MonthDraws:
         """Keyed clamped float32 uniforms of this month."""
         return self.streams.uniform32(process, self.index, ids, k)
 
-    def below(self, process: str, ids: np.ndarray, p: float) -> np.ndarray:
-        """Keyed events of probability p this month."""
-        return self.streams.below(process, self.index, ids, p)
+    def below(self, process: str, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
+        """Keyed events of probability p this month, for the ids ``among`` those at risk."""
+        return self.streams.below(process, self.index, ids, p, among)
 
     def poisson(self, process: str, mean: float) -> int:
         """A keyed Poisson count of this month."""

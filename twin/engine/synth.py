@@ -20,7 +20,7 @@ from .choice import WeightedSampler, ration
 from .firms import guishang_revenue, startup_revenue
 from .geography import Geography
 from .labour import labour_demand, wage_offer
-from .land import floor_need, update_land
+from .land import floor_need, free_m2, update_land
 from .params import TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 from .talent import choose_homes, draw_skill
@@ -166,7 +166,7 @@ def _place_in(cells: np.ndarray, need: np.ndarray, state: State, geo: Geography,
         if len(todo) == 0:
             return placed
         draw = sampler.draw(rng, len(todo))
-        ok = ration(draw, need[todo], np.maximum(state.capacity_m2 - state.occupancy_m2, 0.0), rng)
+        ok = ration(draw, need[todo], free_m2(state, draw), rng)
         placed[todo[ok]] = draw[ok]
         state.occupancy_m2 += np.bincount(draw[ok], need[todo[ok]], minlength=geo.size)
     todo = np.flatnonzero(placed < 0)

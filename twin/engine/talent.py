@@ -56,7 +56,7 @@ def step_talent(
         seekers = np.concatenate([seekers, new])
         state.log.talent_in += arrivals
     state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws, per_worker)
-    movers = np.flatnonzero(talent.alive & draws.below("home_move", talent.uid, -np.expm1(-params.home_move_rate * MONTH)))
+    movers = np.flatnonzero(draws.below("home_move", talent.uid, -np.expm1(-params.home_move_rate * MONTH), talent.alive))
     work = np.where(talent.firm[movers] >= 0, firms.cell[np.maximum(talent.firm[movers], 0)], -1)
     talent.home[movers] = choose_homes(work, state, geo, params, homes, draws, talent.uid[movers])
 
@@ -74,10 +74,10 @@ def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws)
     p_quit = -np.expm1(-params.quit_rate * MONTH)
     if p_leave + p_quit <= 0:
         return
-    rows = np.flatnonzero(draws.below("separate", talent.uid, p_leave + p_quit) & talent.alive & (talent.firm >= 0))
+    rows = np.flatnonzero(draws.below("separate", talent.uid, p_leave + p_quit, talent.alive & (talent.firm >= 0)))
     employer = talent.firm[rows]
     firms.employees[:] -= np.bincount(employer, minlength=firms.n).astype(np.int32)
-    state.occupancy_m2 -= np.bincount(firms.cell[employer], minlength=len(state.occupancy_m2)) * params.floor_m2_per_worker
+    np.subtract.at(state.occupancy_m2, firms.cell[employer], params.floor_m2_per_worker)
     leaving = rows[draws.uniform("separate", talent.uid[rows]) < p_leave]  # the same keyed uniforms, for the few separated
     talent.firm[rows] = -1
     talent.wage[rows] = 0.0
@@ -93,10 +93,10 @@ def open_positions(state: State, params: Params, per_worker: np.ndarray | None =
     """
     firms = state.firms
     gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params, per_worker)) - firms.employees, 0.0), 0.0)
-    desks = free_m2(state) / params.floor_m2_per_worker
-    wanted = np.bincount(firms.cell, gap, minlength=len(desks))
+    desks = free_m2(state, firms.cell) / params.floor_m2_per_worker
+    wanted = np.bincount(firms.cell, gap)[firms.cell]
     share = np.minimum(1.0, np.divide(desks, wanted, out=np.ones_like(desks), where=wanted > 0))
-    return np.floor(gap * share[firms.cell])
+    return np.floor(gap * share)
 
 
 def match_jobs(
@@ -114,14 +114,14 @@ def match_jobs(
     pick, reachable = choose_near(talent.home[seekers], cand, firms.cell, np.log(offer), geo, params, noise)
     choice = np.where(reachable, pick, -1)
     applied = np.flatnonzero(choice >= 0)
-    hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies, draws, uid[applied], "hire_order")]
+    hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies[choice[applied]], draws, uid[applied], "hire_order")]
     cells = firms.cell[choice[hired]]
-    hired = hired[ration(cells, np.full(len(hired), params.floor_m2_per_worker), free_m2(state), draws, uid[hired], "desk_order")]
+    hired = hired[ration(cells, np.full(len(hired), params.floor_m2_per_worker), free_m2(state, cells), draws, uid[hired], "desk_order")]
     who, employer = seekers[hired], choice[hired]
     talent.firm[who] = employer
     talent.wage[who] = offer[employer] * talent.skill[who]
     firms.employees[:] += np.bincount(employer, minlength=firms.n).astype(np.int32)
-    state.occupancy_m2 += np.bincount(firms.cell[employer], minlength=geo.size) * params.floor_m2_per_worker
+    np.add.at(state.occupancy_m2, firms.cell[employer], params.floor_m2_per_worker)
     return len(who)
 
 

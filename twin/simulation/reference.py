@@ -209,10 +209,9 @@ class ReferenceModel(mesa.Model):
         for worker in self.workers:
             people[0, geo.coarse(np.array([worker.home]))[0]] += 1
         density = geo.smooth(revenue, p.agglomeration_radius_m)
-        self.fields_agglomeration = log_ratio(density, geo.coarse_city)
         self.fields_access = log_ratio(geo.smooth(people, p.talent_radius_m), geo.coarse_city)[0]
-        self.fields = Fields(self.fields_agglomeration, self.fields_access, density,
-                             density[:, geo.coarse_city].mean(axis=1), kernel_self_weight(geo, p.agglomeration_radius_m))
+        self.fields = Fields(density, density[:, geo.coarse_city].mean(axis=1), self.fields_access.astype(np.float32),
+                             kernel_self_weight(geo, p.agglomeration_radius_m))
 
     def firm_agglomeration(self, firm) -> float:
         """One firm's agglomeration from the other firms around it (the engine's rule, one firm at a time)."""
@@ -305,7 +304,7 @@ class ReferenceModel(mesa.Model):
         p, geo = self.params, self.geo
         coarse = geo.coarse(np.array([cell]))[0]
         return (
-            p.location_agglomeration * self.fields_agglomeration[track, coarse]
+            p.location_agglomeration * self.fields.agglomeration(track, coarse)
             + p.location_talent * self.fields_access[coarse]
             - p.location_rent * math.log(self.rent[cell])
             + p.university_weight * geo.pull[cell]
