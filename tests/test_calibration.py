@@ -130,22 +130,16 @@ def test_ensemble_members_draw_fitted_parameters_from_the_posterior():
     assert posterior_spec(mine, 5).params["growth_mu"] == 0.123  # the scenario's own value wins
 
 
-@pytest.fixture(scope="module")
-def leader():
-    """海康威视's baseline growth 2023→2024 on the fitted defaults, scale 0.05, seeds 1-5."""
-    return validation.leader_growth([1, 2, 3, 4, 5], scale=0.05)
+def test_leader_growth_2023_2024_within_the_published_range_on_every_seed():
+    """海康威视's baseline growth 2023→2024 on the fitted defaults, seeds 1-5, at full scale as fitted (about 4 s a seed).
 
-
-def test_leader_growth_2023_2024_mean_within_the_published_range(leader):
+    At reduced scale the full-size anchors dominate the revenue-weighted
+    averages their relative terms are measured against, so the check would
+    not judge the twin that planners run.
+    """
+    growth = validation.leader_growth([1, 2, 3, 4, 5], scale=1.0)
     lo, hi = validation.LEADER_RANGE
-    assert lo <= np.mean(leader) <= hi, [f"{g:+.1%}" for g in leader]
-
-
-@pytest.mark.xfail(strict=True, reason="open: seed 4 draws a +1.9 sd shock and the fit puts 海康威视 at +5.7%/yr "
-                   "(published 4.6%), so it grows +11.3% (+12.4% at full scale)")
-def test_leader_growth_2023_2024_within_the_published_range_on_every_seed(leader):
-    lo, hi = validation.LEADER_RANGE
-    assert all(lo <= g <= hi for g in leader), [f"{g:+.1%}" for g in leader]
+    assert all(lo <= g <= hi for g in growth), [f"{g:+.1%}" for g in growth]
 
 
 def test_no_fit_uses_a_figure_after_2023_and_the_hindcast_fit_none_after_2020():
