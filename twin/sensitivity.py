@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the screening on Dask; write docs/sensitivity.csv and docs/sensitivity.png; print the ranking."""
     parser = argparse.ArgumentParser(prog="python -m twin.sensitivity", description=__doc__)
     parser.add_argument("--trajectories", type=int, default=6, help="Morris trajectories (runs = r x (k+1); default 6)")
-    parser.add_argument("--scale", type=float, default=0.05, help="population scale (default 0.05; anchors on)")
+    parser.add_argument("--scale", type=float, default=1.0, help="population scale (default 1, as the calibration; anchors on)")
     parser.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for sensitivity.csv and .png (default docs/)")
     args = parser.parse_args(argv)
