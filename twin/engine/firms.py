@@ -50,7 +50,7 @@ def grow_firms(
         params.growth_mu, params.agglomeration_weight, np.average(agglomeration, weights=revenue),
         params.talent_weight, np.average(access, weights=revenue), params.growth_size_drag, params.labour_penalty,
         params.compute_weight * params.compute_cost_share, state.compute_price, params.growth_sigma, params.sigma_floor_cny,
-        -params.sigma_size_elasticity, np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH), params.funding_return,
+        -params.sigma_size_elasticity, params.growth_sigma * (params.sigma_floor_cny / 1e7) ** -params.sigma_size_elasticity, np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH), params.funding_return,
     )
     _grow(rows, agglomeration, access, firms.uid, firms.track, firms.employees, per_worker, effects.compute_subsidy,
           effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
@@ -72,6 +72,7 @@ class GrowthTerms(NamedTuple):
     sigma: float
     sigma_floor: float
     sigma_power: float  # -sigma_size_elasticity
+    sigma_at_floor: float  # sigma of a firm at or below the floor (one power a month, not one per small firm)
     decay: float  # of the policy stock over a month
     funding_return: float
 
@@ -94,12 +95,12 @@ def _grow(rows, agglomeration, access, uid, track, employees, per_worker, subsid
             c.mu
             + c.agglomeration_weight * (agglomeration[i] - c.agglomeration_mean)
             + c.talent_weight * (access[i] - c.access_mean)
-            - c.size_drag * np.log10(max(revenue[r] / 1e8, 1.0))
+            - (c.size_drag * np.log10(revenue[r] / 1e8) if revenue[r] > 1e8 else 0.0)  # the drag starts at 1 亿
             - c.labour_penalty * shortage
             - c.compute * intensity[track[r]] * (price - 1.0)
             + growth[r]
         )
-        sigma = c.sigma * (max(revenue[r], c.sigma_floor) / 1e7) ** c.sigma_power
+        sigma = c.sigma * (revenue[r] / 1e7) ** c.sigma_power if revenue[r] > c.sigma_floor else c.sigma_at_floor
         fresh = stock[r] * c.decay + funding[r]
         organic = max(revenue[r] - c.funding_return * stock[r], 1.0)  # the lift does not compound: it is added back, decayed
         shock = keyed_normal(key, uid[r], ndtri)

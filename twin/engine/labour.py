@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
+from .kernels import threaded
 from .params import Params
 
 
 def revenue_per_worker(revenue: np.ndarray, params: Params) -> np.ndarray:
     """Revenue per worker rises with firm size (params.productivity_elasticity)."""
-    scaled = np.maximum(revenue, 1.0) / 1e7
-    return params.revenue_per_worker_cny * scaled**params.productivity_elasticity
+    return _per_worker(np.asarray(revenue, np.float64), params.revenue_per_worker_cny, params.productivity_elasticity)
+
+
+@threaded(lambda revenue, *_: revenue.size)
+def _per_worker(revenue, base, elasticity):  # noqa: ANN001, ANN201 (numba arrays)
+    """base x (max(revenue, 1) / 1e7)^elasticity, one power per firm on every core (the power is most of the cost)."""
+    flat = revenue.ravel()
+    out = np.empty(flat.shape[0])
+    for i in prange(flat.shape[0]):
+        out[i] = base * (max(flat[i], 1.0) / 1e7) ** elasticity
+    return out.reshape(revenue.shape)
 
 
 def labour_demand(revenue: np.ndarray, params: Params, per_worker: np.ndarray | None = None) -> np.ndarray:

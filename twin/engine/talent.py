@@ -143,13 +143,21 @@ def choose_homes(
     draws = as_draws(draws)
     ids = np.arange(len(work)) if ids is None else ids
     home = np.empty(len(work), np.int32)
-    appeal = np.float32(-params.rent_weight_home) * geo.log_base_rent + np.float32(params.metro_weight_home) * geo.metro_access
+    appeal = home_appeal(geo, params)
     for start in range(0, len(work), CHUNK):  # bounds the (choosers x candidates) temporaries when a whole city moves in
         part, who = work[start : start + CHUNK], ids[start : start + CHUNK]
         cells = homes.pick(draws.uniform("home_candidates", who, params.home_candidates))
         noise = draws.uniform32("home_noise", who, params.home_candidates)
         home[start : start + CHUNK], _ = choose_near(part, cells, geo.cell_ids, appeal, geo, params, noise)
     return home
+
+
+def home_appeal(geo: Geography, params: Params) -> np.ndarray:
+    """What a home cell offers before the commute: cheap rent and metro access (float32; kept in ``geo.memo``, it never changes)."""
+    key = ("home_appeal", params.rent_weight_home, params.metro_weight_home)
+    if key not in geo.memo:
+        geo.memo[key] = np.float32(-params.rent_weight_home) * geo.log_base_rent + np.float32(params.metro_weight_home) * geo.metro_access
+    return geo.memo[key]
 
 
 def choose_near(
