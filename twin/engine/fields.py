@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from .geography import Geography
 from .kernels import count_by, threaded
@@ -50,15 +50,23 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
     fields do not depend on how much sea or hills the grid frames.
     """
     firms, talent = state.firms, state.talent
-    alive = firms.alive
     n = geo.coarse_size
-    key = firms.track[alive].astype(np.int64) * n + geo.coarse(firms.cell[alive])
-    revenue = np.bincount(key, firms.revenue[alive], minlength=len(TRACKS) * n).reshape(len(TRACKS), n)
+    revenue = _track_bins(firms.track, firms.cell, firms.revenue, firms.alive, geo.coarse_of, len(TRACKS), n)
     density = geo.smooth(revenue, params.agglomeration_radius_m)
     people = count_by(talent.home, geo.coarse_of, talent.alive, n)
     access = log_ratio(geo.smooth(people[None, :], params.talent_radius_m), geo.coarse_city)[0]
     return Fields(density, density[:, geo.coarse_city].mean(axis=1), access.astype(np.float32),
                   kernel_self_weight(geo, params.agglomeration_radius_m))
+
+
+@njit(cache=True)
+def _track_bins(track, cell, revenue, alive, coarse_of, tracks, size):  # noqa: ANN001, ANN201 (numba arrays)
+    """Live firms' revenue summed by (track, coarse cell): bincount's sums, in the same order, without its key array."""
+    out = np.zeros((tracks, size))
+    for i in range(track.shape[0]):
+        if alive[i]:
+            out[track[i], coarse_of[cell[i]]] += revenue[i]
+    return out
 
 
 def kernel_self_weight(geo: Geography, radius_m: float) -> float:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from scipy import special
 
 from .choice import WeightedSampler, gumbel_log, ration
 from .effects import Effects
 from .geography import Geography
 from .kernels import near_choice, release_closed
-from .labour import labour_demand, revenue_per_worker, wage_offer
+from .labour import revenue_per_worker, wage_offer
 from .land import free_m2
 from .params import Params
 from .state import State
@@ -92,11 +93,26 @@ def open_positions(state: State, params: Params, per_worker: np.ndarray | None =
     neither job search nor in-migration chases them.
     """
     firms = state.firms
-    gap = np.where(firms.alive, np.maximum(np.ceil(labour_demand(firms.revenue, params, per_worker)) - firms.employees, 0.0), 0.0)
-    desks = free_m2(state, firms.cell) / params.floor_m2_per_worker
-    wanted = np.bincount(firms.cell, gap)[firms.cell]
-    share = np.minimum(1.0, np.divide(desks, wanted, out=np.ones_like(desks), where=wanted > 0))
-    return np.floor(gap * share)
+    per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
+    return _open(firms.alive, firms.revenue, per_worker, firms.employees, firms.cell, state.capacity_m2, state.occupancy_m2,
+                 params.floor_m2_per_worker)
+
+
+@njit(cache=True)
+def _open(alive, revenue, per_worker, employees, cell, capacity, occupancy, floor):  # noqa: ANN001, ANN201 (numba arrays)
+    """:func:`open_positions` in two passes over the firms: unfilled demand summed per cell, then each firm's share of the free desks."""
+    gap = np.zeros(alive.shape[0])
+    wanted = np.zeros(capacity.shape[0])
+    for i in range(alive.shape[0]):
+        if alive[i]:
+            gap[i] = max(np.ceil(max(1.0, revenue[i] / per_worker[i])) - employees[i], 0.0)
+        wanted[cell[i]] += gap[i]
+    out = np.empty(alive.shape[0])
+    for i in range(alive.shape[0]):
+        c = cell[i]
+        share = min(1.0, max(capacity[c] - occupancy[c], 0.0) / floor / wanted[c]) if wanted[c] > 0 else 1.0
+        out[i] = np.floor(gap[i] * share)
+    return out
 
 
 def match_jobs(
