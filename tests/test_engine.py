@@ -174,3 +174,15 @@ def test_micro_firms_do_not_run_away_at_the_edge_of_the_screened_ranges():
     firms = model.state.firms
     synthesized = firms.alive & (firms.anchor < 0)
     assert firms.revenue[synthesized].max() < 1e10  # no synthesized firm becomes a 100 亿 firm in four years
+
+
+@pytest.mark.parametrize("shape, sigma", [((9, 153, 231), 2.0), ((1, 153, 231), 8.0), ((2, 5, 7), 3.0), ((1, 40, 3), 0.7)])
+def test_threaded_smoothing_has_scipys_bits(shape, sigma):
+    """The fields' Gaussian is SciPy's gaussian_filter (constant mode, 3 sd) to the last bit, edges and grids narrower than the kernel included."""
+    from scipy import ndimage
+
+    from twin.engine.smoothing import gaussian
+
+    grids = np.random.default_rng(7).pareto(1.5, shape) * 1e8
+    grids[grids < 2e7] = 0.0
+    np.testing.assert_array_equal(gaussian(grids, sigma), ndimage.gaussian_filter(grids, (0, sigma, sigma), mode="constant", truncate=3.0))

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy import ndimage
 
 from layers import LayerStack
 
 from .params import Params
+from .smoothing import gaussian
 
 PULL_KINDS = ("university", "lab", "platform")
 """Anchor kinds that attract new firms (spin-offs near campuses and parks)."""
@@ -148,7 +148,7 @@ class Geography:
         """Gaussian-smooth (k, coarse_size) neighbourhood fields with sd ``radius_m``."""
         sigma = radius_m / (self.coarse_factor * self.cell_m)
         grids = fields.reshape(len(fields), *self.coarse_shape)
-        return ndimage.gaussian_filter(grids, (0, sigma, sigma), mode="constant", truncate=3.0).reshape(len(fields), -1)
+        return gaussian(grids, sigma).reshape(len(fields), -1)
 
 
 def _per_district(stack: LayerStack, column: str) -> np.ndarray:
