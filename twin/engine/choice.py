@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import draw_indices, guide_table, pick_indices
+from .kernels import draw_indices, guide_table, pick_items
 from .streams import Draws, as_draws
 
 
@@ -45,7 +45,7 @@ class WeightedSampler:
 
     def pick(self, u: np.ndarray) -> np.ndarray:
         """The items that uniforms ``u`` (any shape) select: inverse CDF, so keyed uniforms give keyed picks."""
-        return self.items[pick_indices(np.asarray(u, dtype=np.float64), self.cdf, self.guide)]
+        return pick_items(np.asarray(u, dtype=np.float64), self.cdf, self.guide, self.items)
 
 
 def gumbel_argmax(utility: np.ndarray, u: np.ndarray) -> np.ndarray:
