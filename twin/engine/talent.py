@@ -188,9 +188,8 @@ def choose_near(
     reach keeps its first candidate). The scoring is one compiled pass
     (kernels.near_choice) rather than a dozen (choosers x k) temporaries.
     """
-    x, y = geo.centre_km
     return near_choice(
-        np.asarray(origin), cand, cell_of, score_of.astype(np.float32, copy=False), x, y,
+        np.asarray(origin), cand, cell_of, score_of.astype(np.float32, copy=False), geo.shape[1], geo.cell_m / 1000.0,
         np.float32(params.commute_cost), np.float32(params.commute_max_km), gumbel_log(noise),
     )
 
