@@ -178,7 +178,7 @@ def test_micro_firms_do_not_run_away_at_the_edge_of_the_screened_ranges():
 
 @pytest.mark.parametrize("shape, sigma", [((9, 153, 231), 2.0), ((1, 153, 231), 8.0), ((2, 5, 7), 3.0), ((1, 40, 3), 0.7)])
 def test_threaded_smoothing_has_scipys_bits(shape, sigma):
-    """The fields' Gaussian is SciPy's gaussian_filter (constant mode, 3 sd) to the last bit, edges and grids narrower than the kernel included."""
+    """The fields' Gaussian is SciPy's gaussian_filter (constant, 3 sd) to the last bit, edges and narrow grids included."""
     from scipy import ndimage
 
     from twin.engine.smoothing import gaussian

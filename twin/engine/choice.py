@@ -99,7 +99,8 @@ def ration(
     if len(groups) == 0:
         return np.zeros(0, bool)
     need = np.asarray(need, dtype=np.float64)
-    u = as_draws(draws).uniform(process, np.arange(len(groups)) if ids is None else ids)  # all drawn: a generator's stream must not depend on who is short
+    # drawn for every request: a plain generator's stream must not depend on which groups are short
+    u = as_draws(draws).uniform(process, np.arange(len(groups)) if ids is None else ids)
     mask = np.bincount(groups, need)[groups] <= room
     short = np.flatnonzero(~mask)
     if len(short) == 0:

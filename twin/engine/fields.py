@@ -99,12 +99,12 @@ def others_agglomeration(fields: Fields, track: np.ndarray, coarse: np.ndarray, 
     Same log-ratio form as :meth:`Fields.agglomeration`, against the same
     city mean, in one compiled pass over the firms.
     """
-    return others_log_ratio(np.asarray(track), np.asarray(coarse), np.asarray(revenue, dtype=np.float64),
+    return _others_log_ratio(np.asarray(track), np.asarray(coarse), np.asarray(revenue, dtype=np.float64),
                             fields.density, fields.mean, fields.self_weight)
 
 
 @threaded(lambda track, *_: len(track))
-def others_log_ratio(track, coarse, revenue, density, mean, self_weight):  # noqa: ANN001, ANN201 (numba arrays)
+def _others_log_ratio(track, coarse, revenue, density, mean, self_weight):  # noqa: ANN001, ANN201 (numba arrays)
     """log(1 + max(density - revenue x self weight, 0) / mean) per firm; 0 for a track with nothing anywhere."""
     out = np.empty(track.shape[0])
     for i in prange(track.shape[0]):

@@ -47,10 +47,21 @@ def grow_firms(
     access = fields.talent_access[coarse]
     per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
     terms = GrowthTerms(
-        params.growth_mu, params.agglomeration_weight, np.average(agglomeration, weights=revenue),
-        params.talent_weight, np.average(access, weights=revenue), params.growth_size_drag, params.labour_penalty,
-        params.compute_weight * params.compute_cost_share, state.compute_price, params.growth_sigma, params.sigma_floor_cny,
-        -params.sigma_size_elasticity, params.growth_sigma * (params.sigma_floor_cny / 1e7) ** -params.sigma_size_elasticity, np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH), params.funding_return,
+        mu=params.growth_mu,
+        agglomeration_weight=params.agglomeration_weight,
+        agglomeration_mean=np.average(agglomeration, weights=revenue),
+        talent_weight=params.talent_weight,
+        access_mean=np.average(access, weights=revenue),
+        size_drag=params.growth_size_drag,
+        labour_penalty=params.labour_penalty,
+        compute=params.compute_weight * params.compute_cost_share,
+        compute_price=state.compute_price,
+        sigma=params.growth_sigma,
+        sigma_floor=params.sigma_floor_cny,
+        sigma_power=-params.sigma_size_elasticity,
+        sigma_at_floor=params.growth_sigma * (params.sigma_floor_cny / 1e7) ** -params.sigma_size_elasticity,
+        decay=np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH),
+        funding_return=params.funding_return,
     )
     _grow(rows, agglomeration, access, firms.uid, firms.track, firms.employees, per_worker, effects.compute_subsidy,
           effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
