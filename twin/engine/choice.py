@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import draw_indices, guide_table, pick_items
+from .kernels import cdf_table, draw_indices, guide_table, pick_items
 from .streams import Draws, as_draws
 
 
@@ -29,13 +29,10 @@ class WeightedSampler:
     """
 
     def __init__(self, items: np.ndarray, weights: np.ndarray) -> None:
-        keep = weights > 0
-        self.items = np.asarray(items)[keep]
-        if len(self.items) == 0:
+        keep, self.cdf = cdf_table(np.asarray(weights, dtype=np.float64))
+        if len(keep) == 0:
             raise ValueError("nothing to sample: every weight is zero")
-        cdf = np.cumsum(np.asarray(weights, dtype=np.float64)[keep])
-        self.cdf = cdf / cdf[-1]
-        self.cdf[-1] = np.inf  # no draw can pass the last item
+        self.items = np.asarray(items)[keep]
         self.guide = guide_table(self.cdf)
 
     def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
