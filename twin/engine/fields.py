@@ -38,9 +38,13 @@ class Fields:
     self_weight: float  # the smoothing kernel's weight of a cell on itself
 
     def agglomeration(self, track: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-        """Same-track agglomeration (float32 log ratio) at (track, coarse cell) pairs; the arguments broadcast."""
-        value, mean = np.broadcast_arrays(self.density[track, coarse], self.mean[track])
-        return np.log1p(np.divide(value, mean, out=np.zeros(value.shape), where=mean > 0)).astype(np.float32)
+        """Same-track agglomeration (float32 log ratio) at (track, coarse cell) pairs; the arguments broadcast.
+
+        It is :func:`others_agglomeration` of a newcomer with no revenue yet:
+        every firm already there counts.
+        """
+        track, coarse = np.broadcast_arrays(track, coarse)
+        return others_agglomeration(self, track.ravel(), coarse.ravel(), np.zeros(track.size)).reshape(track.shape).astype(np.float32)
 
 
 def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields:

@@ -30,7 +30,7 @@ import zlib
 from typing import Protocol
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
 from .kernels import HIGH32, LOW32, keyed_below, keyed_uniforms, keyed_uniforms32
 
@@ -90,10 +90,6 @@ class Streams:
     def below(self, process: str, month: int, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
         """``among & (uniform(process, month, ids) < p)`` in one pass: which ids at risk meet an event of probability p."""
         return keyed_below(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), float(p), among)
-
-    def normal(self, process: str, month: int, ids: np.ndarray) -> np.ndarray:
-        """Standard normals keyed by each id (inverse CDF of :meth:`uniform`)."""
-        return special.ndtri(self.uniform(process, month, ids))
 
     def generator(self, process: str, month: int) -> np.random.Generator:
         """A Philox generator for draws tied to no agent, keyed by (seed, process, month)."""
