@@ -33,6 +33,7 @@ def _check_invariants(model: VisionValleyModel) -> None:
     homes = talent.home[talent.alive]
     assert (geo.district[homes] >= 0).all() and (geo.housing[homes] > 0).all(), "a worker living outside the city"
     assert (land[homes] > 0).all(), "a worker living on water"
+    np.testing.assert_array_equal(state.residents, np.bincount(homes, minlength=geo.size), "residents per cell out of step with the talent")
     assert (state.occupancy_m2 <= state.capacity_m2 + 1e-6).all(), "occupancy over capacity"
     np.testing.assert_allclose(state.occupancy_m2, occupancy(state, model.params, geo.size))
     employer = talent.firm[talent.alive]

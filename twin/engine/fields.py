@@ -2,9 +2,10 @@
 
 Growth and location choice both ask "how much of my track is near here?" and
 "how much talent lives within reach?". Answering per agent would be a
-neighbour search; instead agents are binned onto the coarse grid with one
-``bincount`` and the bins are Gaussian-smoothed, so the cost is one pass over
-the agents plus a small convolution.
+neighbour search; instead firms are binned onto the coarse grid in one pass,
+talent come already counted per cell (``state.residents``), and the bins are
+Gaussian-smoothed, so the cost is one pass over the firms plus a small
+convolution.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .geography import Geography
-from .kernels import count_by, threaded
+from .kernels import threaded
 from .params import TRACKS, Params
 from .state import State
 
@@ -53,11 +54,11 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
     Averages are taken over the coarse cells that overlap the city, so the
     fields do not depend on how much sea or hills the grid frames.
     """
-    firms, talent = state.firms, state.talent
+    firms = state.firms
     n = geo.coarse_size
     revenue = _track_bins(firms.track, firms.cell, firms.revenue, firms.alive, geo.coarse_of, len(TRACKS), n)
     density = geo.smooth(revenue, params.agglomeration_radius_m)
-    people = count_by(talent.home, geo.coarse_of, talent.alive, n)
+    people = _coarse_sums(state.residents, geo.coarse_of, n)
     access = log_ratio(geo.smooth(people[None, :], params.talent_radius_m), geo.coarse_city)[0]
     return Fields(density, density[:, geo.coarse_city].mean(axis=1), access.astype(np.float32),
                   kernel_self_weight(geo, params.agglomeration_radius_m))
@@ -70,6 +71,15 @@ def _track_bins(track, cell, revenue, alive, coarse_of, tracks, size):  # noqa: 
     for i in range(track.shape[0]):
         if alive[i]:
             out[track[i], coarse_of[cell[i]]] += revenue[i]
+    return out
+
+
+@njit(cache=True)
+def _coarse_sums(values, coarse_of, size):  # noqa: ANN001, ANN201 (numba arrays)
+    """Per-cell values summed onto the coarse grid (state.residents: one pass over the cells, not over the talent)."""
+    out = np.zeros(size)
+    for i in range(values.shape[0]):
+        out[coarse_of[i]] += values[i]
     return out
 
 
@@ -109,13 +119,17 @@ def others_agglomeration(fields: Fields, track: np.ndarray, coarse: np.ndarray, 
 
 @threaded(lambda track, *_: len(track))
 def _others_log_ratio(track, coarse, revenue, density, mean, self_weight):  # noqa: ANN001, ANN201 (numba arrays)
-    """log(1 + max(density - revenue x self weight, 0) / mean) per firm; 0 for a track with nothing anywhere."""
+    """:func:`others_log_ratio` per firm."""
     out = np.empty(track.shape[0])
     for i in prange(track.shape[0]):
-        t = track[i]
-        others = max(density[t, coarse[i]] - revenue[i] * self_weight, 0.0)
-        out[i] = np.log1p(others / mean[t]) if mean[t] > 0 else 0.0
+        out[i] = others_log_ratio(density, mean, self_weight, track[i], coarse[i], revenue[i])
     return out
+
+
+@njit(cache=True, inline="always")
+def others_log_ratio(density, mean, self_weight, track, coarse, revenue):  # noqa: ANN001, ANN201 (numba arrays)
+    """log(1 + max(density - revenue x self weight, 0) / mean) of one firm; 0 for a track with nothing anywhere."""
+    return np.log1p(max(density[track, coarse] - revenue * self_weight, 0.0) / mean[track]) if mean[track] > 0 else 0.0
 
 
 def log_ratio(values: np.ndarray, city: np.ndarray) -> np.ndarray:

@@ -10,9 +10,9 @@ from scipy import special
 
 from .choice import WeightedSampler, gumbel_argmax, ration
 from .effects import Effects
-from .fields import Fields, others_agglomeration
+from .fields import Fields, others_log_ratio
 from .geography import Geography
-from .kernels import NDTRI, keyed_normal, keyed_uniform, threaded
+from .kernels import SLICES, add_at, keyed_normal, keyed_uniform, threaded
 from .labour import revenue_per_worker
 from .land import floor_need, free_m2
 from .params import INTENSITY, TRACK_IDS, TRACK_SHARES, Params
@@ -21,6 +21,7 @@ from .streams import MonthDraws
 
 MONTH = 1.0 / 12.0
 SQRT_MONTH = np.sqrt(MONTH)
+LN_10, LN_1E6, LN_1E7, LN_1E8 = np.log(10.0), np.log(1e6), np.log(1e7), np.log(1e8)
 
 
 def grow_firms(
@@ -40,18 +41,16 @@ def grow_firms(
     firm row before growth, if the caller has it.
     """
     firms = state.firms
-    rows = np.flatnonzero(firms.alive)
-    revenue = firms.revenue[rows]
-    coarse = geo.coarse(firms.cell[rows])
-    agglomeration = others_agglomeration(fields, firms.track[rows], coarse, revenue)
-    access = fields.talent_access[coarse]
+    agglomeration, access, agglomeration_mean, access_mean = _local_terms(
+        firms.alive, firms.track, firms.cell, firms.revenue, geo.coarse_of, fields.density, fields.mean, fields.self_weight, fields.talent_access
+    )
     per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
     terms = GrowthTerms(
         mu=params.growth_mu,
         agglomeration_weight=params.agglomeration_weight,
-        agglomeration_mean=np.average(agglomeration, weights=revenue),
+        agglomeration_mean=agglomeration_mean,
         talent_weight=params.talent_weight,
-        access_mean=np.average(access, weights=revenue),
+        access_mean=access_mean,
         size_drag=params.growth_size_drag,
         labour_penalty=params.labour_penalty,
         compute=params.compute_weight * params.compute_cost_share,
@@ -63,9 +62,34 @@ def grow_firms(
         decay=np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH),
         funding_return=params.funding_return,
     )
-    _grow(rows, agglomeration, access, firms.uid, firms.track, firms.employees, per_worker, effects.compute_subsidy,
-          effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
-          draws.key("grow"), NDTRI)
+    _grow(firms.alive, agglomeration, access, firms.uid, firms.track, firms.employees, per_worker, effects.compute_subsidy,
+          effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms, draws.key("grow"))
+
+
+@threaded(lambda alive, *_: len(alive))
+def _local_terms(alive, track, cell, revenue, coarse_of, density, mean, self_weight, access_of):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each live firm's agglomeration from the others (fields.others_log_ratio) and talent access, and their revenue-weighted city means.
+
+    One pass over the firm table; the weighted sums are taken per slice and
+    added in slice order (kernels.SLICES), so the means do not depend on the threads.
+    """
+    n = alive.shape[0]
+    step = -(-n // SLICES)
+    agglomeration, access = np.zeros(n), np.zeros(n)
+    sums = np.zeros((SLICES, 3))  # revenue, revenue x agglomeration, revenue x access
+    for part in prange(SLICES):
+        for i in range(part * step, min((part + 1) * step, n)):
+            if alive[i]:
+                coarse = coarse_of[cell[i]]
+                agglomeration[i] = others_log_ratio(density, mean, self_weight, track[i], coarse, revenue[i])
+                access[i] = access_of[coarse]
+                sums[part, 0] += revenue[i]
+                sums[part, 1] += revenue[i] * agglomeration[i]
+                sums[part, 2] += revenue[i] * access[i]
+    total = np.zeros(3)
+    for part in range(SLICES):
+        total += sums[part]
+    return agglomeration, access, total[1] / total[0], total[2] / total[0]
 
 
 class GrowthTerms(NamedTuple):
@@ -88,33 +112,37 @@ class GrowthTerms(NamedTuple):
     funding_return: float
 
 
-@threaded(lambda rows, *_: len(rows))
-def _grow(rows, agglomeration, access, uid, track, employees, per_worker, subsidy, growth, funding,
-          revenue, stock, received, intensity, c, key, ndtri):  # noqa: ANN001 (numba arrays)
-    """One month of growth for the firm rows ``rows`` (see grow_firms), in place, in one pass.
+@threaded(lambda alive, *_: len(alive))
+def _grow(alive, agglomeration, access, uid, track, employees, per_worker, subsidy, growth, funding,
+          revenue, stock, received, intensity, c, key):  # noqa: ANN001 (numba arrays)
+    """One month of growth for the live firms (see grow_firms), in place, in one pass over the firm table.
 
-    ``agglomeration`` and ``access`` are per row of ``rows``; the other arrays
-    span the firm table. The shock is the firm's keyed normal, so the same
-    firm meets the same shock in every scenario. Each firm's result depends
-    on its own inputs only, so the threads cannot change a result.
+    ``agglomeration`` and ``access`` come from :func:`_local_terms`. The
+    shock is the firm's keyed normal, so the same firm meets the same shock
+    in every scenario. Each firm's result depends
+    on its own inputs only, so the threads cannot change a result. The size
+    drag and the size-dependent sigma share one logarithm (a power is a
+    logarithm and an exponential, and is most of the cost here).
     """
-    for i in prange(rows.shape[0]):
-        r = rows[i]
+    for r in prange(alive.shape[0]):
+        if not alive[r]:
+            continue
+        size = np.log(revenue[r])
         shortage = min(max(1.0 - employees[r] / max(1.0, revenue[r] / per_worker[r]), 0.0), 1.0)
         price = c.compute_price * (1.0 - subsidy[r])
         drift = (
             c.mu
-            + c.agglomeration_weight * (agglomeration[i] - c.agglomeration_mean)
-            + c.talent_weight * (access[i] - c.access_mean)
-            - (c.size_drag * np.log10(revenue[r] / 1e8) if revenue[r] > 1e8 else 0.0)  # the drag starts at 1 亿
+            + c.agglomeration_weight * (agglomeration[r] - c.agglomeration_mean)
+            + c.talent_weight * (access[r] - c.access_mean)
+            - (c.size_drag * (size - LN_1E8) / LN_10 if revenue[r] > 1e8 else 0.0)  # log10(revenue / 1e8): the drag starts at 1 亿
             - c.labour_penalty * shortage
             - c.compute * intensity[track[r]] * (price - 1.0)
             + growth[r]
         )
-        sigma = c.sigma * (revenue[r] / 1e7) ** c.sigma_power if revenue[r] > c.sigma_floor else c.sigma_at_floor
+        sigma = c.sigma * np.exp(c.sigma_power * (size - LN_1E7)) if revenue[r] > c.sigma_floor else c.sigma_at_floor  # sigma x (revenue / 1e7)^power
         fresh = stock[r] * c.decay + funding[r]
         organic = max(revenue[r] - c.funding_return * stock[r], 1.0)  # the lift does not compound: it is added back, decayed
-        shock = keyed_normal(key, uid[r], ndtri)
+        shock = keyed_normal(key, uid[r])
         revenue[r] = organic * np.exp(drift * MONTH + sigma * SQRT_MONTH * shock) + c.funding_return * fresh
         stock[r] = fresh
         received[r] += np.float32(funding[r])
@@ -151,7 +179,8 @@ def _hazard(revenue: float, age: float, terms: tuple[float, float, float, float]
     """:func:`exit_hazard` of one firm."""
     rate, elasticity, youth, shield = terms
     revenue = max(revenue, 1.0)
-    return rate * (revenue / 1e6) ** -elasticity * (1.0 + youth * np.exp(-age / 2.0)) * np.exp(-revenue / shield)
+    # rate x (revenue / 1e6)^-elasticity x exp(-revenue / shield), with the power and the shield in one exponential
+    return rate * np.exp(-elasticity * (np.log(revenue) - LN_1E6) - revenue / shield) * (1.0 + youth * np.exp(-age / 2.0))
 
 
 @njit(cache=True)
@@ -221,7 +250,7 @@ def found_firms(
         born=np.full(k, state.year, np.float32),
         anchor=np.full(k, -1, np.int16),
     )
-    np.add.at(state.occupancy_m2, cell[ok], need)
+    add_at(state.occupancy_m2, cell[ok], need)
     return k
 
 

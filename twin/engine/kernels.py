@@ -1,25 +1,25 @@
 """Compiled inner loops (numba) where numpy would need a sequential scan or big temporaries.
 
-Weighted draws walk a guide table item by item, and counting talent by
-neighbourhood would otherwise build two million-long temporaries a month.
-Keyed uniforms for the common random numbers (:mod:`twin.engine.streams`)
+Weighted draws walk a guide table item by item. Keyed uniforms for the common random numbers (:mod:`twin.engine.streams`)
 hash (key, id, draw index) with splitmix64 in one pass, with no temporaries;
 the synthesis still passes a seeded ``numpy.random.Generator`` to the
 guide-table draws. Keyed draws come fused with what consumes them where
-that saves a pass (float32 Gumbel uniforms, rate thresholds) and the
+that saves a pass (float32 Gumbel uniforms, two 32-bit events from one hash) and the
 commute-scored choice is one pass per chooser.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import types
 from collections.abc import Callable
 
 import numpy as np
-from numba import get_num_threads, njit, prange
-from numba.extending import get_cython_function_address
+from numba import njit, prange
+
+SLICES = 64
+"""Kernels that reduce or compact a table cut it into this many slices whatever the number of threads, and
+combine the slices in order, so that their sums and row orders do not depend on the threads."""
 
 PARALLEL_FROM = 1 << 15
 """Work items below which a threaded kernel runs on one thread: waking the other
@@ -115,29 +115,6 @@ def guide_table(cdf: np.ndarray) -> np.ndarray:
     return out
 
 
-def count_by(index: np.ndarray, lookup: np.ndarray, alive: np.ndarray, size: int) -> np.ndarray:
-    """``bincount(lookup[index[alive]], minlength=size)`` without the temporaries.
-
-    Each thread counts its own slice into its own row, then the rows add up:
-    whole counts, so the sum is exact in any order and the bytes do not
-    depend on the threads.
-    """
-    parts = max(1, min(get_num_threads(), len(index) // PARALLEL_FROM))
-    return _count_parts(index, lookup, alive, size, parts).sum(axis=0)
-
-
-@njit(cache=True, parallel=True)
-def _count_parts(index, lookup, alive, size, parts):  # noqa: ANN001, ANN201 (numba arrays)
-    """:func:`count_by` of ``parts`` equal slices, one row each (numba will not cache a kernel that asks for the thread count)."""
-    counts = np.zeros((parts, size), np.float64)
-    step = -(-index.shape[0] // parts)
-    for part in prange(parts):
-        for i in range(part * step, min((part + 1) * step, index.shape[0])):
-            if alive[i]:
-                counts[part, lookup[index[i]]] += 1.0
-    return counts
-
-
 @threaded(lambda u, cdf, guide, items: u.size)
 def pick_items(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray, items: np.ndarray) -> np.ndarray:
     """The sampler's items that uniforms ``u`` (any shape) select, by guide-table inverse CDF.
@@ -157,6 +134,14 @@ def pick_items(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray, items: np.ndar
             idx += 1
         out[i] = items[idx]
     return out.reshape(u.shape)
+
+
+@njit(cache=True)
+def add_at(target: np.ndarray, index: np.ndarray, value: float) -> None:
+    """``np.add.at(target, index, value)`` for one scalar value: the same sums in the same order, without numpy's
+    slow generic path (several times slower than this loop at tens of thousands of items a month)."""
+    for i in range(index.shape[0]):
+        target[index[i]] += value
 
 
 @threaded(lambda employer, *_: len(employer))
@@ -200,10 +185,41 @@ def _uniform(row: np.uint64, j: int) -> float:
     return (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
 
 
-NDTRI = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(get_cython_function_address("scipy.special.cython_special", "ndtri"))
-"""SciPy's inverse normal CDF as a C function: the very function behind ``scipy.special.ndtri``, so normals drawn
-inside a kernel have the same bits. Kernels take it as an argument: numba will not cache a kernel that holds a
-C pointer as a global."""
+@njit(cache=True)
+def ndtri(p: float) -> float:
+    """The standard normal quantile at p in (0, 1): Wichura's algorithm AS 241 (PPND16), as R's qnorm uses.
+
+    Relative error about 1e-16, and several times faster inside a kernel
+    than a call into SciPy's ndtri (tests/test_engine.py compares the two):
+    one rational function in the centre, a logarithm and a square root in the tails.
+    """
+    q = p - 0.5
+    if abs(q) <= 0.425:
+        r = 0.180625 - q * q
+        return q * (((((((r * 2509.0809287301226727 + 33430.575583588128105) * r + 67265.770927008700853) * r
+                       + 45921.953931549871457) * r + 13731.693765509461125) * r + 1971.5909503065514427) * r
+                     + 133.14166789178437745) * r + 3.387132872796366608) / (
+            ((((((r * 5226.495278852545925 + 28729.085735721942674) * r + 39307.89580009271061) * r
+                 + 21213.794301586595867) * r + 5394.1960214247511077) * r + 687.1870074920579083) * r
+             + 42.313330701600911252) * r + 1.0)
+    r = np.sqrt(-np.log(p if q < 0 else 1.0 - p))
+    if r <= 5.0:
+        r -= 1.6
+        value = (((((((r * 7.7454501427834140764e-4 + 0.0227238449892691845833) * r + 0.24178072517745061177) * r
+                     + 1.27045825245236838258) * r + 3.64784832476320460504) * r + 5.7694972214606914055) * r
+                  + 4.6303378461565452959) * r + 1.42343711074968357734) / (
+            ((((((r * 1.05075007164441684324e-9 + 5.475938084995344946e-4) * r + 0.0151986665636164571966) * r
+                 + 0.14810397642748007459) * r + 0.68976733498510000455) * r + 1.6763848301838038494) * r
+             + 2.05319162663775882187) * r + 1.0)
+    else:
+        r -= 5.0
+        value = (((((((r * 2.01033439929228813265e-7 + 2.71155556874348757815e-5) * r + 0.0012426609473880784386) * r
+                     + 0.026532189526576123093) * r + 0.29656057182850489123) * r + 1.7848265399172913358) * r
+                  + 5.4637849111641143699) * r + 6.6579046435011037772) / (
+            ((((((r * 2.04426310338993978564e-15 + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r
+                 + 7.868691311456132591e-4) * r + 0.0148753612908506148525) * r + 0.13692988092273580531) * r
+             + 0.59983220655588793769) * r + 1.0)
+    return -value if q < 0 else value
 
 
 @njit(cache=True, inline="always")
@@ -213,9 +229,22 @@ def keyed_uniform(key: np.uint64, uid: np.int64) -> float:
 
 
 @njit(cache=True, inline="always")
-def keyed_normal(key: np.uint64, uid: np.int64, ndtri) -> float:  # noqa: ANN001 (a C function)
+def keyed_normal(key: np.uint64, uid: np.int64) -> float:
     """The first keyed uniform of an id, as a standard normal (inverse CDF)."""
     return ndtri(keyed_uniform(key, uid))
+
+
+@njit(cache=True, inline="always")
+def keyed_halves(key: np.uint64, uid: np.int64) -> tuple[np.uint64, np.uint64]:
+    """Two independent 32-bit draws of an id from one hash: the high and low halves of its row stream.
+
+    For monthly events of a whole population (talent separating, moving
+    home) a 32-bit resolution is plenty, and one hash per agent serves two
+    independent events; a comparison with ``p * 2**32`` is an event of
+    probability p.
+    """
+    row = _row_key(key, uid)
+    return row >> np.uint64(32), row & np.uint64(0xFFFFFFFF)
 
 
 @threaded(lambda key, ids, k: len(ids) * k)
@@ -243,18 +272,6 @@ def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
         row = _row_key(key, ids[i])
         for j in range(k):
             out[i, j] = min(max(np.float32(_uniform(row, j)), LOW32), HIGH32)
-    return out
-
-
-@threaded(lambda key, ids, p, among: len(ids))
-def keyed_below(key: np.uint64, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
-    """Whether each id is ``among`` those at risk and its first keyed uniform is below ``p``: an event at rate p.
-
-    One pass, without the float64 array, and no hashing for ids not at risk.
-    """
-    out = np.empty(ids.shape[0], np.bool_)
-    for i in prange(ids.shape[0]):
-        out[i] = among[i] and _uniform(_row_key(key, ids[i]), 0) < p
     return out
 
 

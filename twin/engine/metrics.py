@@ -65,21 +65,19 @@ def headline(state: State, params: Params) -> dict[str, float]:
 def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[tuple]:
     """All metric rows for one year: city totals, then revenue, firms and talent by zone, district and track."""
     rows = [(year, "city", name, "", "", "", "", rounded(name, value)) for name, value in headline(state, params).items()]
-    firms, talent = state.firms, state.talent
+    firms = state.firms
     alive = firms.alive
     cell, revenue, track = firms.cell[alive], firms.revenue[alive], firms.track[alive]
-    homes = talent.home[talent.alive]
-    for key, names, firm_key, talent_key in (
-        ("zone", geo.zone_ids, geo.zone[cell], geo.zone[homes]),
-        ("district", geo.district_names, geo.district[cell], geo.district[homes]),
-        ("track", TRACK_IDS, track, None),
-    ):
+    lived = np.flatnonzero(state.residents)  # talent by home cell: a pass over the cells, not the talent table
+    people = state.residents[lived]
+    for key, names, of_cell in (("zone", geo.zone_ids, geo.zone), ("district", geo.district_names, geo.district), ("track", TRACK_IDS, None)):
+        firm_key = track if of_cell is None else of_cell[cell]
         by = {
             "revenue_cny": np.bincount(firm_key, revenue, minlength=len(names)),
             "firms": np.bincount(firm_key, minlength=len(names)),
         }
-        if talent_key is not None:
-            by["talent"] = np.bincount(talent_key, minlength=len(names))
+        if of_cell is not None:
+            by["talent"] = np.bincount(of_cell[lived], people, minlength=len(names))
         for metric, values in by.items():
             for name, value in zip(names, values):
                 rows.append((year, key, metric, *_keys(key, name), "", rounded(metric, value)))

@@ -63,6 +63,7 @@ class State:
     capacity_m2: np.ndarray  # float64 per cell: base floor space plus parks
     occupancy_m2: np.ndarray  # float64 per cell: floor space in use
     rent: np.ndarray  # float32 per cell, CNY/m2/month
+    residents: np.ndarray  # int32 per cell: live talent living there (kept up to date by the talent processes)
     year: float  # decimal year of the state's moment (start of the month to come)
     anchor_ids: tuple[str, ...] = ()  # anchors-layer id of each anchor firm (firms.anchor indexes this)
     firms_made: int = 0  # base-year firms created, for their stable ids (newborns' ids come from streams.newborn_ids)

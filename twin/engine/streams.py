@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 from scipy import stats
 
-from .kernels import HIGH32, LOW32, keyed_below, keyed_uniforms, keyed_uniforms32
+from .kernels import HIGH32, LOW32, keyed_uniforms, keyed_uniforms32
 
 MASK = (1 << 64) - 1
 NEWBORN = 1 << 32
@@ -87,10 +87,6 @@ class Streams:
         """:meth:`uniform` as clamped float32, made in one pass (the same values as :func:`clamp32` of them)."""
         return keyed_uniforms32(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), k)
 
-    def below(self, process: str, month: int, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
-        """``among & (uniform(process, month, ids) < p)`` in one pass: which ids at risk meet an event of probability p."""
-        return keyed_below(self.key(process, month), np.ascontiguousarray(ids, dtype=np.int64), float(p), among)
-
     def generator(self, process: str, month: int) -> np.random.Generator:
         """A Philox generator for draws tied to no agent, keyed by (seed, process, month)."""
         return np.random.Generator(np.random.Philox(key=int(self.key(process, month))))
@@ -124,10 +120,6 @@ class MonthDraws:
     def uniform32(self, process: str, ids: np.ndarray, k: int) -> np.ndarray:
         """Keyed clamped float32 uniforms of this month."""
         return self.streams.uniform32(process, self.index, ids, k)
-
-    def below(self, process: str, ids: np.ndarray, p: float, among: np.ndarray) -> np.ndarray:
-        """Keyed events of probability p this month, for the ids ``among`` those at risk."""
-        return self.streams.below(process, self.index, ids, p, among)
 
     def poisson(self, process: str, mean: float) -> int:
         """A keyed Poisson count of this month."""

@@ -19,6 +19,7 @@ from .baseyear import anchor_revenue_in_year
 from .choice import WeightedSampler, ration
 from .firms import guishang_revenue, startup_revenue
 from .geography import Geography
+from .kernels import add_at
 from .labour import labour_demand, wage_offer
 from .land import floor_need, free_m2, update_land
 from .params import TRACK_IDS, TRACK_SHARES, Params
@@ -29,7 +30,7 @@ from .talent import choose_homes, draw_skill
 def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Generator) -> State:
     """Build the base-year state: anchor firms, synthesized firms, their workers and seekers, compute."""
     firms, talent, compute, parks = State.empty_tables()
-    state = State(firms, talent, compute, parks, geo.capacity_m2.copy(), np.zeros(geo.size), geo.base_rent.copy(), year)
+    state = State(firms, talent, compute, parks, geo.capacity_m2.copy(), np.zeros(geo.size), geo.base_rent.copy(), np.zeros(geo.size, np.int32), year)
     anchors = anchor_firms(geo, params, rng, int(year))
     if not params.anchors:
         anchors = anchors.iloc[:0]
@@ -187,7 +188,9 @@ def _add_talent(state: State, geo: Geography, params: Params, rng: np.random.Gen
     work = np.where(employer >= 0, firms.cell[np.maximum(employer, 0)], -1)
     skill = draw_skill(len(employer), params, rng)
     wage = np.where(employer >= 0, wage_offer(firms.revenue, params)[np.maximum(employer, 0)] * skill, 0.0)
-    state.talent.append(skill=skill, home=choose_homes(work, state, geo, params, homes, rng), firm=employer, wage=wage)
+    home = choose_homes(work, state, geo, params, homes, rng)
+    state.talent.append(skill=skill, home=home, firm=employer, wage=wage)
+    add_at(state.residents, home, 1)
 
 
 def _add_compute(state: State, geo: Geography) -> None:

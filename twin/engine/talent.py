@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from scipy import special
 
 from .choice import WeightedSampler, gumbel_log, ration
 from .effects import Effects
 from .geography import Geography
-from .kernels import near_choice, release_closed
+from .kernels import SLICES, add_at, keyed_halves, near_choice, release_closed, threaded
 from .labour import revenue_per_worker, wage_offer
 from .land import free_m2
 from .params import Params
@@ -25,20 +25,26 @@ def step_talent(
 ) -> None:
     """Separations, then in-migration to meet demand, then matching, then home moves.
 
-    Every draw is keyed by the worker's stable id (common random numbers);
-    arrivals are counted by inverse CDF and get ids from (month, index), so
+    Every draw is keyed by the worker's stable id (common random numbers):
+    one hash per worker a month decides both whether an employed worker
+    separates and whether anybody moves home (two independent 32-bit
+    halves, :func:`_talent_month`), so the whole population is hashed once.
+    Arrivals are counted by inverse CDF and get ids from (month, index), so
     a scenario that attracts a few more people has the same newcomers plus
     the extra ones. ``per_worker`` is labour.revenue_per_worker of every
     firm row, if the caller has it.
     """
     talent, firms = state.talent, state.firms
-    _separate(state, params, effects, draws)
-    seekers = np.flatnonzero(talent.alive & (talent.firm < 0))
+    key = draws.key("talent_month")
+    p_leave = -np.expm1(-params.leave_rate_employed * MONTH / effects.talent_retention)
+    p_move = -np.expm1(-params.home_move_rate * MONTH)
+    seekers, separated, leaving, movers = _talent_month(
+        key, talent.uid, talent.alive, talent.firm, _below32(p_leave), _below32(p_leave - np.expm1(-params.quit_rate * MONTH)), _below32(p_move)
+    )
+    _separate(state, params, separated, leaving)
     p_leave = -np.expm1(-params.leave_rate_seeking * MONTH / effects.talent_retention)
     stay = draws.uniform("seeker_leave", talent.uid[seekers]) >= p_leave
-    leave = seekers[~stay]
-    talent.kill(leave)
-    state.log.talent_out += len(leave)
+    _leave(state, seekers[~stay])
     seekers = seekers[stay]
     per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker  # revenue does not change here
     vacancies = open_positions(state, params, per_worker)
@@ -48,18 +54,20 @@ def step_talent(
     )
     if arrivals:
         uid = draws.newborn_ids(arrivals)
-        new = talent.append(
-            uid=uid,
-            skill=skill_quantile(draws.uniform("arrival_skill", uid), params),
-            home=choose_homes(np.full(arrivals, -1), state, geo, params, homes, draws, uid),
-            firm=np.full(arrivals, -1, np.int32),
-        )
+        home = choose_homes(np.full(arrivals, -1), state, geo, params, homes, draws, uid)
+        new = talent.append(uid=uid, skill=skill_quantile(draws.uniform("arrival_skill", uid), params), home=home, firm=np.full(arrivals, -1, np.int32))
+        add_at(state.residents, home, 1)
         seekers = np.concatenate([seekers, new])
         state.log.talent_in += arrivals
+        # newcomers may move again within the month, as anybody: the same hash, the same threshold
+        movers = np.concatenate([movers, new[_talent_month(key, uid, np.ones(arrivals, bool), talent.firm[new], np.uint64(0), np.uint64(0), _below32(p_move))[3]]])
     state.log.hires += match_jobs(seekers, vacancies, state, geo, params, draws, per_worker)
-    movers = np.flatnonzero(draws.below("home_move", talent.uid, -np.expm1(-params.home_move_rate * MONTH), talent.alive))
+    movers = movers[talent.alive[movers]]
     work = np.where(talent.firm[movers] >= 0, firms.cell[np.maximum(talent.firm[movers], 0)], -1)
-    talent.home[movers] = choose_homes(work, state, geo, params, homes, draws, talent.uid[movers])
+    home = choose_homes(work, state, geo, params, homes, draws, talent.uid[movers])
+    add_at(state.residents, talent.home[movers], -1)
+    add_at(state.residents, home, 1)
+    talent.home[movers] = home
 
 
 def release_workers_of_closed_firms(state: State) -> None:
@@ -68,22 +76,76 @@ def release_workers_of_closed_firms(state: State) -> None:
     release_closed(talent.firm, state.firms.alive_all, talent.alive, talent.wage)
 
 
-def _separate(state: State, params: Params, effects: Effects, draws: MonthDraws) -> None:
-    """Employed talent leave the city or quit to seek a new job, at their monthly rates (one keyed uniform each)."""
+def _below32(p: float) -> np.uint64:
+    """The threshold below which a 32-bit draw (kernels.keyed_halves) is an event of probability ``p``."""
+    return np.uint64(round(min(max(p, 0.0), 1.0) * 2.0**32))
+
+
+SEEKER, SEPARATED, LEAVING, MOVER = 1, 2, 4, 8
+
+
+@threaded(lambda key, uid, *_: len(uid))
+def _talent_month(key, uid, alive, firm, leave_below, separate_below, move_below):  # noqa: ANN001, ANN201 (numba arrays)
+    """Rows of this month's seekers, separated, leaving and home movers, in row order, from one keyed hash per live worker.
+
+    The high half of the hash decides separation (below ``separate_below``;
+    below ``leave_below`` the worker leaves the city, else quits and seeks);
+    the low half decides a home move, so the two events are independent as
+    separate draws would be. Workers without a job are seekers. Each slice
+    counts its events, then writes them at its offset: the same rows on any
+    number of threads.
+    """
+    n = uid.shape[0]
+    step = -(-n // SLICES)
+    codes = np.empty(n, np.uint8)
+    for part in prange(SLICES):
+        for i in range(part * step, min((part + 1) * step, n)):
+            # without branches: who is employed or moving is as good as random, and mispredictions would cost more than the hash
+            high, low = keyed_halves(key, uid[i])
+            employed = np.uint8(firm[i] >= 0)
+            separates = employed & np.uint8(high < separate_below)
+            leaves = separates & np.uint8(high < leave_below)
+            seeks = (employed ^ 1) | (separates & (leaves ^ 1))
+            codes[i] = np.uint8(alive[i]) * (seeks | separates << 1 | leaves << 2 | (np.uint8(low < move_below) & (leaves ^ 1)) << 3)
+    found = np.empty((4, n), np.int64)  # kind b's rows of each slice, from the slice's start (only the used pages are touched)
+    counts = np.zeros((SLICES, 4), np.int64)
+    for part in prange(SLICES):
+        for i in range(part * step, min((part + 1) * step, n)):
+            if codes[i]:  # few workers: the branch is cheap
+                for b in range(4):
+                    if (codes[i] >> b) & 1:
+                        found[b, part * step + counts[part, b]] = i
+                        counts[part, b] += 1
+    return _gather(found, counts, step, 0), _gather(found, counts, step, 1), _gather(found, counts, step, 2), _gather(found, counts, step, 3)
+
+
+@njit(cache=True)
+def _gather(found, counts, step, kind):  # noqa: ANN001, ANN201 (numba arrays)
+    """The rows of one kind from every slice of :func:`_talent_month`, in order."""
+    out = np.empty(counts[:, kind].sum(), np.int64)
+    at = 0
+    for part in range(counts.shape[0]):
+        out[at : at + counts[part, kind]] = found[kind, part * step : part * step + counts[part, kind]]
+        at += counts[part, kind]
+    return out
+
+
+def _separate(state: State, params: Params, separated: np.ndarray, leaving: np.ndarray) -> None:
+    """Separated workers leave their employer's payroll and desk; those ``leaving`` also leave the city."""
     talent, firms = state.talent, state.firms
-    p_leave = -np.expm1(-params.leave_rate_employed * MONTH / effects.talent_retention)
-    p_quit = -np.expm1(-params.quit_rate * MONTH)
-    if p_leave + p_quit <= 0:
-        return
-    rows = np.flatnonzero(draws.below("separate", talent.uid, p_leave + p_quit, talent.alive & (talent.firm >= 0)))
-    employer = talent.firm[rows]
+    employer = talent.firm[separated]
     firms.employees[:] -= np.bincount(employer, minlength=firms.n).astype(np.int32)
-    np.subtract.at(state.occupancy_m2, firms.cell[employer], params.floor_m2_per_worker)
-    leaving = rows[draws.uniform("separate", talent.uid[rows]) < p_leave]  # the same keyed uniforms, for the few separated
-    talent.firm[rows] = -1
-    talent.wage[rows] = 0.0
-    talent.kill(leaving)
-    state.log.talent_out += len(leaving)
+    add_at(state.occupancy_m2, firms.cell[employer], -params.floor_m2_per_worker)
+    talent.firm[separated] = -1
+    talent.wage[separated] = 0.0
+    _leave(state, leaving)
+
+
+def _leave(state: State, rows: np.ndarray) -> None:
+    """Talent leave the city: their rows die and their homes empty."""
+    state.talent.kill(rows)
+    add_at(state.residents, state.talent.home[rows], -1)
+    state.log.talent_out += len(rows)
 
 
 def open_positions(state: State, params: Params, per_worker: np.ndarray | None = None) -> np.ndarray:
@@ -137,7 +199,7 @@ def match_jobs(
     talent.firm[who] = employer
     talent.wage[who] = offer[employer] * talent.skill[who]
     firms.employees[:] += np.bincount(employer, minlength=firms.n).astype(np.int32)
-    np.add.at(state.occupancy_m2, firms.cell[employer], params.floor_m2_per_worker)
+    add_at(state.occupancy_m2, firms.cell[employer], params.floor_m2_per_worker)
     return len(who)
 
 

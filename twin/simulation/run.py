@@ -106,7 +106,7 @@ def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
     alive = np.flatnonzero(firms.alive)
     shape = geo.shape
     revenue = np.bincount(firms.cell[alive], firms.revenue[alive], minlength=geo.size).astype(np.float32).reshape(shape)
-    people = np.bincount(talent.home[talent.alive], minlength=geo.size).astype(np.float32).reshape(shape)
+    people = model.state.residents.astype(np.float32).reshape(shape)
     year = model.calendar_year
     lon, lat = _lonlat(model, firms.cell[alive])
     table = pd.DataFrame(
