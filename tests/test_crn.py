@@ -55,6 +55,50 @@ def test_keyed_uniforms_are_uniform_and_counts_are_monotone_in_the_rate():
     assert newborn_ids(5, 3).tolist() == [6 * 2**32, 6 * 2**32 + 1, 6 * 2**32 + 2]
 
 
+def test_counts_and_normal_quantiles_match_scipy():
+    """The engine's own Poisson inverse CDF and normal quantile (AS 241) give SciPy's answers, tails included."""
+    from scipy import special, stats
+
+    from twin.engine.kernels import ndtri
+    from twin.engine.streams import poisson_quantile
+
+    rng = np.random.default_rng(5)
+    for u, mean in zip(rng.random(3000), 10 ** rng.uniform(-3, 6, 3000)):
+        assert poisson_quantile(u, mean) == int(stats.poisson.ppf(u, mean))
+    u = np.concatenate([rng.random(20_000), 10 ** -rng.uniform(1, 300, 2000), 1 - 10 ** -rng.uniform(1, 15, 2000), [0.075, 0.5, 0.925]])
+    exact = special.ndtri(u)
+    ours = np.array([ndtri(x) for x in u])
+    np.testing.assert_allclose(ours, exact, rtol=1e-14, atol=1e-300)
+
+
+def test_one_hash_a_month_gives_independent_talent_events_at_their_rates():
+    """Separation and home moves come from the two halves of one hash: each at its rate, independent of the other."""
+    from twin.engine.talent import _below32, _talent_month
+
+    n = 400_000
+    uid = np.arange(n, dtype=np.int64) * 3 + 11
+    alive = np.arange(n) % 10 != 0  # every tenth row is dead
+    firm = np.where(np.arange(n) % 4 == 0, -1, 7).astype(np.int32)  # a quarter seeking
+    p_leave, p_separate, p_move = 0.01, 0.05, 0.08
+    args = (np.uint64(99), uid, alive, firm, _below32(p_leave), _below32(p_separate), _below32(p_move))
+    seekers, separated, leaving, movers = _talent_month(*args)
+    for threaded, serial in zip((seekers, separated, leaving, movers), _talent_month.serial(*args)):
+        np.testing.assert_array_equal(threaded, serial)  # the same rows on any number of threads
+    employed = alive & (firm >= 0)
+    assert alive[movers].all() and employed[separated].all() and np.isin(leaving, separated).all()
+    assert not np.isin(leaving, movers).any() and not np.isin(leaving, seekers).any()
+    np.testing.assert_array_equal(np.sort(seekers), np.flatnonzero(alive & (firm < 0) | np.isin(np.arange(n), np.setdiff1d(separated, leaving))))
+
+    def near(count: int, at_risk: int, p: float) -> bool:
+        return abs(count - at_risk * p) < 5 * np.sqrt(at_risk * p * (1 - p))
+
+    assert near(len(separated), employed.sum(), p_separate) and near(len(leaving), employed.sum(), p_leave)
+    stayers = np.setdiff1d(np.flatnonzero(alive), leaving)
+    assert near(len(movers), len(stayers), p_move)
+    quitters = np.setdiff1d(separated, leaving)
+    assert near(np.isin(quitters, movers).sum(), len(quitters), p_move)  # a quitter moves home as often as anybody
+
+
 class BoostTrack:
     """A lever that raises one track's growth and touches nothing else."""
 

@@ -78,14 +78,16 @@ def _local_terms(alive, track, cell, revenue, coarse_of, density, mean, self_wei
     agglomeration, access = np.zeros(n), np.zeros(n)
     sums = np.zeros((SLICES, 3))  # revenue, revenue x agglomeration, revenue x access
     for part in prange(SLICES):
+        weight, weighted_agglomeration, weighted_access = 0.0, 0.0, 0.0  # summed here, stored once: threads writing neighbouring rows would share cache lines
         for i in range(part * step, min((part + 1) * step, n)):
             if alive[i]:
                 coarse = coarse_of[cell[i]]
                 agglomeration[i] = others_log_ratio(density, mean, self_weight, track[i], coarse, revenue[i])
                 access[i] = access_of[coarse]
-                sums[part, 0] += revenue[i]
-                sums[part, 1] += revenue[i] * agglomeration[i]
-                sums[part, 2] += revenue[i] * access[i]
+                weight += revenue[i]
+                weighted_agglomeration += revenue[i] * agglomeration[i]
+                weighted_access += revenue[i] * access[i]
+        sums[part, 0], sums[part, 1], sums[part, 2] = weight, weighted_agglomeration, weighted_access
     total = np.zeros(3)
     for part in range(SLICES):
         total += sums[part]
@@ -206,15 +208,31 @@ def location_utility(
     cand: np.ndarray, track: np.ndarray, state: State, geo: Geography, params: Params, fields: Fields, effects: Effects
 ) -> np.ndarray:
     """Logit utility of candidate cells (choosers x candidates) for firms of the given tracks, metro access included."""
-    coarse = geo.coarse(cand)
-    return (
-        params.location_agglomeration * fields.agglomeration(track[:, None], coarse)
-        + params.location_talent * fields.talent_access[coarse]
-        - params.location_rent * np.log(state.rent[cand])
-        + params.university_weight * geo.pull[cand]
-        + params.metro_weight_firm * geo.metro_access[cand]
-        + effects.zone_appeal[geo.zone[cand]]
-    ).astype(np.float32)
+    weights = (params.location_agglomeration, params.location_talent, params.location_rent, params.university_weight, params.metro_weight_firm)
+    return _location_utility(cand, np.asarray(track), geo.coarse_of, fields.density, fields.mean, fields.self_weight, fields.talent_access,
+                             state.rent, geo.pull, geo.metro_access, geo.zone, effects.zone_appeal, weights)
+
+
+@threaded(lambda cand, *_: cand.size)
+def _location_utility(cand, track, coarse_of, density, mean, self_weight, access, rent, pull, metro, zone, zone_appeal, weights):  # noqa: ANN001, ANN201 (numba arrays)
+    """:func:`location_utility` in one pass (float32): agglomeration of a newcomer (fields.others_log_ratio with no revenue
+    of its own), talent access, rent, the pull of universities, metro access and the zone's appeal."""
+    agglomeration, talent, rent_weight, university, metro_weight = weights
+    n, k = cand.shape
+    out = np.empty((n, k), np.float32)
+    for i in prange(n):
+        for j in range(k):
+            c = cand[i, j]
+            coarse = coarse_of[c]
+            out[i, j] = (
+                agglomeration * others_log_ratio(density, mean, self_weight, track[i], coarse, 0.0)
+                + talent * access[coarse]
+                - rent_weight * np.log(rent[c])
+                + university * pull[c]
+                + metro_weight * metro[c]
+                + zone_appeal[zone[c]]
+            )
+    return out
 
 
 def found_firms(

@@ -30,7 +30,7 @@ import zlib
 from typing import Protocol
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .kernels import HIGH32, LOW32, keyed_uniforms, keyed_uniforms32
 
@@ -95,8 +95,7 @@ class Streams:
         """A Poisson count by inverse CDF of one keyed uniform: monotone in ``mean`` for a fixed stream."""
         if mean <= 0:
             return 0
-        u = self.uniform(process, month, np.zeros(1, np.int64))[0]
-        return int(stats.poisson.ppf(u, mean))
+        return poisson_quantile(self.uniform(process, month, np.zeros(1, np.int64))[0], mean)
 
     def month(self, month: int) -> MonthDraws:
         """The draws of one month, as the engine's processes take them."""
@@ -152,6 +151,14 @@ class SequentialDraws:
     def poisson(self, process: str, mean: float) -> int:
         """A Poisson count from the generator."""
         return int(self.rng.poisson(max(mean, 0.0)))
+
+
+def poisson_quantile(u: float, mean: float) -> int:
+    """The smallest k with P(K <= k) >= u for K ~ Poisson(mean): ``scipy.stats.poisson.ppf(u, mean)`` by the same two
+    special functions, without the distribution machinery (a third of a millisecond per call, three calls a month)."""
+    k = np.ceil(special.pdtrik(u, mean))
+    below = max(k - 1.0, 0.0)
+    return int(below if special.pdtr(below, mean) >= u else k)
 
 
 def clamp32(u: np.ndarray) -> np.ndarray:

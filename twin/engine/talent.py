@@ -110,12 +110,14 @@ def _talent_month(key, uid, alive, firm, leave_below, separate_below, move_below
     found = np.empty((4, n), np.int64)  # kind b's rows of each slice, from the slice's start (only the used pages are touched)
     counts = np.zeros((SLICES, 4), np.int64)
     for part in prange(SLICES):
+        at = np.zeros(4, np.int64)  # counted here, stored once: threads writing neighbouring rows would share cache lines
         for i in range(part * step, min((part + 1) * step, n)):
             if codes[i]:  # few workers: the branch is cheap
                 for b in range(4):
                     if (codes[i] >> b) & 1:
-                        found[b, part * step + counts[part, b]] = i
-                        counts[part, b] += 1
+                        found[b, part * step + at[b]] = i
+                        at[b] += 1
+        counts[part] = at
     return _gather(found, counts, step, 0), _gather(found, counts, step, 1), _gather(found, counts, step, 2), _gather(found, counts, step, 3)
 
 
