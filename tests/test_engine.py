@@ -187,3 +187,21 @@ def test_threaded_smoothing_has_scipys_bits(shape, sigma):
     grids = np.random.default_rng(7).pareto(1.5, shape) * 1e8
     grids[grids < 2e7] = 0.0
     np.testing.assert_array_equal(gaussian(grids, sigma), ndimage.gaussian_filter(grids, (0, sigma, sigma), mode="constant", truncate=3.0))
+
+
+def test_exits_skipping_the_hazard_below_the_ceiling_are_the_exits_of_the_full_formula(stack):
+    """exit_firms computes a firm's hazard only when its uniform is under the smallest firm's probability; the closures
+    are exactly those of the keyed uniform against every firm's full exit probability."""
+    from twin.engine.firms import MONTH, exit_firms, exit_hazard
+
+    model = VisionValleyModel(seed=4, stack=stack, scale=0.02, anchors=0)
+    for _ in range(3):
+        model.step()
+    state, firms = model.state, model.state.firms
+    rows = np.flatnonzero(firms.alive)
+    draws = model.streams.month(99)
+    p = -np.expm1(-exit_hazard(firms.revenue[rows], state.year - firms.born[rows], model.params) * MONTH)
+    expected = rows[draws.uniform("exit", firms.uid[rows]) < p]
+    assert len(expected) > 10
+    exit_firms(state, model.params, draws)
+    np.testing.assert_array_equal(np.flatnonzero(~firms.alive[rows]), np.searchsorted(rows, expected))

@@ -60,7 +60,7 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
     density = geo.smooth(revenue, params.agglomeration_radius_m)
     people = _coarse_sums(state.residents, geo.coarse_of, n)
     access = log_ratio(geo.smooth(people[None, :], params.talent_radius_m), geo.coarse_city)[0]
-    return Fields(density, density[:, geo.coarse_city].mean(axis=1), access.astype(np.float32),
+    return Fields(density, city_mean(density, geo.coarse_city), access.astype(np.float32),
                   kernel_self_weight(geo, params.agglomeration_radius_m))
 
 
@@ -134,5 +134,18 @@ def others_log_ratio(density, mean, self_weight, track, coarse, revenue):  # noq
 
 def log_ratio(values: np.ndarray, city: np.ndarray) -> np.ndarray:
     """log(1 + value / city mean) per row; rows with nothing anywhere are 0."""
-    mean = values[:, city].mean(axis=1, keepdims=True)
+    mean = city_mean(values, city)[:, None]
     return np.log1p(np.divide(values, mean, out=np.zeros_like(values), where=mean > 0))
+
+
+@njit(cache=True)
+def city_mean(values: np.ndarray, city: np.ndarray) -> np.ndarray:
+    """Each row's mean over the coarse cells that overlap the city: in order, without the masked copy numpy would make."""
+    out = np.zeros(values.shape[0])
+    cells = 0
+    for c in range(values.shape[1]):
+        if city[c]:
+            cells += 1
+            for r in range(values.shape[0]):
+                out[r] += values[r, c]
+    return out / cells

@@ -166,7 +166,7 @@ def open_positions(state: State, params: Params, per_worker: np.ndarray | None =
 def _open(alive, revenue, per_worker, employees, cell, capacity, occupancy, floor):  # noqa: ANN001, ANN201 (numba arrays)
     """:func:`open_positions` in two passes over the firms: unfilled demand summed per cell, then each firm's share of the free desks."""
     gap = np.zeros(alive.shape[0])
-    wanted = np.zeros(capacity.shape[0])
+    wanted = np.zeros(capacity.shape[0], np.float32)  # whole positions, exact in float32: half the fresh pages of a grid-sized array
     for i in range(alive.shape[0]):
         if alive[i]:
             gap[i] = max(np.ceil(max(1.0, revenue[i] / per_worker[i])) - employees[i], 0.0)

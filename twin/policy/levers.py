@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from layers import InputError
 
 from ..engine.effects import Effects
+from ..engine.kernels import lookup
 from ..engine.params import INTENSITY, TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
 from .hook import PolicyModel
 
@@ -77,9 +78,9 @@ class Lever(BaseModel):
         firms, geo = model.state.firms, model.geo
         mask = firms.alive.copy()
         if self.zones:
-            mask &= _member(geo.zone[firms.cell], [geo.zone_ids.index(z) for z in self.zones], len(geo.zone_ids))
+            mask &= _member(geo.zone, [geo.zone_ids.index(z) for z in self.zones], len(geo.zone_ids), firms.cell)
         if self.districts:
-            mask &= _member(geo.district[firms.cell], [geo.district_names.index(d) for d in self.districts], len(geo.district_names))
+            mask &= _member(geo.district, [geo.district_names.index(d) for d in self.districts], len(geo.district_names), firms.cell)
         if self.tracks:
             mask &= _member(firms.track, [TRACK_IDS.index(t) for t in self.tracks], len(TRACK_IDS))
         if self.tiers:
@@ -95,11 +96,11 @@ class Lever(BaseModel):
         return abs(model.state.year - first) < 1e-6
 
 
-def _member(codes: np.ndarray, wanted: list[int], size: int) -> np.ndarray:
-    """Which codes (in -1 .. size-1; -1 is outside every group) are in ``wanted``: a table look-up, cheaper each month than np.isin."""
+def _member(codes: np.ndarray, wanted: list[int], size: int, at: np.ndarray | None = None) -> np.ndarray:
+    """Which codes (in -1 .. size-1; -1 is outside every group), or which ``codes[at]``, are in ``wanted``: a table look-up, cheaper each month than np.isin."""
     table = np.zeros(size + 1, bool)  # the extra last slot answers code -1
     table[wanted] = True
-    return table[codes]
+    return lookup(table, codes, at)
 
 
 class ComputeVouchers(Lever):

@@ -34,7 +34,7 @@ import numpy as np
 import layers
 from layers import LayerStack
 
-from ..engine.fields import Fields, kernel_self_weight, log_ratio, others_agglomeration
+from ..engine.fields import Fields, city_mean, kernel_self_weight, log_ratio, others_agglomeration
 from ..engine.firms import startup_revenue
 from ..engine.geography import Geography
 from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS, Params
@@ -210,7 +210,7 @@ class ReferenceModel(mesa.Model):
             people[0, geo.coarse(np.array([worker.home]))[0]] += 1
         density = geo.smooth(revenue, p.agglomeration_radius_m)
         self.fields_access = log_ratio(geo.smooth(people, p.talent_radius_m), geo.coarse_city)[0]
-        self.fields = Fields(density, density[:, geo.coarse_city].mean(axis=1), self.fields_access.astype(np.float32),
+        self.fields = Fields(density, city_mean(density, geo.coarse_city), self.fields_access.astype(np.float32),
                              kernel_self_weight(geo, p.agglomeration_radius_m))
 
     def firm_agglomeration(self, firm) -> float:
