@@ -97,19 +97,18 @@ def cdf_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def guide_table(cdf: np.ndarray) -> np.ndarray:
-    """For bin b of len(cdf) equal bins, the number of cdf values <= b / len(cdf).
+def guide_table(cdf: np.ndarray, bins: int) -> np.ndarray:
+    """For each of ``bins`` equal bins b, the number of cdf values <= b / bins.
 
-    The same as ``np.searchsorted(cdf, np.arange(n) / n, side="right")`` for
-    a sorted cdf, by one merge of the two sorted sequences instead of a
+    The same as ``np.searchsorted(cdf, np.arange(bins) / bins, side="right")``
+    for a sorted cdf, by one merge of the two sorted sequences instead of a
     binary search per bin (the job sampler is rebuilt every month).
     """
-    n = cdf.shape[0]
-    out = np.empty(n, np.int32)  # half the cache footprint of int64: every draw reads one entry at random
+    out = np.empty(bins, np.int32)  # half the cache footprint of int64: every draw reads one entry at random
     idx = 0
-    for b in range(n):
-        edge = b / n
-        while idx < n and cdf[idx] <= edge:
+    for b in range(bins):
+        edge = b / bins
+        while idx < cdf.shape[0] and cdf[idx] <= edge:
             idx += 1
         out[b] = idx
     return out
