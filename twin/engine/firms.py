@@ -159,6 +159,7 @@ def exit_firms(state: State, params: Params, draws: MonthDraws) -> int:
     smallest = float(firms.revenue[rows].min())
     closed = rows[_closing(rows, firms.revenue, firms.born, firms.uid, float(state.year), _hazard_terms(params), draws.key("exit"), smallest)]
     firms.kill(closed)
+    np.subtract.at(state.occupancy_m2, firms.cell[closed], floor_need(firms.employees[closed], params))  # their desks empty
     return len(closed)
 
 

@@ -24,8 +24,13 @@ def floor_need(employees: np.ndarray, params: Params) -> np.ndarray:
 
 
 def update_land(state: State, geo: Geography, params: Params) -> None:
-    """Recount occupancy and reset rents: rent = base x (1 + elasticity x occupancy / capacity)."""
-    state.occupancy_m2 = occupancy(state, params, geo.size)
+    """Reset rents to the month's occupancy: rent = base x (1 + elasticity x occupancy / capacity).
+
+    Occupancy itself is kept current by every process that changes it
+    (hires, separations, births, relocations, exits), in whole desks, so it
+    equals a recount (:func:`occupancy`; tests/test_engine.py checks every
+    month) without a monthly pass over the firms and a fresh grid-sized array.
+    """
     state.rent = _rents(geo.base_rent, state.occupancy_m2, state.capacity_m2, params.rent_occupancy_elasticity)
 
 

@@ -12,6 +12,7 @@ whole counts, compute to 0.1 PFLOPS.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .geography import Geography
 from .infrastructure import compute_supply
@@ -48,18 +49,31 @@ def rounded(metric: str, value: float) -> float:
 def headline(state: State, params: Params) -> dict[str, float]:
     """The figures the 2027 targets are stated in, plus counts."""
     firms = state.firms
-    revenue = firms.revenue[firms.alive]
-    core = float(revenue.sum())
+    count, core, guishang, leaders, employed = _firm_totals(firms.alive, firms.revenue, firms.employees, params.guishang_threshold_cny, LEADER_100BN_CNY)
     return {
         "revenue_cny": core,
         "total_scale_cny": core * (1.0 + params.related_multiplier),  # core x a user-set multiplier (targets.MULTIPLIER_TARGETS)
-        "firms": float(len(revenue)),
-        "guishang_firms": float((revenue >= params.guishang_threshold_cny).sum()),
-        "leaders_100bn": float((revenue >= LEADER_100BN_CNY).sum()),
+        "firms": float(count),
+        "guishang_firms": float(guishang),
+        "leaders_100bn": float(leaders),
         "talent": float(state.talent.count),
-        "employed": float(firms.employees[firms.alive].sum()),
+        "employed": float(employed),
         "compute_pflops": compute_supply(state),
     }
+
+
+@njit(cache=True)
+def _firm_totals(alive, revenue, employees, guishang, leader):  # noqa: ANN001, ANN201 (numba arrays)
+    """Live firms, their revenue, those at or above the 规上 and 100 亿 thresholds, and their workers: one pass, every month."""
+    count, core, above, leaders, employed = 0, 0.0, 0, 0, 0
+    for i in range(alive.shape[0]):
+        if alive[i]:
+            count += 1
+            core += revenue[i]
+            above += revenue[i] >= guishang
+            leaders += revenue[i] >= leader
+            employed += employees[i]
+    return count, core, above, leaders, employed
 
 
 def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[tuple]:

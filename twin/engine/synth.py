@@ -21,7 +21,7 @@ from .firms import guishang_revenue, startup_revenue
 from .geography import Geography
 from .kernels import add_at
 from .labour import labour_demand, wage_offer
-from .land import floor_need, free_m2, update_land
+from .land import floor_need, free_m2, occupancy, update_land
 from .params import TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 from .talent import choose_homes, draw_skill
@@ -40,6 +40,7 @@ def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Gener
     _add_firms(state, _synthetic_firms(len(anchors), anchors["revenue"].to_numpy(), params, year, rng), geo, params, rng, fixed=False)
     _add_talent(state, geo, params, rng)
     _add_compute(state, geo)
+    state.occupancy_m2 = occupancy(state, params, geo.size)
     update_land(state, geo, params)
     return state
 
