@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import cdf_table, draw_indices, guide_table, pick_items
+from .kernels import cdf_table, draw_indices, guide_table, pick_items, whole_group_fits
 from .streams import Draws, as_draws
 
 
@@ -107,7 +107,7 @@ def ration(
     need = np.asarray(need, dtype=np.float64)
     # drawn for every request: a plain generator's stream must not depend on which groups are short
     u = as_draws(draws).uniform(process, np.arange(len(groups)) if ids is None else ids)
-    mask = np.bincount(groups, need)[groups] <= room
+    mask = whole_group_fits(np.asarray(groups, np.int64), need, np.asarray(room, np.float64))
     short = np.flatnonzero(~mask)
     if len(short) == 0:
         return mask

@@ -118,11 +118,6 @@ class Geography:
         return ((row // self.coarse_factor) * self.coarse_shape[1] + col // self.coarse_factor).astype(np.int32)
 
     @cached_property
-    def cell_ids(self) -> np.ndarray:
-        """0 .. size-1: the identity map from a cell to its cell, where a kernel asks where an item lies."""
-        return np.arange(self.size, dtype=np.int32)
-
-    @cached_property
     def coarse_city(self) -> np.ndarray:
         """Neighbourhood cells that overlap the city."""
         return np.bincount(self.coarse_of[self.district >= 0], minlength=self.coarse_size) > 0

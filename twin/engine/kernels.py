@@ -285,6 +285,31 @@ def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def whole_group_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Whether each request's group, all its requests together, needs no more than ``room``: the test of
+    ``np.bincount(groups, need)[groups] <= room`` with the same sums in the same order, but over a hash table sized
+    to the requests rather than an array sized to the largest group id (half a million cells: fresh pages every month)."""
+    n = groups.shape[0]
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    keys = np.full(1 << bits, -1, np.int64)
+    sums = np.zeros(1 << bits)
+    slot = np.empty(n, np.int64)
+    for i in range(n):
+        h = (np.uint64(groups[i]) * GOLDEN) >> np.uint64(64 - bits)
+        while keys[h] != -1 and keys[h] != groups[i]:
+            h = (h + np.uint64(1)) & np.uint64((1 << bits) - 1)
+        keys[h] = groups[i]
+        sums[h] += need[i]
+        slot[i] = h
+    out = np.empty(n, np.bool_)
+    for i in range(n):
+        out[i] = sums[slot[i]] <= room[i]
+    return out
+
+
 @njit(cache=True, inline="always")
 def hypot32(dx: np.float32, dy: np.float32) -> np.float32:
     """float32 hypot as glibc's hypotf computes it (the square root in double, rounded once), without the call.
@@ -310,8 +335,10 @@ def near_choice(origin, cand, cell_of, score_of, cols, cell_km, cost, max_km, gu
     Utility is ``score_of[c] - cost * km`` in float32 (-inf beyond
     ``max_km``; no commute from an origin of -1), less the Gumbel term
     ``gumbel`` = log(-log u); the first maximum wins, as numpy's argmax.
-    Cells are row-major on a grid ``cols`` wide with ``cell_km`` sides.
-    One pass per row instead of a dozen (n, k) temporaries.
+    Cells are row-major on a grid ``cols`` wide with ``cell_km`` sides; a
+    ``cell_of`` of None means the candidates are cells themselves (homes),
+    which saves a look-up per candidate. One pass per row instead of a dozen
+    (n, k) temporaries.
     """
     n, k = cand.shape
     pick = np.empty(n, np.int64)
@@ -321,7 +348,7 @@ def near_choice(origin, cand, cell_of, score_of, cols, cell_km, cost, max_km, gu
         ox, oy = centre_km(max(o, 0), cols, cell_km)
         best, col, far_best = np.float32(-np.inf), 0, False
         for j in range(k):
-            cx, cy = centre_km(cell_of[cand[i, j]], cols, cell_km)
+            cx, cy = centre_km(cand[i, j] if cell_of is None else cell_of[cand[i, j]], cols, cell_km)
             km = hypot32(ox - cx, oy - cy) if o >= 0 else np.float32(0.0)
             far = km > max_km
             utility = np.float32(-np.inf) if far else score_of[cand[i, j]] - cost * km

@@ -186,20 +186,21 @@ def match_jobs(
     talent, firms = state.talent, state.firms
     if len(seekers) == 0 or vacancies.sum() == 0:
         return 0
-    jobs = WeightedSampler(np.arange(firms.n), vacancies)
-    offer = wage_offer(firms.revenue, params, per_worker)
+    hiring = np.flatnonzero(vacancies > 0)  # the firms with openings; the choice works on positions in this list, small tables
+    openings = vacancies[hiring]
+    jobs = WeightedSampler(np.arange(len(hiring)), openings)
+    offer = wage_offer(firms.revenue[hiring], params, None if per_worker is None else per_worker[hiring])
     uid = talent.uid[seekers]
     cand = jobs.pick(draws.uniform("job_candidates", uid, params.job_candidates))
     noise = draws.uniform32("job_noise", uid, params.job_candidates)
-    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell, np.log(offer), geo, params, noise)
-    choice = np.where(reachable, pick, -1)
-    applied = np.flatnonzero(choice >= 0)
-    hired = applied[ration(choice[applied], np.ones(len(applied)), vacancies[choice[applied]], draws, uid[applied], "hire_order")]
-    cells = firms.cell[choice[hired]]
+    pick, reachable = choose_near(talent.home[seekers], cand, firms.cell[hiring], np.log(offer), geo, params, noise)
+    applied = np.flatnonzero(reachable)
+    hired = applied[ration(pick[applied], np.ones(len(applied)), openings[pick[applied]], draws, uid[applied], "hire_order")]
+    cells = firms.cell[hiring[pick[hired]]]
     hired = hired[ration(cells, np.full(len(hired), params.floor_m2_per_worker), free_m2(state, cells), draws, uid[hired], "desk_order")]
-    who, employer = seekers[hired], choice[hired]
+    who, employer = seekers[hired], hiring[pick[hired]]
     talent.firm[who] = employer
-    talent.wage[who] = offer[employer] * talent.skill[who]
+    talent.wage[who] = offer[pick[hired]] * talent.skill[who]
     firms.employees[:] += np.bincount(employer, minlength=firms.n).astype(np.int32)
     add_at(state.occupancy_m2, firms.cell[employer], params.floor_m2_per_worker)
     return len(who)
@@ -228,7 +229,7 @@ def choose_homes(
         part, who = work[start : start + CHUNK], ids[start : start + CHUNK]
         cells = homes.pick(draws.uniform("home_candidates", who, params.home_candidates))
         noise = draws.uniform32("home_noise", who, params.home_candidates)
-        home[start : start + CHUNK], _ = choose_near(part, cells, geo.cell_ids, appeal, geo, params, noise)
+        home[start : start + CHUNK], _ = choose_near(part, cells, None, appeal, geo, params, noise)
     return home
 
 
@@ -241,9 +242,10 @@ def home_appeal(geo: Geography, params: Params) -> np.ndarray:
 
 
 def choose_near(
-    origin: np.ndarray, cand: np.ndarray, cell_of: np.ndarray, score_of: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
+    origin: np.ndarray, cand: np.ndarray, cell_of: np.ndarray | None, score_of: np.ndarray, geo: Geography, params: Params, noise: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logit over candidates (choosers x k) at cells ``cell_of[cand]``, scored ``score_of[cand] - commute cost x km`` from each origin cell.
+    """Logit over candidates (choosers x k) at cells ``cell_of[cand]`` (the candidates themselves if None), scored
+    ``score_of[cand] - commute cost x km`` from each origin cell.
 
     Candidates beyond the longest commute are out of reach; an origin of -1
     means no commute term. ``noise`` holds the float32 uniforms behind the
