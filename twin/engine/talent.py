@@ -164,18 +164,22 @@ def open_positions(state: State, params: Params, per_worker: np.ndarray | None =
 
 @njit(cache=True)
 def _open(alive, revenue, per_worker, employees, cell, capacity, occupancy, floor):  # noqa: ANN001, ANN201 (numba arrays)
-    """:func:`open_positions` in two passes over the firms: unfilled demand summed per cell, then each firm's share of the free desks."""
+    """:func:`open_positions` in two passes over the firms: unfilled demand summed per cell, then each firm's share of the free desks.
+
+    Most firms are fully staffed; they skip the look-ups into the grid-sized arrays.
+    """
     gap = np.zeros(alive.shape[0])
     wanted = np.zeros(capacity.shape[0], np.float32)  # whole positions, exact in float32: half the fresh pages of a grid-sized array
     for i in range(alive.shape[0]):
         if alive[i]:
             gap[i] = max(np.ceil(max(1.0, revenue[i] / per_worker[i])) - employees[i], 0.0)
-        wanted[cell[i]] += gap[i]
-    out = np.empty(alive.shape[0])
+            if gap[i] > 0:
+                wanted[cell[i]] += gap[i]
+    out = np.zeros(alive.shape[0])
     for i in range(alive.shape[0]):
-        c = cell[i]
-        share = min(1.0, max(capacity[c] - occupancy[c], 0.0) / floor / wanted[c]) if wanted[c] > 0 else 1.0
-        out[i] = np.floor(gap[i] * share)
+        if gap[i] > 0:
+            c = cell[i]
+            out[i] = np.floor(gap[i] * min(1.0, max(capacity[c] - occupancy[c], 0.0) / floor / wanted[c]))
     return out
 
 
