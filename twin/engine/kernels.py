@@ -348,8 +348,10 @@ def near_choice(origin, cand, cell_of, score_of, cols, cell_km, cost, max_km, gu
         ox, oy = centre_km(max(o, 0), cols, cell_km)
         best, col, far_best = np.float32(-np.inf), 0, False
         for j in range(k):
-            cx, cy = centre_km(cand[i, j] if cell_of is None else cell_of[cand[i, j]], cols, cell_km)
-            km = hypot32(ox - cx, oy - cy) if o >= 0 else np.float32(0.0)
+            km = np.float32(0.0)
+            if o >= 0:  # newcomers choosing a home have no commute yet: no centre to compute
+                cx, cy = centre_km(cand[i, j] if cell_of is None else cell_of[cand[i, j]], cols, cell_km)
+                km = hypot32(ox - cx, oy - cy)
             far = km > max_km
             utility = np.float32(-np.inf) if far else score_of[cand[i, j]] - cost * km
             value = utility - gumbel[i, j]
