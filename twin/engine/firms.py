@@ -121,10 +121,10 @@ def _grow(alive, agglomeration, access, uid, track, employees, per_worker, subsi
 
     ``agglomeration`` and ``access`` come from :func:`_local_terms`. The
     shock is the firm's keyed normal, so the same firm meets the same shock
-    in every scenario. Each firm's result depends
-    on its own inputs only, so the threads cannot change a result. The size
-    drag and the size-dependent sigma share one logarithm (a power is a
-    logarithm and an exponential, and is most of the cost here).
+    in every scenario. Each firm's result depends on its own inputs only, so
+    the threads cannot change a result. The size drag and the size-dependent
+    sigma share one logarithm (a power is a logarithm and an exponential, and
+    was most of the cost here).
     """
     for r in prange(alive.shape[0]):
         if not alive[r]:

@@ -1,11 +1,12 @@
 """Compiled inner loops (numba) where numpy would need a sequential scan or big temporaries.
 
-Weighted draws walk a guide table item by item. Keyed uniforms for the common random numbers (:mod:`twin.engine.streams`)
-hash (key, id, draw index) with splitmix64 in one pass, with no temporaries;
-the synthesis still passes a seeded ``numpy.random.Generator`` to the
-guide-table draws. Keyed draws come fused with what consumes them where
-that saves a pass (float32 Gumbel uniforms, two 32-bit events from one hash) and the
-commute-scored choice is one pass per chooser.
+Weighted draws walk a guide table item by item. Keyed uniforms for the
+common random numbers (:mod:`twin.engine.streams`) hash (key, id, draw
+index) with splitmix64 in one pass, with no temporaries; the synthesis still
+passes a seeded ``numpy.random.Generator`` to the guide-table draws. Keyed
+draws come fused with what consumes them where that saves a pass (float32
+Gumbel uniforms, two 32-bit events from one hash, the normal shocks of
+growth) and the commute-scored choice is one pass per chooser.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def ndtri(p: float) -> float:
     """The standard normal quantile at p in (0, 1): Wichura's algorithm AS 241 (PPND16), as R's qnorm uses.
 
     Relative error about 1e-16, and several times faster inside a kernel
-    than a call into SciPy's ndtri (tests/test_engine.py compares the two):
+    than a call into SciPy's ndtri (tests/test_crn.py compares the two):
     one rational function in the centre, a logarithm and a square root in the tails.
     """
     q = p - 0.5

@@ -81,9 +81,6 @@ def _below32(p: float) -> np.uint64:
     return np.uint64(round(min(max(p, 0.0), 1.0) * 2.0**32))
 
 
-SEEKER, SEPARATED, LEAVING, MOVER = 1, 2, 4, 8
-
-
 @threaded(lambda key, uid, *_: len(uid))
 def _talent_month(key, uid, alive, firm, leave_below, separate_below, move_below):  # noqa: ANN001, ANN201 (numba arrays)
     """Rows of this month's seekers, separated, leaving and home movers, in row order, from one keyed hash per live worker.
@@ -91,9 +88,10 @@ def _talent_month(key, uid, alive, firm, leave_below, separate_below, move_below
     The high half of the hash decides separation (below ``separate_below``;
     below ``leave_below`` the worker leaves the city, else quits and seeks);
     the low half decides a home move, so the two events are independent as
-    separate draws would be. Workers without a job are seekers. Each slice
-    counts its events, then writes them at its offset: the same rows on any
-    number of threads.
+    separate draws would be. Workers without a job are seekers. A first pass
+    codes each row (bits: seeker, separated, leaving, mover); a second packs
+    each slice's rows of each kind, and the slices are joined in order: the
+    same rows on any number of threads.
     """
     n = uid.shape[0]
     step = -(-n // SLICES)
