@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import cdf_table, draw_indices, guide_table, pick_items, whole_group_fits
+from .kernels import cdf_table, draw_indices, guide_table, pick_items, prefix_fits, whole_group_fits
 from .streams import Draws, as_draws
 
 
@@ -112,13 +112,6 @@ def ration(
     if len(short) == 0:
         return mask
     order = short[group_order(groups[short], u[short])]
-    g, n = groups[order], need[order]
-    cum = np.cumsum(n)
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    base = np.repeat(cum[starts] - n[starts], np.diff(np.r_[starts, len(g)]))
-    fits = (cum - base) <= room[order] + 1e-9
     # a refused request must not make later ones in its group look cheaper: keep the prefix only
-    run = np.maximum.accumulate(np.where(fits, 0, np.arange(1, len(g) + 1)))
-    group_start = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
-    mask[order] = fits & (run <= group_start)
+    mask[order] = prefix_fits(np.asarray(groups)[order], need[order], np.asarray(room, np.float64)[order])
     return mask

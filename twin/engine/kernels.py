@@ -311,6 +311,21 @@ def whole_group_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> 
     return out
 
 
+@njit(cache=True)
+def prefix_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """For requests sorted by group: accept each while its group's running need fits the group's ``room`` (a 1e-9
+    tolerance), and after a group's first refusal refuse the rest of it. One pass instead of eight numpy ones."""
+    out = np.empty(groups.shape[0], np.bool_)
+    used, refused = 0.0, False
+    for i in range(groups.shape[0]):
+        if i == 0 or groups[i] != groups[i - 1]:
+            used, refused = 0.0, False
+        used += need[i]
+        refused = refused or used > room[i] + 1e-9
+        out[i] = not refused
+    return out
+
+
 @njit(cache=True, inline="always")
 def hypot32(dx: np.float32, dy: np.float32) -> np.float32:
     """float32 hypot as glibc's hypotf computes it (the square root in double, rounded once), without the call.
