@@ -19,6 +19,7 @@ from .streams import Draws, as_draws
 
 
 GUIDE_BINS = 4
+"""Guide-table bins per item of a :class:`WeightedSampler`."""
 
 
 class WeightedSampler:
