@@ -345,16 +345,19 @@ def centre_km(cell: np.int64, cols: np.int64, km: float) -> tuple[np.float32, np
 
 
 @threaded(lambda origin, cand, *_: cand.size)
-def near_choice(origin, cand, cell_of, score_of, cols, cell_km, cost, max_km, gumbel):  # noqa: ANN001, ANN201 (numba arrays)
+def near_choice(origin, cand, centre_of, score_of, cols, cell_km, cost, max_km, gumbel):  # noqa: ANN001, ANN201 (numba arrays)
     """Each row's logit pick among candidates ``cand`` and whether it is in reach (see talent.choose_near).
 
     Utility is ``score_of[c] - cost * km`` in float32 (-inf beyond
     ``max_km``; no commute from an origin of -1), less the Gumbel term
     ``gumbel`` = log(-log u); the first maximum wins, as numpy's argmax.
-    Cells are row-major on a grid ``cols`` wide with ``cell_km`` sides; a
-    ``cell_of`` of None means the candidates are cells themselves (homes),
-    which saves a look-up per candidate. One pass per row instead of a dozen
-    (n, k) temporaries.
+    Cells are row-major on a grid ``cols`` wide with ``cell_km`` sides;
+    ``centre_of`` holds each candidate item's centre in km, one (x, y) row
+    per item (Geography.centre_km), or is None when the candidates are cells
+    themselves (homes: their centres are computed, which saves a look-up).
+    Reading a small table of centres beats the integer division of a cell's
+    centre (measured: a quarter faster for job search). One pass per row
+    instead of a dozen (n, k) temporaries.
     """
     n, k = cand.shape
     pick = np.empty(n, np.int64)
@@ -366,7 +369,10 @@ def near_choice(origin, cand, cell_of, score_of, cols, cell_km, cost, max_km, gu
         for j in range(k):
             km = np.float32(0.0)
             if o >= 0:  # newcomers choosing a home have no commute yet: no centre to compute
-                cx, cy = centre_km(cand[i, j] if cell_of is None else cell_of[cand[i, j]], cols, cell_km)
+                if centre_of is None:
+                    cx, cy = centre_km(cand[i, j], cols, cell_km)
+                else:
+                    cx, cy = centre_of[cand[i, j], 0], centre_of[cand[i, j], 1]
                 km = hypot32(ox - cx, oy - cy)
             far = km > max_km
             utility = np.float32(-np.inf) if far else score_of[cand[i, j]] - cost * km

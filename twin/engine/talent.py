@@ -156,25 +156,40 @@ def open_positions(state: State, params: Params, per_worker: np.ndarray | None =
     """
     firms = state.firms
     per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
-    return _open(firms.alive, firms.revenue, per_worker, firms.employees, firms.cell, state.capacity_m2, state.occupancy_m2,
-                 params.floor_m2_per_worker)
+    gap = _gaps(firms.alive, firms.revenue, per_worker, firms.employees)
+    return _shares(gap, firms.cell, state.capacity_m2, state.occupancy_m2, _wanted(gap, firms.cell, len(state.capacity_m2)),
+                   params.floor_m2_per_worker)
+
+
+@threaded(lambda alive, *_: len(alive))
+def _gaps(alive, revenue, per_worker, employees):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each firm row's unfilled labour demand in whole positions (0 for dead rows), on every core."""
+    gap = np.zeros(alive.shape[0])
+    for i in prange(alive.shape[0]):
+        if alive[i]:
+            gap[i] = max(np.ceil(max(1.0, revenue[i] / per_worker[i])) - employees[i], 0.0)
+    return gap
 
 
 @njit(cache=True)
-def _open(alive, revenue, per_worker, employees, cell, capacity, occupancy, floor):  # noqa: ANN001, ANN201 (numba arrays)
-    """:func:`open_positions` in two passes over the firms: unfilled demand summed per cell, then each firm's share of the free desks.
+def _wanted(gap, cell, size):  # noqa: ANN001, ANN201 (numba arrays)
+    """Unfilled positions summed per cell, in row order.
 
-    Most firms are fully staffed; they skip the look-ups into the grid-sized arrays.
+    Every row adds, staffed ones a zero (which changes no sum): most firms
+    are staffed and which ones is as good as random, so a test would be a
+    misprediction more often than a cache miss is saved.
     """
-    gap = np.zeros(alive.shape[0])
-    wanted = np.zeros(capacity.shape[0], np.float32)  # whole positions, exact in float32: half the fresh pages of a grid-sized array
-    for i in range(alive.shape[0]):
-        if alive[i]:
-            gap[i] = max(np.ceil(max(1.0, revenue[i] / per_worker[i])) - employees[i], 0.0)
-            if gap[i] > 0:
-                wanted[cell[i]] += gap[i]
-    out = np.zeros(alive.shape[0])
-    for i in range(alive.shape[0]):
+    wanted = np.zeros(size, np.float32)  # whole positions, exact in float32: half the fresh pages of a grid-sized array
+    for i in range(gap.shape[0]):
+        wanted[cell[i]] += gap[i]
+    return wanted
+
+
+@threaded(lambda gap, *_: len(gap))
+def _shares(gap, cell, capacity, occupancy, wanted, floor):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each firm's unfilled positions scaled down to its share of its cell's free desks, on every core."""
+    out = np.zeros(gap.shape[0])
+    for i in prange(gap.shape[0]):
         if gap[i] > 0:
             c = cell[i]
             out[i] = np.floor(gap[i] * min(1.0, max(capacity[c] - occupancy[c], 0.0) / floor / wanted[c]))
@@ -256,8 +271,9 @@ def choose_near(
     reach keeps its first candidate). The scoring is one compiled pass
     (kernels.near_choice) rather than a dozen (choosers x k) temporaries.
     """
+    centre_of = None if cell_of is None else np.column_stack([axis[cell_of] for axis in geo.centre_km])
     return near_choice(
-        np.asarray(origin), cand, cell_of, score_of.astype(np.float32, copy=False), geo.shape[1], geo.cell_m / 1000.0,
+        np.asarray(origin), cand, centre_of, score_of.astype(np.float32, copy=False), geo.shape[1], geo.cell_m / 1000.0,
         np.float32(params.commute_cost), np.float32(params.commute_max_km), gumbel_log(noise),
     )
 
