@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from twin.engine.effects import Effects
+from twin.engine.params import TIERS, TRACK_IDS
 from twin.model import VisionValleyModel
 from twin.policy import scenario
 from twin.policy.levers import ComputeBuildout, ComputeVouchers, Parks, Talent, VisionFund
@@ -55,6 +56,29 @@ def test_vouchers_raise_ai_intensive_firms_growth(stack):
         assert paid.state.firms.funding.sum() == 0  # counted once: through the price, not also as funding
     assert np.mean(lift[True]) > 0.01, lift
     assert np.mean(lift[True]) > np.mean(lift[False]) + 0.01, lift
+
+
+def test_targets_are_the_live_firms_of_the_named_zones_districts_tracks_and_tiers(stack):
+    """Lever.targets (one compiled pass) against its definition in numpy, with some firms moved outside every zone."""
+    model = VisionValleyModel(_spec("no_policy"), seed=1, stack=stack)
+    geo, firms = model.geo, model.state.firms
+    firms.cell[::7] = np.flatnonzero(geo.zone < 0)[: len(firms.cell[::7])]  # outside every zone: code -1
+    firms.alive[::5] = False
+    zone, district, tier = geo.zone[firms.cell], geo.district[firms.cell], model.params.tier(firms.revenue)
+    cases = [
+        {},
+        {"zones": [geo.zone_ids[0]], "tiers": ["sme", "leader"]},
+        {"districts": list(geo.district_names[:2]), "tracks": ["security", "foundation"]},
+    ]
+    for case in cases:
+        lever = ComputeVouchers(kind="compute_vouchers", **{"tracks": [], "tiers": [], **case})
+        expected = firms.alive.copy()
+        for codes, key, known in ((zone, "zones", geo.zone_ids), (district, "districts", geo.district_names),
+                                  (firms.track, "tracks", TRACK_IDS), (tier, "tiers", TIERS)):
+            if case.get(key):
+                expected &= np.isin(codes, [known.index(name) for name in case[key]])
+        assert (lever.targets(model) == expected).all(), case
+    assert (ComputeVouchers(kind="compute_vouchers", tracks=[], tiers=[]).targets(model) == firms.alive).all()  # -1 included
 
 
 def test_core_focused_fund_shifts_firms_to_the_cores(stack):
