@@ -146,6 +146,17 @@ def pick_items(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray, items: np.ndar
 
 
 @njit(cache=True)
+def lookup(table: np.ndarray, codes: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    """``table[codes]``, or ``table[codes[at]]``: one pass, without numpy's conversion of small integer codes to
+    pointer-sized indices or the intermediate ``codes[at]`` (levers ask this of every firm every month)."""
+    n = codes.shape[0] if at is None else at.shape[0]
+    out = np.empty(n, table.dtype)
+    for i in range(n):
+        out[i] = table[codes[i] if at is None else codes[at[i]]]
+    return out
+
+
+@njit(cache=True)
 def add_at(target: np.ndarray, index: np.ndarray, value: float) -> None:
     """``np.add.at(target, index, value)`` for one scalar value: the same sums in the same order, without numpy's
     slow generic path (several times slower than this loop at tens of thousands of items a month)."""

@@ -24,12 +24,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from layers import InputError
 
 from ..engine.effects import Effects
+from ..engine.kernels import lookup
 from ..engine.params import INTENSITY, TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
 from .hook import PolicyModel
 
@@ -75,13 +75,17 @@ class Lever(BaseModel):
 
     def targets(self, model: PolicyModel) -> np.ndarray:
         """Boolean mask over firm rows: live firms this lever reaches."""
-        firms, geo, params = model.state.firms, model.geo, model.params
-        floors = np.array([params.sme_threshold_cny, params.guishang_threshold_cny, params.leader_threshold_cny])
-        return _reached(
-            firms.alive, firms.track, firms.revenue, firms.cell, floors,
-            _wanted(self.tracks, TRACK_IDS), _wanted(self.tiers, TIERS), _wanted(self.zones, geo.zone_ids), geo.zone,
-            _wanted(self.districts, geo.district_names), geo.district,
-        )
+        firms, geo = model.state.firms, model.geo
+        mask = firms.alive.copy()
+        if self.zones:
+            mask &= _member(geo.zone, [geo.zone_ids.index(z) for z in self.zones], len(geo.zone_ids), firms.cell)
+        if self.districts:
+            mask &= _member(geo.district, [geo.district_names.index(d) for d in self.districts], len(geo.district_names), firms.cell)
+        if self.tracks:
+            mask &= _member(firms.track, [TRACK_IDS.index(t) for t in self.tracks], len(TRACK_IDS))
+        if self.tiers:
+            mask &= _member(model.params.tier(firms.revenue), [TIERS.index(t) for t in self.tiers], len(TIERS))
+        return mask
 
     def starts_now(self, model: PolicyModel, year: int | None = None) -> bool:
         """True in the first month of ``year`` (default: start_year), for one-off actions.
@@ -92,29 +96,11 @@ class Lever(BaseModel):
         return abs(model.state.year - first) < 1e-6
 
 
-def _wanted(names: list[str], known: list[str] | tuple[str, ...]) -> np.ndarray:
-    """A membership table over codes 0 .. len(known) - 1, and a last slot for code -1 (outside every zone or
-    district): True for the named ones, or everywhere (-1 included) if none is named."""
-    table = np.full(len(known) + 1, not names)
-    table[[known.index(name) for name in names]] = True
-    return table
-
-
-@njit(cache=True)
-def _reached(alive, track, revenue, cell, floors, track_ok, tier_ok, zone_ok, zone_of, district_ok, district_of):  # noqa: ANN001, ANN201 (numba arrays)
-    """:meth:`Lever.targets` in one pass over the firm table: levers ask it of every firm every month.
-
-    The tier is how many of the three tier ``floors`` a firm's revenue
-    reaches (Params.tier). The grid-sized zone and district tables are read
-    last, only for firms that pass the rest: those look-ups miss the cache.
-    A code of -1 (outside every zone) reads the tables' last slot.
-    """
-    out = np.zeros(alive.shape[0], np.bool_)
-    for i in range(alive.shape[0]):
-        if alive[i] and track_ok[track[i]]:
-            tier = (revenue[i] >= floors[0]) + (revenue[i] >= floors[1]) + (revenue[i] >= floors[2])
-            out[i] = tier_ok[tier] and zone_ok[zone_of[cell[i]]] and district_ok[district_of[cell[i]]]
-    return out
+def _member(codes: np.ndarray, wanted: list[int], size: int, at: np.ndarray | None = None) -> np.ndarray:
+    """Which codes (in -1 .. size-1; -1 is outside every group), or which ``codes[at]``, are in ``wanted``: a table look-up, cheaper each month than np.isin."""
+    table = np.zeros(size + 1, bool)  # the extra last slot answers code -1
+    table[wanted] = True
+    return lookup(table, codes, at)
 
 
 class ComputeVouchers(Lever):
