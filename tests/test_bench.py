@@ -1,0 +1,31 @@
+"""``python -m twin.bench`` reports the fastest of its timed windows, beside every window, and refuses bad arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "twin.bench", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_reports_the_fastest_window_and_every_window():
+    done = _bench("--agents", "3000", "--steps", "2", "--repeat", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    windows = result["windows_agent_steps_per_s"]
+    assert len(windows) == 3 and result["repeat"] == 3
+    assert result["agent_steps_per_s"] == max(windows)
+    assert min(windows) <= result["median_agent_steps_per_s"] <= max(windows)
+    assert result["agent_steps_per_s"] * result["seconds"] >= 2 * 0.9 * result["agents"]  # two months of about the city's agents
+    assert result["seconds_per_agent_step"] * result["agent_steps_per_s"] == pytest.approx(1.0)
+
+
+def test_refuses_a_repeat_below_one():
+    done = _bench("--agents", "3000", "--repeat", "0")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error:") and len(done.stderr.strip().splitlines()) == 1
