@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-RUNS = [  # engine, agents, months a window, windows (the fastest counts; see twin.bench)
+RUNS = [  # engine, agents, months timed, trials (the fastest counts; see twin.bench)
     ("vectorized", 100_000, 24, 3),
     ("vectorized", 1_000_000, 24, 3),
     ("vectorized", 2_000_000, 24, 3),
@@ -33,14 +33,14 @@ def bench(engine: str, agents: int, steps: int, repeat: int) -> dict:
 def main() -> None:
     """Run every size and print the table and the targets of the engine issue."""
     results = [bench(*run) for run in RUNS]
-    print("| engine | agents | steps | seconds | agent-steps/s (fastest window) | median window | ns per agent-step | peak RSS MB | bytes/agent beyond grid |")
+    print("| engine | agents | steps | seconds | agent-steps/s (fastest trial) | median trial | ns per agent-step | peak RSS MB | bytes/agent beyond grid |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['engine']} | {r['agents']:,} | {r['steps']} | {r['seconds']:.2f} | {r['agent_steps_per_s']:,.0f} | {r['median_agent_steps_per_s']:,.0f} | "
               f"{r['seconds_per_agent_step'] * 1e9:.0f} | {r['peak_rss_mb']:.0f} | {r['bytes_per_agent_beyond_grid']:.0f} |")
     small, million, two_million, reference = results
     print()
-    print(f"agent-steps/s at 1e6 agents: {million['agent_steps_per_s']:,.0f} fastest window, {million['median_agent_steps_per_s']:,.0f} median (target 2e7)")
+    print(f"agent-steps/s at 1e6 agents: {million['agent_steps_per_s']:,.0f} fastest trial, {million['median_agent_steps_per_s']:,.0f} median (target 2e7)")
     print(f"speed-up over the reference per agent-step: {reference['seconds_per_agent_step'] / million['seconds_per_agent_step']:,.0f}x (target 100x)")
     print(f"cost per agent-step at 2e6 / at 1e5: {two_million['seconds_per_agent_step'] / small['seconds_per_agent_step']:.2f} (target <= 1.3)")
     print(f"bytes per agent beyond the grid at 1e6: {million['bytes_per_agent_beyond_grid']:.0f} (target < 200)")

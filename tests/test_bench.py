@@ -1,4 +1,4 @@
-"""``python -m twin.bench`` reports the fastest of its timed windows, beside every window, and refuses bad arguments."""
+"""``python -m twin.bench`` reports the fastest of its trials, beside every trial, and refuses bad arguments."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "twin.bench", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_reports_the_fastest_window_and_every_window():
+def test_reports_the_fastest_trial_and_every_trial():
     done = _bench("--agents", "3000", "--steps", "2", "--repeat", "3", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    windows = result["windows_agent_steps_per_s"]
+    windows = result["trials_agent_steps_per_s"]
     assert len(windows) == 3 and result["repeat"] == 3
     assert result["agent_steps_per_s"] == max(windows)
     assert min(windows) <= result["median_agent_steps_per_s"] <= max(windows)
