@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import cdf_table, draw_indices, guide_table, pick_items, prefix_fits, whole_group_fits
-from .streams import Draws, as_draws
+from .streams import Draws, SequentialDraws, as_draws
 
 
 GUIDE_BINS = 4
@@ -106,13 +106,15 @@ def ration(
     if len(groups) == 0:
         return np.zeros(0, bool)
     need = np.asarray(need, dtype=np.float64)
-    # drawn for every request: a plain generator's stream must not depend on which groups are short
-    u = as_draws(draws).uniform(process, np.arange(len(groups)) if ids is None else ids)
+    draws = as_draws(draws)
+    # a plain generator draws for every request, so that its stream does not depend on which groups are short;
+    # keyed draws depend on the id alone, so only the requests that need one are drawn
+    u = draws.uniform(process, np.arange(len(groups))) if ids is None or isinstance(draws, SequentialDraws) else None
     mask = whole_group_fits(np.asarray(groups, np.int64), need, np.asarray(room, np.float64))
     short = np.flatnonzero(~mask)
     if len(short) == 0:
         return mask
-    order = short[group_order(groups[short], u[short])]
+    order = short[group_order(groups[short], draws.uniform(process, ids[short]) if u is None else u[short])]
     # a refused request must not make later ones in its group look cheaper: keep the prefix only
     mask[order] = prefix_fits(np.asarray(groups)[order], need[order], np.asarray(room, np.float64)[order])
     return mask

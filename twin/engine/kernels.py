@@ -353,6 +353,16 @@ def centre_km(cell: np.int64, cols: np.int64, km: float) -> tuple[np.float32, np
     return np.float32((cell % cols + 0.5) * km), np.float32((cell // cols + 0.5) * km)
 
 
+@njit(cache=True)
+def cell_centres(cells: np.ndarray, cols: int, cell_km: float) -> np.ndarray:
+    """(x, y) km of each cell's centre, one row per cell (:func:`centre_km`): computed, where reading
+    Geography.centre_km at scattered cells would miss the cache twice per cell."""
+    out = np.empty((cells.shape[0], 2), np.float32)
+    for i in range(cells.shape[0]):
+        out[i, 0], out[i, 1] = centre_km(cells[i], cols, cell_km)
+    return out
+
+
 @threaded(lambda origin, cand, *_: cand.size)
 def near_choice(origin, cand, centre_of, score_of, cols, cell_km, cost, max_km, gumbel):  # noqa: ANN001, ANN201 (numba arrays)
     """Each row's logit pick among candidates ``cand`` and whether it is in reach (see talent.choose_near).
@@ -362,10 +372,11 @@ def near_choice(origin, cand, centre_of, score_of, cols, cell_km, cost, max_km, 
     ``gumbel`` = log(-log u); the first maximum wins, as numpy's argmax.
     Cells are row-major on a grid ``cols`` wide with ``cell_km`` sides;
     ``centre_of`` holds each candidate item's centre in km, one (x, y) row
-    per item (Geography.centre_km), or is None when the candidates are cells
-    themselves (homes: their centres are computed, which saves a look-up).
-    Reading a small table of centres beats the integer division of a cell's
-    centre (measured: a quarter faster for job search). One pass per row
+    per item (:func:`cell_centres`), or is None when the candidates are
+    cells themselves (homes: their centres are computed, which saves a
+    look-up). A small table of centres, made once per item, spares each
+    candidate the integer division of its cell's centre (measured: a quarter
+    faster for job search, where 45,000 firms make 400,000 candidates). One pass per row
     instead of a dozen (n, k) temporaries.
     """
     n, k = cand.shape

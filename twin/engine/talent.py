@@ -9,7 +9,7 @@ from scipy import special
 from .choice import WeightedSampler, gumbel_log, ration
 from .effects import Effects
 from .geography import Geography
-from .kernels import SLICES, add_at, keyed_halves, near_choice, release_closed, threaded
+from .kernels import SLICES, add_at, cell_centres, keyed_halves, near_choice, release_closed, threaded
 from .labour import revenue_per_worker, wage_offer
 from .land import free_m2
 from .params import Params
@@ -271,7 +271,7 @@ def choose_near(
     reach keeps its first candidate). The scoring is one compiled pass
     (kernels.near_choice) rather than a dozen (choosers x k) temporaries.
     """
-    centre_of = None if cell_of is None else np.column_stack([axis[cell_of] for axis in geo.centre_km])
+    centre_of = None if cell_of is None else cell_centres(cell_of, geo.shape[1], geo.cell_m / 1000.0)
     return near_choice(
         np.asarray(origin), cand, centre_of, score_of.astype(np.float32, copy=False), geo.shape[1], geo.cell_m / 1000.0,
         np.float32(params.commute_cost), np.float32(params.commute_max_km), gumbel_log(noise),
