@@ -19,7 +19,8 @@ from .streams import Draws, SequentialDraws, as_draws
 
 
 GUIDE_BINS = 4
-"""Guide-table bins per item of a :class:`WeightedSampler`."""
+"""Guide-table bins per item of a :class:`WeightedSampler` of up to ``GUIDE_LARGE`` items; larger ones get two."""
+GUIDE_LARGE = 1 << 17
 
 
 class WeightedSampler:
@@ -29,11 +30,14 @@ class WeightedSampler:
     each draw straight to the first item its equal-mass bin could hold, and a
     short scan finishes the search (in :mod:`twin.kernels`). Compared with a
     binary search over a large CDF, this replaces about log2(n) cache misses
-    with two. The table has ``GUIDE_BINS`` bins per item: the scan then
-    rarely takes a step, and a scan's unpredictable length, not the look-ups,
-    was most of a draw's cost (measured: three times faster than one bin per
-    item on the home sampler). The bins do not change which item a uniform
-    picks, only how fast it is found.
+    with two. A table of up to ``GUIDE_LARGE`` items has ``GUIDE_BINS`` bins
+    per item: the scan then rarely takes a step, and a scan's unpredictable
+    length, not the look-ups, was most of a draw's cost (measured: three
+    times faster than one bin per item on the job sampler). Larger tables
+    (homes and firm sites: 255,000 cells) get two bins per item, because
+    their draws wait on memory: in a month's step, where other work has
+    evicted them from the cache, two bins drew a sixth faster than four. The
+    bins do not change which item a uniform picks, only how fast it is found.
     """
 
     def __init__(self, items: np.ndarray, weights: np.ndarray) -> None:
@@ -43,7 +47,7 @@ class WeightedSampler:
         self.items = np.asarray(items)[keep]
         if self.items.dtype.kind in "iu" and (len(self.items) == 0 or self.items.max() < 2**31):
             self.items = self.items.astype(np.int32)  # row or cell indices: half the cache footprint of the random look-ups
-        self.guide = guide_table(self.cdf, GUIDE_BINS * len(self.cdf))
+        self.guide = guide_table(self.cdf, (GUIDE_BINS if len(self.cdf) <= GUIDE_LARGE else 2) * len(self.cdf))
 
     def draw(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """``size`` draws with replacement."""
