@@ -73,10 +73,13 @@ class Streams:
     def __init__(self, seed: int) -> None:
         self.seed = int(seed)
         self._root = _mix(self.seed & MASK)
+        self._process: dict[str, int] = {}  # each process's own root, made once: a month asks for twenty keys
 
     def key(self, process: str, month: int) -> np.uint64:
         """The 64-bit key of one process in one month (process names hash with CRC-32, stable across runs)."""
-        return np.uint64(_mix(_mix(self._root ^ zlib.crc32(process.encode())) ^ (int(month) & MASK)))
+        if process not in self._process:
+            self._process[process] = _mix(self._root ^ zlib.crc32(process.encode()))
+        return np.uint64(_mix(self._process[process] ^ (int(month) & MASK)))
 
     def uniform(self, process: str, month: int, ids: np.ndarray, k: int | None = None) -> np.ndarray:
         """Uniforms in (0, 1) keyed by each id: shape (n,), or (n, k) for k draws per id."""
