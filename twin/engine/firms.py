@@ -153,11 +153,7 @@ def _grow(alive, agglomeration, access, uid, track, employees, per_worker, subsi
 def exit_firms(state: State, params: Params, draws: MonthDraws) -> int:
     """Close firms with a hazard that falls with size and age; returns how many closed."""
     firms = state.firms
-    rows = np.flatnonzero(firms.alive)
-    if len(rows) == 0:
-        return 0
-    smallest = float(firms.revenue[rows].min())
-    closed = rows[_closing(rows, firms.revenue, firms.born, firms.uid, float(state.year), _hazard_terms(params), draws.key("exit"), smallest)]
+    closed = np.flatnonzero(_closing(firms.alive, firms.revenue, firms.born, firms.uid, float(state.year), _hazard_terms(params), draws.key("exit")))
     firms.kill(closed)
     np.subtract.at(state.occupancy_m2, firms.cell[closed], floor_need(firms.employees[closed], params))  # their desks empty
     return len(closed)
@@ -198,23 +194,27 @@ def _hazards(revenue, age, terms):  # noqa: ANN001, ANN201 (numba arrays)
     return out
 
 
-@threaded(lambda rows, *_: len(rows))
-def _closing(rows, revenue, born, uid, year, terms, key, smallest):  # noqa: ANN001, ANN201 (numba arrays)
-    """Whether each firm row of ``rows`` closes this month: its keyed uniform falls below the month's exit probability.
+@threaded(lambda alive, *_: len(alive))
+def _closing(alive, revenue, born, uid, year, terms, key):  # noqa: ANN001, ANN201 (numba arrays)
+    """Whether each firm row closes this month: it is alive and its keyed uniform falls below the month's exit probability.
 
-    No firm's probability passes that of the smallest firm (revenue
-    ``smallest``) at age 0 without the shield: the hazard only falls with
-    size, age and the shield, and every operation in it is monotone. So a
-    firm whose uniform is above that ceiling stays, and its hazard, most of
-    the cost, need not be computed (about nine firms in ten).
+    No firm's probability passes that of the smallest live firm at age 0
+    without the shield: the hazard only falls with size, age and the shield,
+    and every operation in it is monotone. So a firm whose uniform is above
+    that ceiling stays, and its hazard, most of the cost, need not be
+    computed (about nine firms in ten).
     """
     rate, elasticity, youth, _ = terms
+    smallest = np.inf
+    for r in range(alive.shape[0]):
+        if alive[r]:
+            smallest = min(smallest, revenue[r])
     ceiling = -np.expm1(-_hazard(smallest, 0.0, (rate, elasticity, youth, np.inf)) * MONTH)
-    out = np.empty(rows.shape[0], np.bool_)
-    for i in prange(rows.shape[0]):
-        r = rows[i]
-        u = keyed_uniform(key, uid[r])
-        out[i] = u < ceiling and u < -np.expm1(-_hazard(revenue[r], year - born[r], terms) * MONTH)
+    out = np.zeros(alive.shape[0], np.bool_)
+    for r in prange(alive.shape[0]):
+        if alive[r]:
+            u = keyed_uniform(key, uid[r])
+            out[r] = u < ceiling and u < -np.expm1(-_hazard(revenue[r], year - born[r], terms) * MONTH)
     return out
 
 
@@ -291,8 +291,7 @@ def relocate_firms(
 ) -> int:
     """A share of firms re-choose among their own cell and sampled others; anchors keep their HQ."""
     firms = state.firms
-    rows = np.flatnonzero(firms.alive & (firms.anchor < 0))
-    movers = rows[draws.uniform("relocate", firms.uid[rows]) < -np.expm1(-params.relocation_rate * MONTH)]
+    movers = np.flatnonzero(_relocating(firms.alive, firms.anchor, firms.uid, draws.key("relocate"), -np.expm1(-params.relocation_rate * MONTH)))
     if len(movers) == 0:
         return 0
     here = firms.cell[movers]
@@ -311,6 +310,17 @@ def relocate_firms(
     np.add.at(state.occupancy_m2, new, space)
     np.subtract.at(state.occupancy_m2, old, space)
     return len(rows)
+
+
+@threaded(lambda alive, *_: len(alive))
+def _relocating(alive, anchor, uid, key, p):  # noqa: ANN001, ANN201 (numba arrays)
+    """Whether each firm row re-chooses its site this month: live, not an anchor, and its keyed uniform below ``p``
+    (one pass, where numpy made the eligible rows, their ids and their uniforms in turn)."""
+    out = np.zeros(alive.shape[0], np.bool_)
+    for r in prange(alive.shape[0]):
+        if alive[r] and anchor[r] < 0:
+            out[r] = keyed_uniform(key, uid[r]) < p
+    return out
 
 
 def startup_revenue(n: int, params: Params, rng: np.random.Generator) -> np.ndarray:
