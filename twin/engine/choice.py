@@ -36,7 +36,7 @@ class WeightedSampler:
     times faster than one bin per item on the job sampler). Larger tables
     (homes and firm sites: 255,000 cells) get two bins per item, because
     their draws wait on memory: in a month's step, where other work has
-    evicted them from the cache, two bins drew a sixth faster than four. The
+    evicted them from the cache, two bins drew about 6 % faster than four. The
     bins do not change which item a uniform picks, only how fast it is found.
     """
 

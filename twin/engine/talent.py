@@ -232,7 +232,8 @@ def _hire(who, hiring, pick, offer, skill, firm_of, wage_of, employees, cell, oc
     """Workers ``who`` join the firms ``hiring[pick]`` at the offer times their skill, and take a desk there.
 
     One pass instead of a dozen numpy gathers and scatters; the desks are
-    added in the same order as before, so the sums keep their bits.
+    added in the order of the hires, as a scatter-add would, so the sums
+    do not change.
     """
     for i in range(who.shape[0]):
         w, e = who[i], hiring[pick[i]]
