@@ -17,10 +17,10 @@ def test_reports_the_fastest_trial_and_every_trial():
     done = _bench("--agents", "3000", "--steps", "2", "--repeat", "3", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    windows = result["trials_agent_steps_per_s"]
-    assert len(windows) == 3 and result["repeat"] == 3
-    assert result["agent_steps_per_s"] == max(windows)
-    assert min(windows) <= result["median_agent_steps_per_s"] <= max(windows)
+    trials = result["trials_agent_steps_per_s"]
+    assert len(trials) == 3 and result["repeat"] == 3
+    assert result["agent_steps_per_s"] == max(trials)
+    assert min(trials) <= result["median_agent_steps_per_s"] <= max(trials)
     assert result["agent_steps_per_s"] * result["seconds"] >= 2 * 0.9 * result["agents"]  # two months of about the city's agents
     assert result["seconds_per_agent_step"] * result["agent_steps_per_s"] == pytest.approx(1.0)
 
