@@ -59,7 +59,7 @@ def test_vouchers_raise_ai_intensive_firms_growth(stack):
 
 
 def test_targets_are_the_live_firms_of_the_named_zones_districts_tracks_and_tiers(stack):
-    """Lever.targets (one compiled pass) against its definition in numpy, with some firms moved outside every zone."""
+    """Lever.targets against its definition written out with np.isin, with some firms moved outside every zone."""
     model = VisionValleyModel(_spec("no_policy"), seed=1, stack=stack)
     geo, firms = model.geo, model.state.firms
     firms.cell[::7] = np.flatnonzero(geo.zone < 0)[: len(firms.cell[::7])]  # outside every zone: code -1

@@ -376,8 +376,8 @@ def near_choice(origin, cand, centre_of, score_of, cols, cell_km, cost, max_km, 
     cells themselves (homes: their centres are computed, which saves a
     look-up). A small table of centres, made once per item, spares each
     candidate the integer division of its cell's centre (measured: a quarter
-    faster for job search, where 45,000 firms make 400,000 candidates). One pass per row
-    instead of a dozen (n, k) temporaries.
+    faster for job search, where 45,000 firms make 400,000 candidates). One
+    pass per row instead of a dozen (n, k) temporaries.
     """
     n, k = cand.shape
     pick = np.empty(n, np.int64)
