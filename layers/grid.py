@@ -2,17 +2,17 @@
 
 Every per-cell quantity in the model is a 2-D array of ``Grid.shape`` and every
 agent holds a flat cell index into it, so this module owns the conversions
-between vectors, points, flat indices and GeoTIFFs.
+between vectors, points, flat indices and the rasters a run reads (writing
+GeoTIFFs is an output's job: :mod:`twin.outputs.rasters`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -157,28 +157,6 @@ class Grid:
                 resampling=resampling,
             )
         return out
-
-    def write_geotiff(
-        self, path: str | os.PathLike[str], bands: Mapping[str, np.ndarray], *, nodata: float | None = None
-    ) -> None:
-        """Write named 2-D arrays as one multi-band GeoTIFF, atomically.
-
-        Band names go into the band descriptions, which GDAL, QGIS and
-        rasterio all show, so a reader knows which band is which year.
-        """
-        if not bands:
-            raise ValueError("no bands to write")
-        stack = np.stack([np.asarray(a) for a in bands.values()])
-        if stack.shape[1:] != self.shape:
-            raise ValueError(f"bands have shape {stack.shape[1:]}, the grid is {self.shape}")
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        profile = self.profile | {"count": len(bands), "dtype": stack.dtype.name, "nodata": nodata, "compress": "deflate", "tiled": True}
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(stack)
-            for i, name in enumerate(bands, start=1):
-                dst.set_band_description(i, str(name))
-        os.replace(tmp, path)
 
 
 @contextmanager

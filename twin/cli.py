@@ -18,10 +18,8 @@ from typing import NoReturn
 import layers
 from layers import InputError
 
-from .engine.targets import TARGETS_2027
 from .outputs.folder import atomic_folder, check_target
-from .outputs.manifest import target_status
-from .outputs.provenance import provenance_lines
+from .outputs.summary import report, run_summary
 from .outputs.writer import write_run
 from .policy import scenario as scenarios
 from .policy.bounds import check_resources, physical_memory
@@ -125,9 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     out = _out(args, spec)
     with atomic_folder(out) as folder:
         write_run(result, folder, png=args.png, lang=args.lang)
-    if not args.quiet:
-        print(summary(result))
-        print(f"wrote {out}/")
+    report(run_summary(result), out, quiet=args.quiet)
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
     return 0
@@ -141,9 +137,7 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
     out = _out(args, spec, other)
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
                      workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang)
-    if not args.quiet:
-        print(compare_summary(result))
-        print(f"wrote {out}/")
+    report(compare_summary(result), out, quiet=args.quiet)
     return 0
 
 
@@ -256,21 +250,3 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def summary(result: RunResult) -> str:
-    """A short account of the run against the 2027 targets, and what its levers spent."""
-    run, lines = result, []
-    status = target_status(run)
-    year = next(iter(status.values()))["year"]
-    lines.append(f"{run.scenario.name} (seed {run.seed}), {year} against the 2027 targets:")
-    for metric, (target, label) in TARGETS_2027.items():
-        s = status[metric]
-        value = f"{s['value'] / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{s['value']:.0f}"
-        goal = f"{target / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{target}"
-        lines.append(f"  {label:<38} {value:>12} of {goal:<12} {'met' if s['met'] else 'not met'} ({s['value'] / target:.0%})")
-    spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
-    lines.append(f"  levers spent {spend.sum() / 1e8:,.2f} 亿元 in all (at the run's scale {result.scenario.params.get('scale', 1.0)}): "
-                 + ", ".join(f"{lever} {cny / 1e8:,.2f}" for lever, cny in spend.items()))
-    lines += provenance_lines(result.scenario.params)
-    return "\n".join(lines)

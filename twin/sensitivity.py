@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .outputs.tables import write_csv
 from .studies.cluster import dask_client
 from .studies.sensitivity import FACTORS, chart, morris
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.trajectories * (len(FACTORS) + 1)
     with dask_client(args.workers, None) as client, tqdm(total=runs, desc="morris", unit="run", file=sys.stderr) as bar:
         table = morris(client, args.trajectories, args.scale, progress=bar.update)
-    table.round(6).to_csv(args.out / "sensitivity.csv", index=False)
+    write_csv(table.round(6), args.out / "sensitivity.csv")
     chart(table, args.out / "sensitivity.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .outputs.tables import write_csv
 from .studies.validation import LEADER_RANGE, leader_growth, validate
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "validation.csv"
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out}: not a file in an existing folder", file=sys.stderr)
         return 2
     table = validate(list(range(1, args.seeds + 1)), args.scale)
-    table.round({"model": 0, "model_sd": 0, "rel_error": 4}).to_csv(args.out, index=False)
+    write_csv(table.round({"model": 0, "model_sd": 0, "rel_error": 4}), args.out)
     print(f"hindcast 2020->2023, scale {args.scale:g}, seeds 1..{args.seeds}, parameters fitted to <=2020 {table.attrs['params']}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
     growth = leader_growth(list(range(1, args.seeds + 1)), args.scale)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..engine.targets import TARGETS_2027
 from ..policy.scenario import Scenario
+from .folder import atomic_file
 
 FAN_METRICS = ("revenue_cny", "total_scale_cny", "firms", "talent", "leaders_100bn", "compute_pflops")
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
@@ -42,9 +44,15 @@ def write_fan_charts(table: pd.DataFrame, folder: Path, spec: Scenario, seed: in
         if rows.empty:
             continue
         name = f"fan_{metric}.png"
-        _fan(rows, metric, spec, seed, members, points).savefig(folder / name, format="png", metadata={"Software": None})
+        save_png(_fan(rows, metric, spec, seed, members, points), folder / name)
         names.append(name)
     return names
+
+
+def save_png(fig: Any, path: Path, **options: Any) -> None:
+    """Save a matplotlib figure as a PNG atomically, with no "Software" stamp so the bytes depend only on the chart."""
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None}, **options)
 
 
 def _installed_fonts() -> list[str]:

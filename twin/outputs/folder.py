@@ -1,10 +1,17 @@
-"""The output folder is the tool's own: checked, locked, written whole aside and swapped into place.
+"""Every file and folder the tool writes is written atomically, and the output folder is the tool's own.
+
+:func:`atomic_file` writes one file under a temporary name beside it, flushes
+it to disk and renames it into place (the temporary file is removed when the
+write fails); :func:`atomic_folder` does the same for a whole output folder.
+Every writer of the project goes through one of the two.
 
 A run writes into ``--out`` only when the folder does not exist, is empty, or
 is a previous output of this tool (a ``manifest.json`` whose ``"tool"`` is
-:data:`TOOL`). Anything else (a user's folder, a file, a symbolic link, the
-working folder or one above it) is an :class:`layers.InputError`, so nothing a
-user owns is ever changed or deleted.
+:data:`TOOL`) holding nothing but the files that manifest lists (and a study's
+``members/`` store). Anything else (a user's folder, a file the user added to
+an earlier output, a symbolic link anywhere in it, the working folder or one
+above it) is an :class:`layers.InputError` before any work, so nothing a user
+owns is ever changed or deleted.
 
 The new output is written into a hidden sibling ``.NAME.tmp-PID`` that holds
 :data:`PARTIAL` until it is complete, then exchanged with the old output in one
@@ -26,6 +33,7 @@ import fcntl
 import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -43,7 +51,78 @@ PARTIAL = ".vision-valley-twin-partial"
 LOCK_WAIT_S = 120.0
 """How long a run waits for another run writing beside it before giving up with an error."""
 
+STORE = "members"
+"""A study's member store inside its output folder: carried from one output to the next, for ``--resume``."""
+
+_STORE_FILE = re.compile(r"(batch\d{4}/)?(fingerprint\.json|\.lock|p\d{4}_m\d{6}\.npz|\.[^/]+\.tmp-\d+-\d+(\.\w+)?)")
+"""The files the tool writes in its member store (and the temporary names of those a killed run left)."""
+
 _RENAME_EXCHANGE = 2
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends it is flushed to disk and renamed to ``path``.
+
+    Readers see the old file or the new one, never half of one; when the block
+    raises, the temporary file is removed and ``path`` is left as it was. The
+    temporary name keeps the suffix, so writers that pick a format by it
+    (matplotlib, GDAL) still do.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{time.monotonic_ns()}{path.suffix}")
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_file(path: str | os.PathLike[str], data: bytes | str) -> None:
+    """Write bytes (or text, as UTF-8) to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def listed_files(folder: Path) -> list[str]:
+    """Every file under ``folder`` (relative, '/'-separated, sorted), but the partial marker: what a manifest lists."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != PARTIAL)
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """What in an earlier output ``folder`` this tool did not write: files its manifest does not list, symbolic
+    links, and files in the member store not named like the tool's own. Empty for a folder that is wholly ours."""
+    try:
+        listed = set(json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files", ()))
+    except (OSError, ValueError, AttributeError, TypeError):
+        listed = set()
+    listed |= {"manifest.json", PARTIAL}
+    parents = {parent for name in listed for parent in _parents(name)} | {STORE}
+    found = []
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = path.relative_to(folder).as_posix()
+            in_store = rel.startswith(f"{STORE}/")
+            if path.is_symlink():
+                found.append(rel)
+            elif path.is_dir() and not in_store and rel not in parents:
+                found.append(rel + "/")
+            elif path.is_file() and rel not in listed and not (in_store and _STORE_FILE.fullmatch(rel[len(STORE) + 1:])):
+                found.append(rel)
+        dirs[:] = [d for d in dirs if f"{Path(root, d).relative_to(folder).as_posix()}/" not in found]
+    return sorted(found)
+
+
+def _parents(name: str) -> list[str]:
+    """The folders a relative file name lies in: ``a/b/c.csv`` gives ``a`` and ``a/b``."""
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 def is_own_output(folder: Path) -> bool:
@@ -74,6 +153,12 @@ def check_target(target: Path, *, flag: str = "--out", allow: tuple[str, ...] = 
     if target.is_dir() and any(target.iterdir()) and not is_own_output(target) and not any((target / a).exists() for a in allow):
         raise InputError("arguments", flag, f"{_short(target)} holds files that are not an output of this tool; "
                                             "give a new or empty folder (nothing was changed)")
+    foreign = foreign_entries(target) if target.is_dir() else []
+    if foreign:
+        raise InputError("arguments", flag, f"{_short(target)} holds {_short(Path(foreign[0]), 60)}"
+                                            f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}, which this tool "
+                                            "did not write (or a symbolic link); move it out of the folder or give another "
+                                            "folder: a rerun replaces the folder whole (nothing was changed)")
     parent = _existing_ancestor(target.parent)
     if not _writable(parent) or (target.is_dir() and not _writable(target)):
         raise InputError("arguments", flag, f"{_short(target)} is read-only or in a read-only folder")
@@ -90,15 +175,20 @@ def _writable(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``target`` whole on success and vanishes on failure."""
-    target = check_target(Path(target))
+def atomic_folder(target: Path, *, allow: tuple[str, ...] = (), carry: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``target`` whole on success and vanishes on failure.
+
+    With ``carry`` the member store of the folder being replaced (``members/``)
+    moves into the new output at the swap, so a study's members stay
+    resumable; ``allow`` is passed to :func:`check_target`.
+    """
+    target = check_target(Path(target), allow=allow)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError("arguments", "--out", f"cannot create {_short(target.parent)} ({exc.strerror})") from None
     with _locked(target.parent):
-        target = check_target(target)  # again, now that no other run can change it
+        target = check_target(target, allow=allow)  # again, now that no other run can change it
         _clean_leftovers(target)
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
         try:
@@ -108,8 +198,10 @@ def atomic_folder(target: Path) -> Iterator[Path]:
             raise InputError("arguments", "--out", f"cannot write in {_short(target.parent)} ({exc.strerror})") from None
         try:
             yield tmp
-            if not is_own_output(tmp):
-                raise RuntimeError(f"the output in {tmp} has no manifest.json of {TOOL}")
+            if not is_own_output(tmp) or foreign_entries(tmp):
+                raise RuntimeError(f"the output in {tmp} has no manifest.json of {TOOL} listing every file")
+            if carry and (target / STORE).is_dir() and not (tmp / STORE).exists():
+                os.rename(target / STORE, tmp / STORE)
             (tmp / PARTIAL).unlink()
             _swap_in(tmp, target)
         finally:
@@ -162,6 +254,8 @@ def _clean_leftovers(target: Path) -> None:
         if kind == "old" and not target.exists() and is_own_output(path):
             os.rename(path, target)
         elif (path / PARTIAL).exists() or is_own_output(path):
+            if (path / STORE).is_dir() and not (path / STORE).is_symlink() and target.is_dir() and not (target / STORE).exists():
+                os.rename(path / STORE, target / STORE)  # members carried by a run killed before its swap go back
             shutil.rmtree(path, ignore_errors=True)
 
 

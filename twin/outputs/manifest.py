@@ -1,4 +1,4 @@
-"""What produced an output: scenario, seed, versions, git commit, input hashes, timings and target status."""
+"""What produced an output, one builder for every study: scenario, seed, versions, git commit, input hashes, timings."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from layers import GIS_DATA, LayerStack
 
 from ..engine.targets import TARGETS_2027
+from ..policy.scenario import Scenario
 from ..simulation.run import RunResult
-from .folder import TOOL
+from .folder import TOOL, listed_files, write_file
 
 PACKAGES = (
     "numpy", "pandas", "scipy", "shapely", "pyproj", "geopandas", "pyogrio", "rasterio", "mesa", "pydeck", "pydantic",
@@ -22,27 +24,39 @@ PACKAGES = (
 )
 
 
-def write_manifest(path: Path, results: list[RunResult]) -> None:
-    """What produced these files: scenario(s), seed(s), versions, git commit, input hashes, timings."""
-    manifest = {
-        "tool": TOOL,
-        "runs": [
-            {
-                "scenario": r.scenario.model_dump(mode="json"),
-                "scenario_file": r.scenario.source,
-                "seed": r.seed,
-                "timings_s": r.timings,
-                "inputs_sha256": input_hashes(r.layers, r.scenario.source),
-                "targets_2027": target_status(r),
-                "warnings": list(r.layers.warnings),
-            }
-            for r in results
-        ],
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "command": sys.argv,
-    }
-    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+def manifest(kind: str, runs: list[dict[str, Any]], **study: Any) -> dict[str, Any]:
+    """The manifest of every study: the tool's marker, the kind of study, one :func:`run_record` a run, the
+    study's own fields, then the package versions, the git commit and the command line."""
+    return {"tool": TOOL, "kind": kind, "runs": runs, **study,
+            "versions": package_versions(), "git_commit": git_commit(), "command": sys.argv}
+
+
+def run_record(spec: Scenario, seed: int, stack: LayerStack) -> dict[str, Any]:
+    """What one run of a study was made from: the scenario, its file, the seed and the hashes of its inputs.
+
+    Every study's per-run provenance is built here, so anything added to it
+    reaches the manifests of runs, comparisons, ensembles, attributions and searches alike.
+    """
+    return {"scenario": spec.model_dump(mode="json"), "scenario_file": spec.source, "seed": seed,
+            "inputs_sha256": input_hashes(stack, spec.source)}
+
+
+def result_record(result: RunResult) -> dict[str, Any]:
+    """:func:`run_record` of a finished run, with its timings, its 2027 target status and the layers' warnings."""
+    return run_record(result.scenario, result.seed, result.layers) | {
+        "timings_s": result.timings, "targets_2027": target_status(result), "warnings": list(result.layers.warnings)}
+
+
+def write_manifest(folder: Path, content: dict[str, Any]) -> None:
+    """Write ``folder/manifest.json``, last: it lists every file in the folder, which is what marks them as the
+    tool's own (a rerun replaces exactly those, and refuses a folder holding anything else)."""
+    files = sorted([*listed_files(folder), "manifest.json"])
+    write_json(folder / "manifest.json", content | {"files": files})
+
+
+def write_json(path: Path, content: Any) -> None:
+    """Indented UTF-8 JSON with a final newline, written atomically."""
+    write_file(path, json.dumps(content, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def input_hashes(stack: LayerStack, scenario_file: str | None = None) -> dict[str, str]:

@@ -10,6 +10,7 @@ from scipy import stats
 
 from ..engine.metrics import KEYS
 from ..simulation.run import RunResult
+from .folder import atomic_file
 
 
 def comparison_table(a: list[RunResult], b: list[RunResult]) -> pd.DataFrame:
@@ -39,9 +40,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
 
 
-def write_metrics(table: pd.DataFrame, path: Path) -> None:
-    """Tidy CSV, UTF-8 with a BOM so Excel shows the Chinese names; text that would be a formula is neutralised."""
-    plain_values(neutralise_formulas(table)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """The one CSV writer of the tool: UTF-8 with a BOM so Excel shows the Chinese names, text that would be a
+    formula neutralised, the ``value`` column as plain numbers, written atomically."""
+    with atomic_file(path) as tmp:
+        plain_values(neutralise_formulas(table)).to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
 
 
 def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
@@ -76,4 +79,5 @@ def write_firms(result: RunResult, path: Path) -> None:
     """GeoParquet of every firm at the kept years, readable by geopandas and QGIS."""
     frames = [snap.firms for snap in result.years if snap.firms is not None]
     firms = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    firms.to_parquet(path, index=False, write_covering_bbox=False)
+    with atomic_file(path) as tmp:
+        firms.to_parquet(tmp, index=False, write_covering_bbox=False)

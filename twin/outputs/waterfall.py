@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..policy.scenario import Scenario
+from .charts import save_png
 
 UP, DOWN, ENDS = "#2ca02c", "#d62728", "#7f7f7f"
 
@@ -31,7 +32,7 @@ def write_waterfall(path: Path, spec: Scenario, year: int, base: float, effects:
     ax.set_title(f"{spec.name}: {year} core revenue by lever (Shapley values, paired seeds)"
                  + (f"\nparams.scale = {scale:g}" if scale != 1 else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    save_png(fig, path)
 
 
 def write_pareto(path: Path, spec: Scenario, table, probability: float) -> None:
@@ -50,4 +51,4 @@ def write_pareto(path: Path, spec: Scenario, table, probability: float) -> None:
     ax.set_title(f"{spec.name}: goal seeking, {len(table)} trials", fontsize=10)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    save_png(fig, path)

@@ -11,24 +11,24 @@ from pathlib import Path
 import pandas as pd
 
 from ..simulation.run import RunResult
-from .manifest import write_manifest
+from .manifest import manifest, result_record, write_manifest
 from .rasters import write_density
-from .tables import write_firms, write_metrics
+from .tables import write_csv, write_firms
 
 
 def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh") -> None:
     """Write every output of one run into ``folder`` (a temporary folder from :func:`atomic_folder`)."""
-    write_metrics(result.metrics, folder / "metrics.csv")
+    write_csv(result.metrics, folder / "metrics.csv")
     write_firms(result, folder / "firms.parquet")
     write_density(result, folder / "density.tif")
     _write_map(folder, result, None, png, lang)
-    write_manifest(folder / "manifest.json", [result])
+    write_manifest(folder, manifest("run", [result_record(result)]))
 
 
 def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False,
                      lang: str = "zh") -> None:
     """The paired table (comparison.csv) and the map of B − A, shaded where the pairs agree on the sign."""
-    write_metrics(table, folder / "comparison.csv")
+    write_csv(table, folder / "comparison.csv")
     _write_map(folder, b[0], a[0], png, lang, pairs=list(zip(b, a)))
 
 

@@ -34,19 +34,22 @@ same seeds.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import layers
 from layers import InputError
 
 from ..engine.targets import TARGETS_2027
+from ..outputs.folder import atomic_folder, check_target
+from ..outputs.manifest import manifest, run_record, write_manifest
+from ..outputs.summary import note, report, scale_note, yi
+from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
 
@@ -54,6 +57,8 @@ EXACT_LEVERS = 8
 """Up to this many levers every subset runs (2**8 = 256 subsets x N members)."""
 PERMUTATIONS = 48
 """Random lever orders sampled above ``EXACT_LEVERS``."""
+RESUMABLE = "members/fingerprint.json"
+"""What makes a folder an attribution's own before its first output is written: its member store."""
 
 
 def lever_label(spec: Scenario, i: int) -> str:
@@ -122,16 +127,14 @@ def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, work
     root = spec.seed if seed is None else int(seed)
     k = len(spec.levers)
     subsets, orders = coalitions(k, root)
-    out = Path(out).resolve()
+    out = check_target(Path(out).resolve(), allow=(RESUMABLE,))
     kind = {"attribution": [list(s) for s in subsets]}
     panel = run_variants(spec, [subset_spec(spec, s) for s in subsets], members, out, kind=kind, seed=root,
                          workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
     table, costs = _table(spec, root, members, panel, subsets, orders)
-    _write(out, spec, table, costs, panel, subsets, orders)
-    if not quiet:
-        print(summary(spec, table, costs, members, orders is not None))
-        print(f"time: {time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
-        print(f"wrote {out}/")
+    _write(out, spec, table, costs, panel, subsets, orders, root)
+    report(summary(spec, table, costs, members, orders is not None), out, quiet=quiet,
+           timing=f"{time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
     return table
 
 
@@ -190,38 +193,25 @@ def cell_layers(spec: Scenario, panel: Panel, subsets: list[tuple[int, ...]], or
 
 
 def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: Panel, subsets: list,
-           orders: list[list[int]] | None) -> None:
-    """attribution.csv, attribution.png, attribution_map.html and a manifest, each moved into place when complete."""
-    from ..outputs.waterfall import write_waterfall
-
-    staging = out / f".staging-{os.getpid()}"
-    staging.mkdir(parents=True, exist_ok=True)
-    try:
-        table.to_csv(staging / "attribution.csv", index=False, lineterminator="\n", float_format="%.6g")
-        year = judged_year(spec)
-        rows = headline(table, year)
-        base = float(np.mean([row.get((year, "city", "revenue_cny", "", "", "", ""), 0.0) for row in panel.values[0]]))
-        write_waterfall(staging / "attribution.png", spec, year, base, rows["value"].drop("all").to_dict())
-        _write_map(staging / "attribution_map.html", spec, table, year, cell_layers(spec, panel, subsets, orders))
-        manifest = {"kind": "attribution", "scenario": spec.model_dump(mode="json"), "subsets": [list(s) for s in subsets],
-                    "costs_cny": {k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()}}
-        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        for path in sorted(staging.iterdir()):
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _write_map(path: Path, spec: Scenario, table: pd.DataFrame, year: int, cells: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:
-    """The attribution map (see :mod:`twin.outputs.maps.attribution`)."""
-    import layers
-
+           orders: list[list[int]] | None, seed: int) -> None:
+    """attribution.csv, attribution.png, attribution_map.html and the manifest, swapped in for ``out`` whole
+    (the member store carried along)."""
     from ..outputs.maps.attribution import write_attribution_map
+    from ..outputs.waterfall import write_waterfall
     from .members import map_factor
 
     stack = layers.load(**spec.layer_arguments())
-    used, values = cells
-    write_attribution_map(path, spec, table, year, stack, used, map_factor(stack.grid), values)
+    with atomic_folder(out, allow=(RESUMABLE,), carry=True) as folder:
+        write_csv(table, folder / "attribution.csv")
+        year = judged_year(spec)
+        rows = headline(table, year)
+        base = float(np.mean([row.get((year, "city", "revenue_cny", "", "", "", ""), 0.0) for row in panel.values[0]]))
+        write_waterfall(folder / "attribution.png", spec, year, base, rows["value"].drop("all").to_dict())
+        used, values = cell_layers(spec, panel, subsets, orders)
+        write_attribution_map(folder / "attribution_map.html", spec, table, year, stack, used, map_factor(stack.grid), values)
+        write_manifest(folder, manifest("attribution", [run_record(spec, seed, stack)], members=panel.members,
+                                        subsets=[list(s) for s in subsets],
+                                        costs_cny={k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()}))
 
 
 def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool) -> str:
@@ -232,21 +222,19 @@ def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, samp
              f"{'from sampled lever orders' if sampled else 'exact over every subset'}), core revenue {year}:"]
     notes = set()
     for label, row in rows.iterrows():
-        band = "" if math.isnan(row["low"]) else f" (90% {row['low'] / 1e8:,.2f} to {row['high'] / 1e8:,.2f})"
-        text = f"  {label:<32} {row['value'] / 1e8:>10,.2f} 亿元{band}"
+        band = "" if math.isnan(row["low"]) else f" (90% {yi(row['low'])} to {yi(row['high'])})"
+        text = f"  {label:<32} {yi(row['value']):>10} 亿元{band}"
         if label in costs:
-            cost, note = costs[label]
-            notes.add(note)
+            cost, why = costs[label]
+            notes.add(why)
             per_yuan = f"{row['value'] / cost:,.2f}" if cost > 0 else "n/a"
-            text += f"; spend to {year} {cost / 1e8:,.2f} 亿元, revenue per yuan {per_yuan}"
+            text += f"; spend to {year} {yi(cost)} 亿元, revenue per yuan {per_yuan}"
         lines.append(text)
     shares = rows["value"].drop("all").sum()
-    lines.append(f"  levers add up to {shares / 1e8:,.2f} 亿元 of the 'all' {rows.loc['all', 'value'] / 1e8:,.2f} 亿元")
+    lines.append(f"  levers add up to {yi(shares)} 亿元 of the 'all' {yi(rows.loc['all', 'value'])} 亿元")
     if "no spend rows reported" in notes:
-        lines.append("  note: where spend is 0 the run reported no spend rows for that lever (level=lever, metric=spend_cny)")
-    scale = spec.params.get("scale", 1)
-    if scale != 1:
-        lines.append(f"  note: params.scale = {scale:g}: effects are for that share of the city's firms and talent")
+        lines.append(note("where spend is 0 the run reported no spend rows for that lever (level=lever, metric=spend_cny)"))
+    lines += scale_note(spec.params.get("scale", 1), "effects are")
     if TARGETS_2027 and year < 2027:
-        lines.append(f"  note: the scenario ends in {year}, before 2027; effects are for {year}")
+        lines.append(note(f"the scenario ends in {year}, before 2027; effects are for {year}"))
     return "\n".join(lines)

@@ -15,7 +15,8 @@ from layers import InputError
 
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
-from .members import member_file, read_member, run_member, write_atomic
+from ..outputs.folder import write_file
+from .members import member_file, read_member, run_member
 
 
 @contextlib.contextmanager
@@ -126,7 +127,7 @@ def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tupl
         path = member_file(members_dir, p, m)
         payload = result.pop("payload", None)
         if payload is not None:
-            write_atomic(path, payload)
+            write_file(path, payload)
         aggregate.fold(read_member(payload if payload is not None else path, point=p, member=m, seed=seeds[m], **expected))
         del result, payload
         top_up()

@@ -26,8 +26,9 @@ import pandas as pd
 import layers
 
 from ..outputs.folder import atomic_folder
-from ..outputs.manifest import write_manifest
-from ..outputs.tables import comparison_table, write_metrics
+from ..outputs.manifest import manifest, result_record, write_manifest
+from ..outputs.summary import yi
+from ..outputs.tables import comparison_table, write_csv
 from ..outputs.writer import write_comparison, write_run
 from ..policy.scenario import Scenario
 from ..simulation.run import RunResult, simulate
@@ -97,9 +98,10 @@ def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members
             if members is None:
                 write_run(runs[0], folder / name, png=png, lang=lang)
             else:
-                write_metrics(pd.concat([r.metrics for r in runs], ignore_index=True), folder / name / "metrics.csv")
+                write_csv(pd.concat([r.metrics for r in runs], ignore_index=True), folder / name / "metrics.csv")
         write_comparison(result.a, result.b, result.table, folder, png=png, lang=lang)
-        write_manifest(folder / "manifest.json", [result.a[0], result.b[0]])
+        write_manifest(folder, manifest("compare", [result_record(result.a[0]), result_record(result.b[0])],
+                                        seeds=pair_seeds(seed, members)))
     return result
 
 
@@ -131,7 +133,7 @@ def summary(result: Comparison) -> str:
         interval = "(single seed: no interval)" if n < 2 else f"[{row['ci90_low'] / unit:+,.1f}, {row['ci90_high'] / unit:+,.1f}]"
         lines.append(f"  {label:<22} {row['difference'] / unit:+12,.1f}  {interval}")
     extra = spend_to(result.b, year) - spend_to(result.a, year)
-    lines.append(f"  extra spend to {year}: {extra.mean() / 1e8:+,.2f} 亿元 (B's levers minus A's, both at the run's scale)")
+    lines.append(f"  extra spend to {year}: {yi(extra.mean(), sign=True)} 亿元 (B's levers minus A's, both at the run's scale)")
     revenue = rows.loc["revenue_cny"]
     if abs(extra.mean()) > 0:
         ratio = f"{revenue['difference'] / extra.mean():+.2f}"

@@ -7,9 +7,10 @@ processes or on an existing Dask cluster, and writes into ``out/``:
 
 ``members/``
     One ``p<point>_m<member>.npz`` per finished member, written atomically by
-    the worker (temporary name, then ``os.replace``): the member's tidy metric
+    the worker (temporary name, then rename): the member's tidy metric
     values, its figures against the 2027 targets and, per year, the bit-packed
-    grid of cells holding firms. ``fingerprint.json`` says what the members
+    grid of cells holding firms, with a checksum of that content (a member
+    changed after it was written is run again). ``fingerprint.json`` says what the members
     belong to (scenario, seed, N, sweep, and hashes of the model code and the
     input files); every member file carries the same token, so members of
     another run are never mixed in. ``--resume`` keeps the valid member files
@@ -65,9 +66,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -82,15 +81,20 @@ from layers import InputError
 from ..engine.params import Params
 from ..engine.targets import TARGETS_2027
 from ..outputs.charts import write_fan_charts
-from ..outputs.folder import TOOL, is_own_output
-from ..outputs.manifest import git_commit, package_versions
-from ..outputs.tables import write_metrics
+from ..outputs.folder import atomic_folder, check_target
+from ..outputs.manifest import manifest, run_record, write_json, write_manifest
+from ..outputs.rasters import write_geotiff
+from ..outputs.summary import figure, report
+from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
 from .cluster import Progress, dask_client, run_members
-from .members import MEMBERS, member_file, read_member, write_atomic
+from .members import FINGERPRINT, MEMBERS, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
 from .seeds import member_seeds, point_label, sweep_points, uncertainty
+
+RESUMABLE = f"{MEMBERS}/{FINGERPRINT}"
+"""What makes a folder an ensemble's own before its first output is written: its member store."""
 
 
 def run_ensemble(
@@ -130,7 +134,7 @@ def run_ensemble(
     years = list(range(spec.years.start, spec.years.end + 1))
     fingerprint = make_fingerprint(spec, root, members, sweep, shape, stack)
     token = fingerprint["token"]
-    out = Path(out).resolve()
+    out = check_target(Path(out).resolve(), allow=(RESUMABLE,))
     members_dir = out / MEMBERS
 
     aggregate = Aggregate(len(points), members, years, shape, [Params().with_overrides(s.params).scale for s in specs])
@@ -160,61 +164,38 @@ def run_ensemble(
                 progress.close()
         compute_s = time.perf_counter() - started
         _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s)
-    if not quiet:
-        print(summary(spec, root, points, aggregate))
-        print(f"wrote {out}/")
-
-
-OUTPUT_PATTERNS = ("ensemble_metrics.csv", "targets.json", "probability*.tif", "map*.html", "fan_*.png", "manifest.json")
+    report(summary(spec, root, points, aggregate), out, quiet=quiet)
 
 
 def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict],
                    aggregate: Aggregate, stack: layers.LayerStack, fingerprint: dict, execution: dict,
                    started: float, compute_s: float) -> None:
-    """Build every output in a staging folder, then move each into ``out/`` by rename (the manifest last)."""
+    """Build every output in a new folder and swap it in for ``out`` whole, carrying the member store along."""
     if aggregate.done != aggregate.seen.size:
         raise RuntimeError(f"only {aggregate.done} of {aggregate.seen.size} members finished")
-    for stale in out.glob(".staging-*"):  # left by a run killed while writing its outputs
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = out / f".staging-{os.getpid()}"
-    staging.mkdir(parents=True)
-    try:
+    with atomic_folder(out, allow=(RESUMABLE,), carry=True) as folder:
         table = aggregate.table(spec, seed, points)
-        write_metrics(table, staging / "ensemble_metrics.csv")
+        write_csv(table, folder / "ensemble_metrics.csv")
         tifs = []
         for p, point in enumerate(points):
             name = "probability.tif" if not point else f"probability_{point_label(point)}.tif"
-            stack.grid.write_geotiff(staging / name, aggregate.probability(p))
+            write_geotiff(stack.grid, folder / name, aggregate.probability(p))
             tifs.append(name)
         targets = _targets_json(spec, seed, sweep, points, aggregate, tifs)
-        (staging / "targets.json").write_text(json.dumps(targets, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_json(folder / "targets.json", targets)
         from ..outputs import maps
 
         for p, point in enumerate(points):
             name = "map.html" if not point else f"map_{point_label(point)}.html"
             point_spec = spec.model_copy(update={"params": {**spec.params, **point}})
             growth = {y: g for y, g in aggregate.probability(p).items() if int(y) > aggregate.years[0]} or aggregate.probability(p)
-            maps.write_probability_map(staging / name, growth, stack, point_spec, aggregate.members, seed,
+            maps.write_probability_map(folder / name, growth, stack, point_spec, aggregate.members, seed,
                                        targets["points"][p])
-        charts = write_fan_charts(table, staging, spec, seed, aggregate.members, points)
-        manifest = _manifest(spec, seed, seeds, sweep, points, aggregate, fingerprint, execution, tifs, charts,
-                             {"members_and_aggregation": round(compute_s, 3)})
-        wanted = {p.name for p in staging.iterdir()} | {"manifest.json"}
-        ours = is_own_output(out)  # only then are files with output names the tool's own, to replace or remove
-        clash = sorted(name for name in wanted if (out / name).exists())
-        if clash and not ours:
-            raise InputError(out, "--out", f"holds {clash[0]}, which this tool did not write; nothing was changed")
-        for pattern in OUTPUT_PATTERNS if ours else ():  # outputs of an earlier run with other points
-            for old in out.glob(pattern):
-                if old.name not in wanted and old.is_file():
-                    old.unlink(missing_ok=True)
-        (out / "manifest.json").unlink(missing_ok=True)  # present only when the outputs are complete
-        for path in sorted(staging.iterdir()):
-            os.replace(path, out / path.name)
-        manifest["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-        write_atomic(out / "manifest.json", (json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n").encode())
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        charts = write_fan_charts(table, folder, spec, seed, aggregate.members, points)
+        content = _manifest(spec, seed, seeds, sweep, points, aggregate, stack, fingerprint, execution, tifs, charts,
+                            {"members_and_aggregation": round(compute_s, 3)})
+        content["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        write_manifest(folder, content)
 
 
 def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], aggregate: Aggregate, tifs: list[str]) -> dict:
@@ -235,42 +216,36 @@ def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], ag
 
 
 def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict], aggregate: Aggregate,
-              fingerprint: dict, execution: dict, tifs: list[str], charts: list[str], timings: dict) -> dict:
+              stack: layers.LayerStack, fingerprint: dict, execution: dict, tifs: list[str], charts: list[str],
+              timings: dict) -> dict:
     """What produced the ensemble: scenario, seeds, sweep, execution, timings, versions, hashes."""
     member_s = aggregate.seconds[np.isfinite(aggregate.seconds)]
     timings = dict(timings)
     if member_s.size:
         timings |= {"member_mean": round(float(member_s.mean()), 3), "member_min": round(float(member_s.min()), 3),
                     "member_max": round(float(member_s.max()), 3), "member_sum": round(float(member_s.sum()), 3)}
-    return {
-        "tool": TOOL,
-        "kind": "ensemble",
-        "scenario": spec.model_dump(mode="json"),
-        "scenario_file": spec.source,
-        "seed": seed,
-        "members": aggregate.members,
-        "seed_rule": "numpy.random.SeedSequence(seed).spawn(members); member i runs with int(child_i.generate_state(1)[0]), the same at every sweep point",
-        "member_seeds": seeds,
-        "sweep": sweep,
-        "points": [{"index": p, "params": point, "probability_tif": tif} for p, (point, tif) in enumerate(zip(points, tifs))],
-        "outputs": {
+    return manifest(
+        "ensemble", [run_record(spec, seed, stack)],
+        seed=seed,
+        members=aggregate.members,
+        seed_rule="numpy.random.SeedSequence(seed).spawn(members); member i runs with int(child_i.generate_state(1)[0]), the same at every sweep point",
+        member_seeds=seeds,
+        sweep=sweep,
+        points=[{"index": p, "params": point, "probability_tif": tif} for p, (point, tif) in enumerate(zip(points, tifs))],
+        outputs={
             "ensemble_metrics.csv": "tidy: scenario, seed (the root seed), members, one column per swept parameter, "
                                     "year, metric, zone, district, track (empty = all), then mean, p5, p50, p95 over the members",
             "targets.json": "per point and 2027 target: members meeting it, probability, Wilson 90% interval, spread of the figures",
             "probability*.tif": "per cell and year (band names = years): share of members whose revenue in the cell exceeds the base year's",
             "map*.html": "offline map of probability*.tif (mean over 1 km cells, year slider) with N, seed and the 2027 target chances",
             "fan_*.png": charts,
-            "members/": "one file a member (metrics, target figures, bit-packed firm presence per year); fingerprint.json",
+            "members/": "one file a member (metrics, target figures, bit-packed firm presence per year, content checksum); fingerprint.json",
         },
-        "execution": execution,
-        "timings_s": timings,
-        "fingerprint_token": fingerprint["token"],
-        "code_sha256": fingerprint["code_sha256"],
-        "inputs_sha256": fingerprint["inputs_sha256"],
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "command": sys.argv,
-    }
+        execution=execution,
+        timings_s=timings,
+        fingerprint_token=fingerprint["token"],
+        code_sha256=fingerprint["code_sha256"],
+    )
 
 
 def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate) -> str:
@@ -285,7 +260,7 @@ def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate)
         lines.append(f"{spec.name} ensemble{where} (N = {aggregate.members}, seed {seed}), {report['year']} against the 2027 targets:")
         for metric, (target, label) in TARGETS_2027.items():
             t = report["targets"][metric]
-            median = f"{t['value_p50'] / 1e8:,.0f} 亿元" if metric.endswith("_cny") else f"{t['value_p50']:.0f}"
+            median = figure(metric, t["value_p50"])
             lines.append(f"  {label:<38} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
                          f"{t['probability_ci90'][0]:.0%}-{t['probability_ci90'][1]:.0%}), median {median}")
         a = report["targets"]["all"]

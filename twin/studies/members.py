@@ -4,16 +4,17 @@ A member file (``p<point>_m<member>.npz``) holds the member's tidy metric
 values, its figures against the 2027 targets and, per year, the bit-packed
 grid of cells whose revenue exceeds the base year's, and the revenue of every 1 km map cell holding
 firms in the judged year (sparse, float32: what the attribution map splits by lever). Every file
-carries the ensemble's token, so members of another run are never mixed in.
+carries the ensemble's token, so members of another run are never mixed in, and a SHA-256 of its
+content, so a member edited after it was written is run again, never folded in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,16 @@ import layers
 
 from ..engine.metrics import KEYS
 from ..engine.targets import TARGETS_2027
+from ..outputs.folder import STORE, write_file
 from ..outputs.manifest import target_status
 from ..outputs.maps.payload import CELL_M, _coarse
 from ..policy.scenario import Scenario
 
-FORMAT = 3
+FORMAT = 4
 """Version of the member file layout; part of the fingerprint."""
 
-MEMBERS = "members"
+MEMBERS = STORE
+"""The member store's folder inside a study's output folder (carried from one output to the next)."""
 FINGERPRINT = "fingerprint.json"
 
 
@@ -85,7 +88,7 @@ def run_member(spec: Scenario, point: int, member: int, seed: int, members_dir: 
     summary: dict[str, Any] = {"point": point, "member": member, "seconds": seconds, "bytes": len(payload)}
     if _sees_folder(members_dir, token):
         path = member_file(Path(members_dir), point, member)
-        write_atomic(path, payload)
+        write_file(path, payload)
         summary["path"] = str(path)
     else:
         summary["payload"] = payload
@@ -112,6 +115,8 @@ def encode_member(result, point: int, member: int, seed: int, token: str, second
         "targets": np.array(targets[1], dtype=np.float64),
         **_map_cells(result),
     }
+    meta["sha256"] = content_hash(meta, arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
@@ -144,19 +149,15 @@ def _target_values(result) -> tuple[int | None, list[float]]:
     return int(year), [float(status[metric]["value"]) for metric in TARGETS_2027]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes under a temporary name, flush them to disk, then rename into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def content_hash(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of a member's content: its meta (but this hash) and every array's name, type, shape and bytes."""
+    digest = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
+    for name in sorted(arrays):
+        if name != "meta":
+            array = np.ascontiguousarray(arrays[name])
+            digest.update(f"\0{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 @dataclasses.dataclass
@@ -187,24 +188,53 @@ def read_member(source: Path | bytes, *, token: str, point: int, member: int, se
         raise ValueError(f"unreadable member file: {exc}") from None
     try:
         meta = json.loads(str(arrays["meta"]))
+        _check_meta(meta)
         checks = {"format": FORMAT, "token": token, "point": point, "member": member, "seed": seed, "shape": list(shape)}
         for name, expected in checks.items():
-            if meta.get(name) != expected:
-                raise ValueError(f"{name} is {meta.get(name)!r}, expected {expected!r}")
+            if meta[name] != expected:
+                raise ValueError(f"{name} is {meta[name]!r}, expected {expected!r}")
+        for name, kind in ARRAY_KINDS.items():
+            if arrays[name].dtype.kind != kind or (kind != "U" and arrays[name].dtype.itemsize != np.dtype(ARRAY_TYPES[name]).itemsize):
+                raise ValueError(f"{name} is {arrays[name].dtype}, expected {ARRAY_TYPES[name]}")
+        if content_hash(meta, arrays) != meta["sha256"]:
+            raise ValueError("its content does not match its checksum (changed after it was written)")
         grid_years = [int(y) for y in arrays["grid_years"]]
         if grid_years != years:
             raise ValueError(f"years {grid_years}, expected {years}")
         cells = shape[0] * shape[1]
-        if arrays["grown"].shape != (len(years), (cells + 7) // 8) or arrays["grown"].dtype != np.uint8:
+        if arrays["grown"].shape != (len(years), (cells + 7) // 8):
             raise ValueError("revenue-growth grids of the wrong size")
-        value = arrays["value"].astype(np.float64)
+        value = arrays["value"]
         columns = [arrays["year"]] + [arrays[key] for key in KEYS[1:]]
         if any(len(c) != len(value) for c in columns) or arrays["targets"].shape != (len(TARGETS_2027),):
             raise ValueError("metric columns of different lengths")
-        if arrays["cells"].dtype != np.int32 or arrays["cell_revenue"].shape != arrays["cells"].shape:
-            raise ValueError("map cells of the wrong type or length")
+        if arrays["cell_revenue"].shape != arrays["cells"].shape:
+            raise ValueError("map cells of the wrong length")
         keys = list(zip(arrays["year"].tolist(), *(arrays[key].tolist() for key in KEYS[1:])))
     except KeyError as exc:
         raise ValueError(f"member file lacks {exc}") from None
-    return Member(point, member, seed, float(meta.get("seconds", math.nan)), keys, value, meta.get("target_year"),
-                  arrays["targets"].astype(np.float64), grid_years, arrays["grown"], arrays["cells"], arrays["cell_revenue"])
+    return Member(point, member, seed, float(meta["seconds"]), keys, value, meta["target_year"],
+                  arrays["targets"], grid_years, arrays["grown"], arrays["cells"], arrays["cell_revenue"])
+
+
+ARRAY_TYPES = {"year": "int64", **{key: "str" for key in KEYS[1:]}, "value": "float64", "grid_years": "int64",
+               "grown": "uint8", "targets": "float64", "cells": "int32", "cell_revenue": "float32"}
+"""The type of every array of a member file: a file whose arrays have other types is not this tool's."""
+ARRAY_KINDS = {name: np.dtype(kind).kind for name, kind in ARRAY_TYPES.items()}
+
+_META = {"format": int, "token": str, "point": int, "member": int, "seed": int, "shape": list, "sha256": str}
+
+
+def _check_meta(meta: Any) -> None:
+    """Refuse meta that is not what :func:`encode_member` writes: not an object, a field of another type (a
+    boolean or a string for a number), a duration that is not a finite number of seconds."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"meta is a {type(meta).__name__}, not an object")
+    for name, kind in _META.items():
+        if not isinstance(meta.get(name), kind) or isinstance(meta[name], bool):
+            raise ValueError(f"meta.{name} is {meta.get(name)!r}, not a {kind.__name__}")
+    seconds, year = meta.get("seconds"), meta.get("target_year", "missing")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"meta.seconds is {seconds!r}, not a duration")
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+        raise ValueError(f"meta.target_year is {year!r}, not a year")

@@ -13,7 +13,8 @@ from layers import InputError
 
 from ..outputs.manifest import input_hashes
 from ..policy.scenario import Scenario
-from .members import FINGERPRINT, FORMAT, write_atomic
+from ..outputs.folder import write_file
+from .members import FINGERPRINT, FORMAT
 
 MODEL_PACKAGES = ("layers", "twin/engine", "twin/policy", "twin/simulation")
 """The source folders whose code decides a member's result (part of the fingerprint)."""
@@ -77,7 +78,18 @@ def prepare_members(members_dir: Path, fingerprint: dict[str, Any], resume: bool
                   "(use --resume to continue it)", file=sys.stderr)
         for path in old:
             path.unlink(missing_ok=True)
-    write_atomic(members_dir / FINGERPRINT, json.dumps(fingerprint, ensure_ascii=False, indent=2, sort_keys=True).encode())
+    write_file(members_dir / FINGERPRINT, json.dumps(fingerprint, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+def refuse_links(out: Path, members_dir: Path) -> None:
+    """Refuse a member store that is, or lies in, a symbolic link: its files would land in, and its cleanup
+    delete from, whatever folder the link points to."""
+    path = members_dir
+    while path != out.parent and path != path.parent:
+        if path.is_symlink() or (path / ".lock").is_symlink() or (path / FINGERPRINT).is_symlink():
+            raise InputError(out, "--out", f"{path.relative_to(out.parent)} is a symbolic link; the tool never writes "
+                                           "through one (nothing was changed)")
+        path = path.parent
 
 
 class OutputLock:
@@ -87,6 +99,7 @@ class OutputLock:
         self.out, self.members_dir, self.handle = out, members_dir, None
 
     def __enter__(self) -> "OutputLock":
+        refuse_links(self.out, self.members_dir)
         self.members_dir.mkdir(parents=True, exist_ok=True)
         self.handle = open(self.members_dir / ".lock", "a+")
         try:

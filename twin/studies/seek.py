@@ -26,7 +26,6 @@ else the most probable), ``pareto.png`` and ``manifest.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -36,18 +35,26 @@ import numpy as np
 import pandas as pd
 import yaml
 
+import layers
 from layers import InputError
 
 from ..engine.params import Params
 from ..engine.targets import TARGETS_2027
+from ..outputs.folder import atomic_folder, check_target, write_file
+from ..outputs.manifest import manifest, run_record, write_manifest
+from ..outputs.summary import note as summary_note
+from ..outputs.summary import report, yi
+from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from ..policy.seek import MONEY_FIELDS, SeekLever
 from .cluster import dask_client
 from .coalitions import Panel, run_variants
-from .members import MEMBERS, write_atomic
+from .members import MEMBERS
 
 BATCH = 4
 """Trials asked of the sampler at once (fixed, so the settings tried never depend on the cluster's size)."""
+RESUMABLE = f"{MEMBERS}/batch0000/fingerprint.json"
+"""What makes a folder a search's own before its first output is written: its first batch's member store."""
 
 
 def space(spec: Scenario) -> list[SeekLever]:
@@ -138,7 +145,7 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     root = spec.seed if seed is None else int(seed)
     targets, note = judged_targets(spec)
     year = min(2027, spec.years.end)
-    out = Path(out).resolve()
+    out = check_target(Path(out).resolve(), allow=(RESUMABLE,))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.NSGAIISampler(seed=root, population_size=max(2, min(BATCH * 4, trials)))
     study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
@@ -162,10 +169,8 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     table["pareto"] = pareto_front(table)
     best = pick_best(table)
     _write(out, spec, table, variants[best], probability, note, members, root)
-    if not quiet:
-        print(summary(spec, table, best, probability, members, note, year))
-        print(f"time: {time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
-        print(f"wrote {out}/")
+    report(summary(spec, table, best, probability, members, note, year), out, quiet=quiet,
+           timing=f"{time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
     return table
 
 
@@ -196,15 +201,17 @@ def best_yaml(spec: Scenario, variant: Scenario, out: Path) -> str:
 
 def _write(out: Path, spec: Scenario, table: pd.DataFrame, variant: Scenario, probability: float, note: str,
            members: int, seed: int) -> None:
-    """pareto.csv, best.yaml, pareto.png and manifest.json, each written atomically."""
+    """pareto.csv, best.yaml, pareto.png and manifest.json, swapped in for ``out`` whole (the member store carried along)."""
     from ..outputs.waterfall import write_pareto
 
-    write_atomic(out / "pareto.csv", table.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode())
-    write_atomic(out / "best.yaml", best_yaml(spec, variant, out).encode())
-    write_pareto(out / "pareto.png", spec, table, probability)
-    manifest = {"kind": "seek", "scenario": spec.model_dump(mode="json"), "seed": seed, "members": members,
-                "probability": probability, "batch": BATCH, "sampler": "optuna NSGAIISampler(seed)", "targets_note": note}
-    write_atomic(out / "manifest.json", (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
+    stack = layers.load(**spec.layer_arguments())
+    with atomic_folder(out, allow=(RESUMABLE,), carry=True) as folder:
+        write_csv(table, folder / "pareto.csv")
+        write_file(folder / "best.yaml", best_yaml(spec, variant, out))
+        write_pareto(folder / "pareto.png", spec, table, probability)
+        write_manifest(folder, manifest("seek", [run_record(spec, seed, stack)], seed=seed, members=members,
+                                        probability=probability, batch=BATCH, sampler="optuna NSGAIISampler(seed)",
+                                        targets_note=note))
 
 
 def summary(spec: Scenario, table: pd.DataFrame, best: int, probability: float, members: int, note: str, year: int) -> str:
@@ -215,14 +222,14 @@ def summary(spec: Scenario, table: pd.DataFrame, best: int, probability: float, 
     head = f"{spec.name} goal seeking ({len(table)} trials x N = {members} paired members, judged in {year}):"
     if row["meets_probability"]:
         verdict = (f"  reachable within the bounds: P(all three targets) = {row['p_all_targets']:.0%} >= {probability:.0%} "
-                   f"at a public cost of {row['cost_cny'] / 1e8:,.2f} 亿元 (trial {row['trial']})")
+                   f"at a public cost of {yi(row['cost_cny'])} 亿元 (trial {row['trial']})")
     else:
         verdict = (f"  NOT reachable within the bounds at P >= {probability:.0%}: the most probable trial ({row['trial']}) "
-                   f"gives P(all three targets) = {row['p_all_targets']:.0%} at {row['cost_cny'] / 1e8:,.2f} 亿元; best.yaml holds it")
+                   f"gives P(all three targets) = {row['p_all_targets']:.0%} at {yi(row['cost_cny'])} 亿元; best.yaml holds it")
     lines = [head, verdict, f"  settings: {settings}",
              "  per target: " + ", ".join(f"{m} {row[f'p_{m}']:.0%}" for m in TARGETS_2027)]
     if (table["cost_cny"] == 0).all():
-        lines.append("  note: the runs report no spend rows (level=lever, metric=spend_cny), so every cost is 0")
+        lines.append(summary_note("the runs report no spend rows (level=lever, metric=spend_cny), so every cost is 0"))
     if note:
-        lines.append(f"  note: {note}")
+        lines.append(summary_note(note))
     return "\n".join(lines)

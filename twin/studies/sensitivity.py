@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.params import CALIBRATION, Params
+from ..outputs.charts import save_png
 from ..policy import scenario as scenarios
 from .calibration import FITTED
 
@@ -107,5 +108,5 @@ def chart(table: pd.DataFrame, path: Path) -> None:
         ax.set_title(f"2027 {output}")
         ax.set_xlabel("Morris mu* / mean")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path, dpi=110)
     plt.close(fig)

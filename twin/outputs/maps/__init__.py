@@ -25,13 +25,13 @@ import importlib.resources
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...simulation.run import RunResult
+from ..folder import write_file
 from . import payload
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def write_map(path: str | os.PathLike[str], result: RunResult, other: RunResult 
     ``lang`` is the language the page opens in. The file is written beside
     ``path`` and renamed into place, so a reader never sees half a page.
     """
-    _write_atomic(Path(path), _render_html(payload.build(result, other, pairs) | {"lang": _language(lang)}).encode("utf-8"))
+    write_file(Path(path), _render_html(payload.build(result, other, pairs) | {"lang": _language(lang)}).encode("utf-8"))
 
 
 def _language(lang: str) -> str:
@@ -112,7 +112,7 @@ def write_probability_map(
     atomically, and the same bytes for the same inputs.
     """
     data = payload.build_probability(probability, stack, spec, members, seed, targets) | {"lang": _language(lang)}
-    _write_atomic(Path(path), _render_html(data).encode("utf-8"))
+    write_file(Path(path), _render_html(data).encode("utf-8"))
 
 
 def _render_html(data: dict) -> str:
@@ -182,7 +182,7 @@ def write_png(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str
     if year is not None and year not in years:
         raise ValueError(f"{html_path}: year {year} is not in the map (years {years[0]}-{years[-1]})")
     png = _off_event_loop(_snapshot, html_path, year, None if lang is None else _language(lang))
-    _write_atomic(Path(png_path), png)
+    write_file(Path(png_path), png)
 
 
 def write_pngs(html_path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> list[Path]:
@@ -264,13 +264,3 @@ def _off_event_loop(fn: Callable, *args):
         return fn(*args)
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(fn, *args).result()
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    """Write ``content`` to a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from layers import LayerStack
 
+from ..folder import write_file
 from . import embed_json
 
 SIZE = 640
@@ -97,9 +98,7 @@ def write_attribution_map(path: str | os.PathLike[str], spec, table: pd.DataFram
                       for r in stack.zones.itertuples()]}
     data["max"] = colour_scale(density)
     page = _page(embed_json(data), _svg(projected, stack, factor, cells))
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    write_file(path, page)
 
 
 def colour_scale(density: list[np.ndarray]) -> float:
