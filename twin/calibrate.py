@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .engine.params import CALIBRATION_FILE
+from .outputs.folder import write_file
 from .studies.calibration import HINDCAST, Design, calibrate, markdown, write_calibration
 from .studies.cluster import dask_client
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         record = calibrate(args.trials, design, client, progress=bar.update)
     write_calibration(record, hindcast=args.hindcast)
     content = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
-    (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").write_text(markdown(content), encoding="utf-8")
+    write_file(Path(__file__).resolve().parents[1] / "docs" / "calibration.md", markdown(content))
     for row in record["targets"]:
         print(f"{row['target']:<40} published {row['published']:+.4f}  model {row['model']:+.4f}  error {row['error']:+.4f}  I {row['implausibility']:.2f}")
     print("fitted:", record["fitted"], "|", record["posterior_note"])

@@ -42,6 +42,7 @@ import pandas as pd
 from layers import GIS_DATA
 
 from ..engine.params import CALIBRATION_FILE, Params
+from ..outputs.folder import write_file
 from ..policy import scenario as scenarios
 
 FITTED = {
@@ -235,7 +236,7 @@ def write_calibration(record: dict[str, Any], path: Path = CALIBRATION_FILE, hin
         content = {**old, "hindcast": record}
     else:
         content = {**record, **({"hindcast": old["hindcast"]} if "hindcast" in old else {})}
-    path.write_text(json.dumps(content, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    write_file(path, json.dumps(content, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
 WHY = (
