@@ -235,7 +235,7 @@ def test_map_html_loads_nothing_from_the_network_and_is_deterministic(result, si
     assert "http://" not in ours and "https://" not in ours and "url(" not in ours
     csp = next(v for tag, k, v in parts.attributes if tag == "meta" and k == "content" and "default-src" in (v or ""))
     assert "default-src 'none'" in csp and "unsafe" not in csp
-    assert not list(single_map.parent.glob(".*.tmp")), "the temporary file is renamed into place"
+    assert not list(single_map.parent.glob(".*.tmp-*")), "the temporary file is renamed into place"
 
 
 def test_the_density_cells_add_up_to_the_run(result):
@@ -420,7 +420,7 @@ def test_the_probability_layer_is_the_mean_over_1_km_cells_and_deterministic(pro
     again = tmp_path / "map.html"
     maps.write_probability_map(again, probability, stack, result.scenario, members=2, seed=11, targets=CHANCES)
     assert again.read_bytes() == probability_map.read_bytes()
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp-*"))
 
 
 def test_the_probability_map_renders_and_switches_year_and_language(browser, probability_map):

@@ -24,7 +24,7 @@ import pytest
 
 from layers import InputError
 from twin.outputs.folder import PARTIAL, TOOL, atomic_folder, check_target
-from twin.outputs.tables import write_metrics
+from twin.outputs.tables import write_csv
 from twin.policy import scenario as scenarios
 from twin.policy.bounds import check_resources
 
@@ -63,7 +63,7 @@ def one_error_line(proc: subprocess.CompletedProcess, pattern: str) -> None:
 def own_output(folder: Path, text: str) -> None:
     """Fill ``folder`` as the tool would: some file and a manifest carrying the tool's marker."""
     (folder / "metrics.csv").write_text(text)
-    (folder / "manifest.json").write_text(json.dumps({"tool": TOOL}))
+    (folder / "manifest.json").write_text(json.dumps({"tool": TOOL, "files": ["manifest.json", "metrics.csv"]}))
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ _WRITER = textwrap.dedent("""
         (tmp / "metrics.csv").write_text(sys.argv[2])
         print("writing", flush=True)
         time.sleep(float(sys.argv[3]))
-        (tmp / "manifest.json").write_text(json.dumps({"tool": TOOL}))
+        (tmp / "manifest.json").write_text(json.dumps({"tool": TOOL, "files": ["manifest.json", "metrics.csv"]}))
     print("done", flush=True)
 """)
 
@@ -364,7 +364,7 @@ def test_a_fifo_layer_file_is_refused_without_hanging(tmp_path: Path) -> None:
 def test_formula_text_in_csv_is_neutralised(tmp_path: Path) -> None:
     table = pd.DataFrame({"zone": ["=HYPERLINK(\"http://x\")", "+1", "-cmd", "@SUM(A1)", "\tx", "core", None],
                           "value": [-1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]})
-    write_metrics(table, tmp_path / "m.csv")
+    write_csv(table, tmp_path / "m.csv")
     back = pd.read_csv(tmp_path / "m.csv", encoding="utf-8-sig", keep_default_na=False)
     assert list(back["zone"][:5]) == ["'=HYPERLINK(\"http://x\")", "'+1", "'-cmd", "'@SUM(A1)", "'\tx"]
     assert back["zone"][5] == "core" and back["value"][0] == -1.0  # numbers are left as numbers
