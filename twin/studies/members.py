@@ -193,9 +193,9 @@ def read_member(source: Path | bytes, *, token: str, point: int, member: int, se
         for name, expected in checks.items():
             if meta[name] != expected:
                 raise ValueError(f"{name} is {meta[name]!r}, expected {expected!r}")
-        for name, kind in ARRAY_KINDS.items():
-            if arrays[name].dtype.kind != kind or (kind != "U" and arrays[name].dtype.itemsize != np.dtype(ARRAY_TYPES[name]).itemsize):
-                raise ValueError(f"{name} is {arrays[name].dtype}, expected {ARRAY_TYPES[name]}")
+        for name, kind in ARRAY_TYPES.items():
+            if (arrays[name].dtype.kind != "U") if kind is str else arrays[name].dtype != np.dtype(kind):
+                raise ValueError(f"{name} is {arrays[name].dtype}, expected {np.dtype(kind)}")
         if content_hash(meta, arrays) != meta["sha256"]:
             raise ValueError("its content does not match its checksum (changed after it was written)")
         grid_years = [int(y) for y in arrays["grid_years"]]
@@ -217,10 +217,9 @@ def read_member(source: Path | bytes, *, token: str, point: int, member: int, se
                   arrays["targets"], grid_years, arrays["grown"], arrays["cells"], arrays["cell_revenue"])
 
 
-ARRAY_TYPES = {"year": "int64", **{key: "str" for key in KEYS[1:]}, "value": "float64", "grid_years": "int64",
-               "grown": "uint8", "targets": "float64", "cells": "int32", "cell_revenue": "float32"}
-"""The type of every array of a member file: a file whose arrays have other types is not this tool's."""
-ARRAY_KINDS = {name: np.dtype(kind).kind for name, kind in ARRAY_TYPES.items()}
+ARRAY_TYPES = {"year": np.int64, **{key: str for key in KEYS[1:]}, "value": np.float64, "grid_years": np.int64,
+               "grown": np.uint8, "targets": np.float64, "cells": np.int32, "cell_revenue": np.float32}
+"""The type of every array of a member file (``str``: text of any length): other types are not this tool's."""
 
 _META = {"format": int, "token": str, "point": int, "member": int, "seed": int, "shape": list, "sha256": str}
 
