@@ -98,9 +98,10 @@ def foreign_entries(folder: Path) -> list[str]:
     """What in an earlier output ``folder`` this tool did not write: files its manifest does not list, symbolic
     links, and files in the member store not named like the tool's own. Empty for a folder that is wholly ours."""
     try:
-        listed = set(json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files", ()))
-    except (OSError, ValueError, AttributeError, TypeError):
-        listed = set()
+        files = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        files = []
+    listed = {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
     listed |= {"manifest.json", PARTIAL}
     parents = {parent for name in listed for parent in _parents(name)} | {STORE}
     found = []
