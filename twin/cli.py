@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--trials", type=int, help="--seek: lever settings to try (default: the scenario's seek.trials)")
     study.add_argument("--probability", type=float, help="--seek: required P(all three 2027 targets) (default: seek.probability)")
     group.add_argument("--no-posterior", action="store_true",
-                       help="members use the fitted point values, not draws from the calibration's posterior sample")
+                       help="members (--ensemble, --compare --ensemble, --attribute, --seek) use the fitted point values, "
+                            "not draws from the calibration's posterior sample")
     return parser
 
 
@@ -115,10 +116,8 @@ def _run(args: argparse.Namespace) -> int:
 
         out = check_target(args.out if args.out is not None else default_out(spec, ensemble=True, sweep=args.sweep),
                            allow=("members/fingerprint.json",))
-        if args.no_posterior:
-            spec = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
-                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
+                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args))
         return 0
     stack = layers.load(**spec.layer_arguments())
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
@@ -140,9 +139,12 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
 
     out = _out(args, spec, other)
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
-                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang)
+                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang,
+                     member=member_spec(args))
     if not args.quiet:
         print(compare_summary(result))
+        if args.ensemble:
+            print(f"  intervals count {member_spec(args).uncertainty(spec)}")
         print(f"wrote {out}/")
     return 0
 
@@ -187,6 +189,21 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
         raise InputError("arguments", "--attribute/--seek", "run alone (not together, nor with --compare or --sweep)")
     if (args.trials is not None or args.probability is not None) and not args.seek:
         raise InputError("arguments", "--trials/--probability", "go with --seek")
+    if args.no_posterior and not _has_members(args):
+        raise InputError("arguments", "--no-posterior", "goes with a study of members (--ensemble N, --compare with "
+                                                        "--ensemble N, --attribute or --seek); a single run uses the point fit")
+
+
+def _has_members(args: argparse.Namespace) -> bool:
+    """Whether the chosen study runs members that draw (a single run or a one-seed comparison does not)."""
+    return bool(args.ensemble or args.attribute or args.seek)
+
+
+def member_spec(args: argparse.Namespace):
+    """The one member specification every study of members uses (twin.studies.seeds.MemberSpec)."""
+    from .studies.seeds import MemberSpec
+
+    return MemberSpec(posterior=_has_members(args) and not args.no_posterior)
 
 
 def _grid_of(spec: scenarios.Scenario) -> tuple:
@@ -202,7 +219,8 @@ def _out(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Sc
 def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
     """--attribute or --seek: delegated to twin.studies (defaults: 2 paired members)."""
     members = args.ensemble or 2
-    options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed}
+    options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed,
+               "member": member_spec(args)}
     kind = "attribution" if args.attribute else "seek"
     resumable = "members/fingerprint.json" if args.attribute else "members/batch0000/fingerprint.json"  # an interrupted run's own members
     out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=(resumable,))
@@ -272,5 +290,5 @@ def summary(result: RunResult) -> str:
     spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
     lines.append(f"  levers spent {spend.sum() / 1e8:,.2f} 亿元 in all (at the run's scale {result.scenario.params.get('scale', 1.0)}): "
                  + ", ".join(f"{lever} {cny / 1e8:,.2f}" for lever, cny in spend.items()))
-    lines += provenance_lines(result.scenario.params)
+    lines += provenance_lines(result.scenario.params, result.scenario.calibration_file())
     return "\n".join(lines)

@@ -10,7 +10,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from layers import GIS_DATA, LayerStack
+from layers import LayerStack
 
 from ..engine.targets import TARGETS_2027
 from ..simulation.run import RunResult
@@ -48,8 +48,6 @@ def write_manifest(path: Path, results: list[RunResult]) -> None:
 def input_hashes(stack: LayerStack, scenario_file: str | None = None) -> dict[str, str]:
     """SHA-256 of every input file a run reads: layers, tables and (when given) the scenario file."""
     files = dict(stack.files)
-    for name in ("anchor_firms.csv", "compute_centres.csv"):
-        files[name] = GIS_DATA / name
     if scenario_file:
         files["scenario"] = Path(scenario_file)
     return {key: _sha256(Path(p)) for key, p in sorted(files.items()) if Path(p).exists()}

@@ -20,7 +20,6 @@ from layers import WGS84, LayerStack
 
 from ..engine.metrics import COLUMNS
 from ..engine.params import TIERS, TRACK_IDS, TRACKS
-from ..engine.synth import anchor_table
 from ..policy.scenario import Scenario
 from .model import VisionValleyModel
 
@@ -146,7 +145,7 @@ def _names(model: VisionValleyModel, anchor: np.ndarray, column: str) -> np.ndar
 
 def _revenue_source(model: VisionValleyModel, anchor: np.ndarray) -> np.ndarray:
     """Where a firm's base-year revenue comes from: ``sourced`` or ``assumed`` (anchor_firms.csv), else ``synthetic``."""
-    status = anchor_table().set_index("id")["revenue_status"]
+    status = model.layers.anchor_firms.set_index("id")["revenue_status"]
     known = np.array([status[a] for a in model.state.anchor_ids] or ["synthetic"], dtype=object)
     return np.where(anchor >= 0, known[np.maximum(anchor, 0)], "synthetic")
 

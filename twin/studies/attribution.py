@@ -49,6 +49,7 @@ from layers import InputError
 from ..engine.targets import TARGETS_2027
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
+from .seeds import MemberSpec
 
 EXACT_LEVERS = 8
 """Up to this many levers every subset runs (2**8 = 256 subsets x N members)."""
@@ -114,8 +115,8 @@ def interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, workers: int = 2, scheduler: str | None = None,
-              resume: bool = False, quiet: bool = False, seed: int | None = None) -> pd.DataFrame:
-    """Run every subset of the scenario's levers on N paired members and write the attribution outputs."""
+              resume: bool = False, quiet: bool = False, seed: int | None = None, member: MemberSpec = MemberSpec()) -> pd.DataFrame:
+    """Run every subset of the scenario's levers on N paired members (each drawing by ``member``) and write the outputs."""
     started = time.perf_counter()
     if not spec.levers:
         raise InputError(spec.source or "scenario", "levers", "--attribute needs a scenario with levers")
@@ -125,11 +126,12 @@ def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, work
     out = Path(out).resolve()
     kind = {"attribution": [list(s) for s in subsets]}
     panel = run_variants(spec, [subset_spec(spec, s) for s in subsets], members, out, kind=kind, seed=root,
-                         workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
+                         workers=workers, scheduler=scheduler, resume=resume, quiet=quiet, member=member)
     table, costs = _table(spec, root, members, panel, subsets, orders)
-    _write(out, spec, table, costs, panel, subsets, orders)
+    _write(out, spec, table, costs, panel, subsets, orders, member)
     if not quiet:
         print(summary(spec, table, costs, members, orders is not None))
+        print(f"  intervals count {member.uncertainty(spec)}")
         print(f"time: {time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
         print(f"wrote {out}/")
     return table
@@ -190,7 +192,7 @@ def cell_layers(spec: Scenario, panel: Panel, subsets: list[tuple[int, ...]], or
 
 
 def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: Panel, subsets: list,
-           orders: list[list[int]] | None) -> None:
+           orders: list[list[int]] | None, member: MemberSpec) -> None:
     """attribution.csv, attribution.png, attribution_map.html and a manifest, each moved into place when complete."""
     from ..outputs.waterfall import write_waterfall
 
@@ -204,7 +206,8 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: P
         write_waterfall(staging / "attribution.png", spec, year, base, rows["value"].drop("all").to_dict())
         _write_map(staging / "attribution_map.html", spec, table, year, cell_layers(spec, panel, subsets, orders))
         manifest = {"kind": "attribution", "scenario": spec.model_dump(mode="json"), "subsets": [list(s) for s in subsets],
-                    "costs_cny": {k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()}}
+                    "costs_cny": {k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()},
+                    "uncertainty": member.uncertainty(spec), "draws": member.as_dict()}
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         for path in sorted(staging.iterdir()):
             os.replace(path, out / path.name)

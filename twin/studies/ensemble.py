@@ -90,7 +90,7 @@ from .aggregate import Aggregate
 from .cluster import Progress, dask_client, run_members
 from .members import MEMBERS, member_file, read_member, write_atomic
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
-from .seeds import member_seeds, point_label, sweep_points, uncertainty
+from .seeds import MemberSpec, member_seeds, point_label, sweep_points
 
 
 def run_ensemble(
@@ -104,8 +104,11 @@ def run_ensemble(
     resume: bool = False,
     quiet: bool = False,
     seed: int | None = None,
+    member: MemberSpec = MemberSpec(),
 ) -> None:
     """Run ``members`` seeded members of ``spec`` (at every sweep point) on Dask and write the ensemble outputs.
+
+    ``member`` says what each member draws beside its seed (the same at every point).
 
     Bad input (a sweep name or value, an unreachable scheduler, a ``--resume``
     over another run's members) raises :class:`layers.InputError` before any
@@ -128,7 +131,7 @@ def run_ensemble(
     stack = layers.load(**spec.layer_arguments())
     shape = tuple(int(n) for n in stack.grid.shape)
     years = list(range(spec.years.start, spec.years.end + 1))
-    fingerprint = make_fingerprint(spec, root, members, sweep, shape, stack)
+    fingerprint = make_fingerprint(spec, root, members, sweep, shape, stack, member.as_dict())
     token = fingerprint["token"]
     out = Path(out).resolve()
     members_dir = out / MEMBERS
@@ -155,13 +158,13 @@ def run_ensemble(
                 print(f"note: no Dask workers at {scheduler} yet; members start as workers join", file=sys.stderr)
             progress.start()
             try:
-                run_members(client, specs, seeds, todo, members_dir, token, aggregate, expected, progress)
+                run_members(client, specs, seeds, todo, members_dir, token, aggregate, expected, progress, member)
             finally:
                 progress.close()
         compute_s = time.perf_counter() - started
-        _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s)
+        _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s, member)
     if not quiet:
-        print(summary(spec, root, points, aggregate))
+        print(summary(spec, root, points, aggregate, member))
         print(f"wrote {out}/")
 
 
@@ -170,7 +173,7 @@ OUTPUT_PATTERNS = ("ensemble_metrics.csv", "targets.json", "probability*.tif", "
 
 def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict],
                    aggregate: Aggregate, stack: layers.LayerStack, fingerprint: dict, execution: dict,
-                   started: float, compute_s: float) -> None:
+                   started: float, compute_s: float, member: MemberSpec) -> None:
     """Build every output in a staging folder, then move each into ``out/`` by rename (the manifest last)."""
     if aggregate.done != aggregate.seen.size:
         raise RuntimeError(f"only {aggregate.done} of {aggregate.seen.size} members finished")
@@ -186,7 +189,7 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
             name = "probability.tif" if not point else f"probability_{point_label(point)}.tif"
             stack.grid.write_geotiff(staging / name, aggregate.probability(p))
             tifs.append(name)
-        targets = _targets_json(spec, seed, sweep, points, aggregate, tifs)
+        targets = _targets_json(spec, seed, sweep, points, aggregate, tifs, member)
         (staging / "targets.json").write_text(json.dumps(targets, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         from ..outputs import maps
 
@@ -197,7 +200,7 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
             maps.write_probability_map(staging / name, growth, stack, point_spec, aggregate.members, seed,
                                        targets["points"][p])
         charts = write_fan_charts(table, staging, spec, seed, aggregate.members, points)
-        manifest = _manifest(spec, seed, seeds, sweep, points, aggregate, fingerprint, execution, tifs, charts,
+        manifest = _manifest(spec, seed, seeds, sweep, points, aggregate, fingerprint, execution, tifs, charts, member,
                              {"members_and_aggregation": round(compute_s, 3)})
         wanted = {p.name for p in staging.iterdir()} | {"manifest.json"}
         ours = is_own_output(out)  # only then are files with output names the tool's own, to replace or remove
@@ -217,13 +220,15 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], aggregate: Aggregate, tifs: list[str]) -> dict:
+def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], aggregate: Aggregate, tifs: list[str],
+                  member: MemberSpec) -> dict:
     """targets.json: the chance of meeting each 2027 target, per sweep point (no timings: it is reproducible)."""
     report = {
         "scenario": spec.name,
         "seed": seed,
         "members": aggregate.members,
-        "uncertainty": uncertainty(spec),
+        "uncertainty": member.uncertainty(spec),
+        "draws": member.as_dict(),
         "rule": "a member meets a target when its figure in 2027 (or the scenario's last year before) is at least the target",
         "sweep": sweep,
         "points": [{"params": point, "probability_tif": tif, **aggregate.target_report(p)} for p, (point, tif) in enumerate(zip(points, tifs))],
@@ -235,7 +240,7 @@ def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], ag
 
 
 def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict], aggregate: Aggregate,
-              fingerprint: dict, execution: dict, tifs: list[str], charts: list[str], timings: dict) -> dict:
+              fingerprint: dict, execution: dict, tifs: list[str], charts: list[str], member: MemberSpec, timings: dict) -> dict:
     """What produced the ensemble: scenario, seeds, sweep, execution, timings, versions, hashes."""
     member_s = aggregate.seconds[np.isfinite(aggregate.seconds)]
     timings = dict(timings)
@@ -250,6 +255,8 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
         "seed": seed,
         "members": aggregate.members,
         "seed_rule": "numpy.random.SeedSequence(seed).spawn(members); member i runs with int(child_i.generate_state(1)[0]), the same at every sweep point",
+        "uncertainty": member.uncertainty(spec),
+        "draws": member.as_dict(),
         "member_seeds": seeds,
         "sweep": sweep,
         "points": [{"index": p, "params": point, "probability_tif": tif} for p, (point, tif) in enumerate(zip(points, tifs))],
@@ -273,8 +280,8 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
     }
 
 
-def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate) -> str:
-    """A short account of the ensemble's chances against the 2027 targets."""
+def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec) -> str:
+    """A short account of the ensemble's chances against the 2027 targets, and which uncertainty they count."""
     lines = []
     for p, point in enumerate(points):
         report = aggregate.target_report(p)
@@ -292,4 +299,5 @@ def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate)
         lines.append(f"  {'all three':<38} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
         if "note" in report:
             lines.append(f"  note: {report['note']}")
+    lines.append(f"  intervals count {member.uncertainty(spec)}")
     return "\n".join(lines)
