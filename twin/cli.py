@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
+    parser.add_argument("--from-manifest", type=Path, metavar="MANIFEST", help="rerun the single run an earlier manifest.json records, "
+                                                                              "byte for byte, after checking its inputs are unchanged (default --out: out/<name>_rerun)")
     group = parser.add_argument_group("ensembles (Dask)")
     group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
     group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
@@ -104,6 +106,8 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
+    if args.from_manifest:
+        return _rerun(args)
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec, other)
@@ -129,6 +133,28 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {out}/")
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """--from-manifest: the recorded scenario, seed and writing options; only --out and --quiet may be given."""
+    from .outputs.rerun import read_rerun
+
+    given = [flag for flag, value in (("SCENARIO", args.scenario != str(scenarios.BASELINE)), ("--seed", args.seed is not None),
+                                      ("--compare", args.compare), ("--png", args.png), ("--lang", args.lang != "zh"),
+                                      ("--firm-years", args.firm_years), ("--ensemble", args.ensemble), ("--attribute", args.attribute),
+                                      ("--seek", args.seek), ("--sweep", args.sweep), ("--no-posterior", args.no_posterior)) if value]
+    if given:
+        raise InputError("arguments", "--from-manifest", f"reruns the recorded run as it was; {given[0]} does not go with it")
+    run = read_rerun(args.from_manifest)
+    check_resources(run.spec)
+    out = check_target(args.out if args.out is not None else Path("out") / f"{run.spec.name}_rerun")
+    stack = layers.load(**run.spec.layer_arguments())
+    result = _simulate(run.spec, run.seed, stack, run.firm_years, args.quiet)
+    with atomic_folder(out) as folder:
+        write_run(result, folder, png=run.png, lang=run.lang)
+    if not args.quiet:
+        print(f"reran {args.from_manifest}: wrote {out}/")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -9,10 +10,12 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from layers import LayerStack
 
 from ..engine.targets import TARGETS_2027
+from ..policy.scenario import Scenario
 from ..simulation.run import RunResult
 from .folder import TOOL
 
@@ -22,35 +25,58 @@ PACKAGES = (
 )
 
 
-def write_manifest(path: Path, results: list[RunResult]) -> None:
-    """What produced these files: scenario(s), seed(s), versions, git commit, input hashes, timings."""
+def write_manifest(path: Path, results: list[RunResult], options: dict[str, Any] | None = None) -> None:
+    """What produced these files: scenario(s), seed(s), parameters, versions, git state, input hashes, timings.
+
+    ``options`` are the writing options that shape the files (``png``, ``lang``, ``firm_years``), so that
+    ``run_scenario.py --from-manifest`` can write the same bytes again.
+    """
     manifest = {
         "tool": TOOL,
-        "runs": [
-            {
-                "scenario": r.scenario.model_dump(mode="json"),
-                "scenario_file": r.scenario.source,
-                "seed": r.seed,
-                "timings_s": r.timings,
-                "inputs_sha256": input_hashes(r.layers, r.scenario.source),
-                "targets_2027": target_status(r),
-                "warnings": list(r.layers.warnings),
-            }
-            for r in results
-        ],
+        "runs": [run_record(r) for r in results],
+        "options": options or {},
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "git": git_state(),
         "command": sys.argv,
     }
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 
 
-def input_hashes(stack: LayerStack, scenario_file: str | None = None) -> dict[str, str]:
-    """SHA-256 of every input file a run reads: layers, tables and (when given) the scenario file."""
-    files = dict(stack.files)
-    if scenario_file:
-        files["scenario"] = Path(scenario_file)
-    return {key: _sha256(Path(p)) for key, p in sorted(files.items()) if Path(p).exists()}
+def run_record(result: RunResult) -> dict[str, Any]:
+    """One run's part of a manifest: enough to rerun it (resolved scenario, seed, parameter vector, every input
+    file with its hash, the scenario files it extends) and its timings, targets and warnings."""
+    spec = result.scenario
+    files = input_files(result.layers, spec)
+    return {
+        "scenario": spec.model_dump(mode="json"),
+        "scenario_file": spec.source,
+        "seed": result.seed,
+        "params": dataclasses.asdict(result.params),
+        "calibration": str(spec.calibration_file()),
+        "input_files": {key: str(p) for key, p in files.items()},
+        "inputs_sha256": {key: file_sha256(p) for key, p in files.items()},
+        "timings_s": result.timings,
+        "targets_2027": target_status(result),
+        "warnings": list(result.layers.warnings),
+    }
+
+
+def input_files(stack: LayerStack, spec: Scenario | None = None, *, scenario_files: bool = True) -> dict[str, Path]:
+    """Every input file a run reads: layers and tables, and with ``spec`` its calibration file, the scenario file
+    and each parent it extends (``scenario``, ``scenario_parent_1``, ...; not with ``scenario_files=False``)."""
+    files = {key: Path(p) for key, p in stack.files.items()}
+    if spec is not None:
+        files["calibration"] = spec.calibration_file()
+        if scenario_files:
+            for i, path in enumerate(spec.files):
+                files["scenario" if i == 0 else f"scenario_parent_{i}"] = Path(path)
+    return {key: p for key, p in sorted(files.items()) if p.exists()}
+
+
+def input_hashes(stack: LayerStack, spec: Scenario | None = None, *, scenario_files: bool = True) -> dict[str, str]:
+    """SHA-256 of every input file a run reads (see :func:`input_files`)."""
+    return {key: file_sha256(p) for key, p in input_files(stack, spec, scenario_files=scenario_files).items()}
 
 
 def target_status(result: RunResult) -> dict[str, dict]:
@@ -62,7 +88,8 @@ def target_status(result: RunResult) -> dict[str, dict]:
     }
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read a MiB at a time."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -80,6 +107,20 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def git_state() -> dict[str, Any] | None:
+    """Whether the checkout differs from its commit, and a SHA-256 of the difference (tracked changes and the
+    names of untracked files), so a manifest tells a run of committed code from one of edited code."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=root, capture_output=True, timeout=30)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if diff.returncode or status.returncode:
+        return None
+    return {"dirty": bool(status.stdout.strip()), "diff_sha256": hashlib.sha256(diff.stdout + status.stdout).hexdigest()}
 
 
 def git_commit() -> str | None:

@@ -106,6 +106,7 @@ class Scenario(_Strict):
     levers: list[LeverSpec] = Field(default_factory=list, description="policy levers, each {kind: ..., ...}")
     seek: Seek = Field(default_factory=Seek, description="bounds of goal seeking (--seek); see twin/policy/seek.py")
     source: str = Field("", exclude=True, description="the file this was read from")
+    files: list[str] = Field(default_factory=list, exclude=True, description="set by load: that file and every parent it extends, child first")
 
     def calibration_file(self) -> Path:
         """The calibration file the parameters are built from: the scenario's own, resolved against its folder, or the shipped one."""
@@ -134,7 +135,7 @@ def load(path: str | os.PathLike[str]) -> Scenario:
         scenario = Scenario.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _input_error(path, exc) from None
-    scenario = scenario.model_copy(update={"source": str(path)})
+    scenario = scenario.model_copy(update={"source": str(path), "files": [str(p) for p in chain(path)]})
     try:
         params = scenario.parameters()
         params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
@@ -143,6 +144,15 @@ def load(path: str | os.PathLike[str]) -> Scenario:
             raise
         raise InputError(path, f"params.{exc.where}", exc.what) from None
     return scenario
+
+
+def chain(path: str | os.PathLike[str]) -> list[Path]:
+    """The scenario file and every parent it ``extends``, child first, found as :func:`load` finds them
+    (a parent found through ./scenarios changes a run as much as the child, so manifests hash them all)."""
+    files = [locate(path).resolve()]
+    while (parent := _read(files[-1]).get("extends")) is not None and len(files) <= MAX_EXTENDS:
+        files.append(locate(parent, files[-1]).resolve())
+    return files
 
 
 def known_names() -> list[str]:
@@ -367,4 +377,5 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": {"type": ["object", "null"]},
     }
     schema["properties"].pop("source", None)
+    schema["properties"].pop("files", None)
     return schema

@@ -30,7 +30,7 @@ def make_fingerprint(spec: Scenario, seed: int, members: int, sweep: dict, shape
         "sweep": sweep,
         "grid_shape": list(shape),
         "code_sha256": code_hash(),
-        "inputs_sha256": input_hashes(stack, calibration=spec.calibration_file()),
+        "inputs_sha256": input_hashes(stack, spec, scenario_files=False),  # the resolved scenario is above
     }
     token = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     return {**body, "token": token}
