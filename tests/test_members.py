@@ -1,8 +1,8 @@
 """One member specification for every study: ``--no-posterior`` changes ``--ensemble``, ``--compare --ensemble``,
 ``--attribute`` and ``--seek`` alike, pairs share their draw, and the flag is an error where no member draws.
 
-The end-to-end runs use two of the baseline's levers on a tiny city (scale 0.003, no anchor firms, 2023-2024)
-and two members, on real Dask processes.
+The end-to-end runs use one of the baseline's levers on a tiny city (scale 0.003, no anchor firms, 2023-2024)
+and one member, through the command line's ``main`` on one real Dask cluster shared by the studies.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from twin.cli import main
 from twin.engine.params import SHIPPED_CALIBRATION, read_calibration
 from twin.policy import scenario
 from twin.studies.seeds import MemberSpec, member_seeds
@@ -25,12 +26,21 @@ REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
 TINY = {"extends": str(scenario.BASELINE), "name": "tiny", "years": {"start": 2023, "end": 2024},
         "params": {"scale": 0.003, "anchors": 0},
-        "levers_set": {"vision_fund": None, "compute_buildout": None}}
+        "levers_set": {"vision_fund": None, "compute_buildout": None, "model_subsidies": None}}
 
 
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "run_scenario.py", *map(str, args)], cwd=REPO, env=ENV,
                           capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """One local Dask cluster (a real worker process) for every study here: its start-up is most of a tiny study."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +68,15 @@ def _pairs(out: Path) -> np.ndarray:
 
 
 STUDIES = {
-    "ensemble": (("--ensemble", 2), _members),
-    "compare": (("--ensemble", 2, "--compare", "{more}"), _pairs),
-    "attribute": (("--attribute", "--ensemble", 2), _members),
-    "seek": (("--seek", "--trials", 2, "--ensemble", 2), _members),
+    "ensemble": (("--ensemble", 1), _members),
+    "compare": (("--ensemble", 1, "--compare", "{more}"), _pairs),
+    "attribute": (("--attribute", "--ensemble", 1), _members),
+    "seek": (("--seek", "--trials", 1, "--ensemble", 1), _members),
 }
 
 
 @pytest.mark.parametrize("study", list(STUDIES))
-def test_no_posterior_changes_every_study_of_members(files, tmp_path, study):
+def test_no_posterior_changes_every_study_of_members(files, scheduler, tmp_path, study):
     """The posterior's draws move the fitted parameters, so the same members give other values without them."""
     tiny, more = files
     args, read = STUDIES[study]
@@ -74,8 +84,7 @@ def test_no_posterior_changes_every_study_of_members(files, tmp_path, study):
     results = {}
     for flag in ((), ("--no-posterior",)):
         out = tmp_path / f"out{len(flag)}"
-        run = cli(tiny, *args, *flag, "--workers", 1, "--quiet", "--out", out)
-        assert run.returncode == 0, run.stderr
+        assert main([str(tiny), *args, *flag, "--scheduler", scheduler, "--quiet", "--out", str(out)]) == 0
         results[flag] = read(out)
     drawn, point = results[()], results[("--no-posterior",)]
     assert drawn.shape == point.shape
