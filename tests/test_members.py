@@ -7,6 +7,7 @@ and one member, through the command line's ``main`` on one real Dask cluster sha
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,9 @@ def test_no_posterior_changes_every_study_of_members(files, scheduler, tmp_path,
         out = tmp_path / f"out{len(flag)}"
         assert main([str(tiny), *args, *flag, "--scheduler", scheduler, "--quiet", "--out", str(out)]) == 0
         results[flag] = read(out)
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        said = manifest.get("uncertainty") or manifest["options"]["uncertainty"]  # a comparison's is among its options
+        assert said.startswith("seed only" if flag else "seed + parameters"), said
     drawn, point = results[()], results[("--no-posterior",)]
     assert drawn.shape == point.shape
     assert not np.allclose(drawn, point), f"--no-posterior left {study} unchanged"

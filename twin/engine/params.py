@@ -88,7 +88,11 @@ TIERS = ("micro", "sme", "guishang", "leader")
 
 @dataclass(frozen=True)
 class Params:
-    """Every agent parameter of the model, with documented defaults."""
+    """Every agent parameter of the model, with documented defaults.
+
+    ``Params()`` holds the priors; a run's parameters are :meth:`from_calibration`: the fitted
+    values of a calibration file, passed in, then the scenario's overrides.
+    """
 
     # --- scale and the base year -------------------------------------------------
     scale: float = _p(1.0, "share", 1e-4, 10.0, "Share of the full-scale population simulated; 1 = every firm and worker as an agent. Anchor firms, when included, keep their real size.")
@@ -216,7 +220,13 @@ class Params:
     def from_calibration(cls, path: str | os.PathLike[str] = SHIPPED_CALIBRATION,
                          overrides: dict[str, Any] | None = None) -> "Params":
         """The model's parameters: the priors, the fitted values of the calibration file at ``path``, then ``overrides``."""
-        return cls().with_overrides({**read_calibration(path)["fitted"], **(overrides or {})})
+        try:
+            fitted = cls().with_overrides(read_calibration(path)["fitted"])
+        except InputError as exc:
+            if exc.file != "params":
+                raise
+            raise InputError(path, f"fitted.{exc.where}", exc.what) from None  # the file's value, not the scenario's
+        return fitted.with_overrides(overrides or {})
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Params":
         """A copy with some parameters changed; an unknown name is an input error."""

@@ -105,7 +105,8 @@ def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members
             else:
                 write_metrics(pd.concat([r.metrics for r in runs], ignore_index=True), folder / name / "metrics.csv")
         write_comparison(result.a, result.b, result.table, folder, png=png, lang=lang)
-        write_manifest(folder / "manifest.json", [result.a[0], result.b[0]])
+        write_manifest(folder / "manifest.json", [result.a[0], result.b[0]],
+                       {"members": members, "uncertainty": member.uncertainty(spec_a), "draws": member.as_dict()})
     return result
 
 

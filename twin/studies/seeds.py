@@ -88,7 +88,7 @@ class MemberSpec:
                  for name, _, sets in self.draws(spec) if name == "posterior"]
         if parts:
             return f"seed + parameters: each member's own seed and {' and '.join(parts)}, drawn by that seed"
-        return "seed only: every member runs the fitted point values (--no-posterior or no posterior sample)"
+        return "seed only: every member runs the calibration's point fit (posterior draws off, or no posterior sample)"
 
     def as_dict(self) -> dict[str, bool]:
         """The switches, for fingerprints and manifests (members drawn otherwise never mix)."""
