@@ -143,7 +143,9 @@ def _rerun(args: argparse.Namespace) -> int:
     given = [flag for flag, value in (("SCENARIO", args.scenario != str(scenarios.BASELINE)), ("--seed", args.seed is not None),
                                       ("--compare", args.compare), ("--png", args.png), ("--lang", args.lang != "zh"),
                                       ("--firm-years", args.firm_years), ("--ensemble", args.ensemble), ("--attribute", args.attribute),
-                                      ("--seek", args.seek), ("--sweep", args.sweep), ("--no-posterior", args.no_posterior)) if value]
+                                      ("--seek", args.seek), ("--sweep", args.sweep), ("--no-posterior", args.no_posterior),
+                                      ("--resume", args.resume), ("--scheduler", args.scheduler), ("--trials", args.trials is not None),
+                                      ("--probability", args.probability is not None)) if value]
     if given:
         raise InputError("arguments", "--from-manifest", f"reruns the recorded run as it was; {given[0]} does not go with it")
     run = read_rerun(args.from_manifest)
