@@ -19,7 +19,7 @@ Money is in 亿元 (10^8 CNY) at the run's scale: at ``--scale 0.1`` the city
 has a tenth of its firms and talent, and lever budgets are scaled with it
 where the lever says so, but the anchor firms keep their full size, so
 revenue per yuan is only meaningful at ``--scale 1``. The runs use the scenarios' own parameters (no
-posterior draws), as ``--compare`` does.
+posterior draws), as a one-seed ``--compare`` does (``--compare --ensemble N`` draws them).
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ class LayerStack:
     urban: gpd.GeoDataFrame
     metro: gpd.GeoDataFrame
     land: LandSource
+    anchor_firms: pd.DataFrame  # anchor_firms.csv: id, track, revenue_cny, revenue_status, parent, founded (strings)
+    anchor_revenue_series: pd.DataFrame  # anchor_revenue_series.csv: id, year, revenue_cny (strings)
+    compute_centres: pd.DataFrame  # compute_centres.csv: anchor_id, pflops, online_year (strings)
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     """Doubts about the inputs that do not stop a run (e.g. a layer that looks GCJ-02); shown in the summary and manifest."""
@@ -118,6 +121,9 @@ def load(
     water: PathLike | None = None,
     urban: PathLike | None = None,
     metro: PathLike | None = None,
+    anchor_firms: PathLike | None = None,
+    anchor_revenue_series: PathLike | None = None,
+    compute_centres: PathLike | None = None,
     cell_m: float = 250.0,
     repair: bool = False,
 ) -> LayerStack:
@@ -133,7 +139,11 @@ def load(
     ``weight`` in [0, 1] or a column ``developable`` of 0/1; land the file does
     not cover gets weight 0. ``water`` and ``urban`` (polygons) and ``metro``
     (lines, with a ``ref`` column) replace the shipped vector layers. Every
-    file must have a CRS and overlap Hangzhou's districts.
+    file must have a CRS and overlap Hangzhou's districts. ``anchor_firms``,
+    ``anchor_revenue_series`` and ``compute_centres`` replace the tables the
+    engine synthesizes the base year from (columns in ``TABLES``): every data
+    file a run reads comes through here, so ``files`` lists (and manifests
+    hash) them all.
     """
     data_dir = Path(data_dir)
     files = {
@@ -145,6 +155,9 @@ def load(
         "water": Path(water or data_dir / "water.geojson"),
         "urban": Path(urban or data_dir / "urban.geojson"),
         "metro": Path(metro or data_dir / "metro.geojson"),
+        "anchor_firms": Path(anchor_firms or data_dir / "anchor_firms.csv"),
+        "anchor_revenue_series": Path(anchor_revenue_series or data_dir / "anchor_revenue_series.csv"),
+        "compute_centres": Path(compute_centres or data_dir / "compute_centres.csv"),
     }
     district_frame = read_layer(files["districts"], geometry=POLYGON, columns=("code", "name_zh", "name_en"), repair=repair)
     zone_table = read_table(files["zones"], ("zone", "name_zh", "name_en", "districts", "file", "approximate", "basis", "source"))
@@ -160,7 +173,17 @@ def load(
     water_frame, urban_frame = (_city_layer(files[k], POLYGON, (), city, repair) for k in ("water", "urban"))
     metro_frame = _city_layer(files["metro"], LINE, ("ref",), city, repair)
     land_source = LandSource.read(files["land"], city, repair)
-    return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, water_frame, urban_frame, metro_frame, land_source, files, doubts)
+    tables = [read_table(files[name], columns) for name, columns in TABLES.items()]
+    return LayerStack(district_frame, zone_frame, anchor_frame, stats, grid, water_frame, urban_frame, metro_frame, land_source,
+                      *tables, files, doubts)
+
+
+TABLES = {
+    "anchor_firms": ("id", "track", "revenue_cny", "revenue_status", "parent", "founded"),
+    "anchor_revenue_series": ("id", "year", "revenue_cny"),
+    "compute_centres": ("anchor_id", "pflops", "online_year"),
+}
+"""The tables the engine reads beside the layers, with their required columns (read as strings; the engine checks values)."""
 
 
 HANGZHOU_EXTENT = (118.0, 29.0, 121.0, 30.8)

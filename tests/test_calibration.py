@@ -14,7 +14,8 @@ from twin.engine import params as params_module
 from twin.engine.baseyear import anchor_revenue_in_year
 from twin.engine.fields import neighbourhood_fields, others_agglomeration
 from twin.engine.firms import exit_hazard
-from twin.engine.params import CALIBRATION_FILE, Params
+from twin.engine.params import SHIPPED_CALIBRATION
+from twin.engine.params import Params
 from twin.model import VisionValleyModel
 from twin.policy import scenario
 from twin.studies import validation
@@ -72,12 +73,13 @@ def test_a_900_yi_firm_practically_never_exits_in_a_decade():
 
 
 def test_fitted_defaults_are_the_committed_calibration():
-    record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    record = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     fields = {f.name: f for f in dataclasses.fields(Params)}
     assert record["fitted"], "calibration.json fits nothing"
+    fitted = scenario.load(scenario.BASELINE).parameters()  # a scenario without calibration: takes the shipped file
     for name, value in record["fitted"].items():
-        assert getattr(Params(), name) == value
-        assert fields[name].metadata["fitted"]
+        assert getattr(fitted, name) == value
+        assert getattr(Params(), name) == fields[name].metadata["prior"]  # the dataclass holds only the priors
     assert all(set(member) == set(record["fitted"]) for member in record["posterior"])
     assert "FITTED" in params_module.markdown_table()
     assert {row["target"].split()[0] for row in record["targets"]} >= {"hikvision_hq"}
@@ -85,11 +87,12 @@ def test_fitted_defaults_are_the_committed_calibration():
 
 def test_base_year_2020_takes_published_2020_revenue():
     table = pd.read_csv(GIS_DATA / "anchor_firms.csv")
-    revenue = anchor_revenue_in_year(table["id"].to_numpy(), table["revenue_cny"].to_numpy(float), 2020)
+    series = pd.read_csv(GIS_DATA / "anchor_revenue_series.csv", dtype=str)
+    revenue = anchor_revenue_in_year(table["id"].to_numpy(), table["revenue_cny"].to_numpy(float), 2020, series)
     by_id = dict(zip(table["id"], revenue))
     assert by_id["hikvision_hq"] == 63_503_000_000  # docs/sources.md#s-hik-2020
     assert by_id["dahua_hq"] < 32_218_000_000  # back-cast, no 2020 figure
-    same = anchor_revenue_in_year(table["id"].to_numpy(), table["revenue_cny"].to_numpy(float), 2023)
+    same = anchor_revenue_in_year(table["id"].to_numpy(), table["revenue_cny"].to_numpy(float), 2023, series)
     np.testing.assert_array_equal(same, table["revenue_cny"].to_numpy(float))
 
 
@@ -115,19 +118,18 @@ def test_hindcast_small_anchor_within_its_noise_bound(hindcast):
 
 
 def test_ensemble_members_draw_fitted_parameters_from_the_posterior():
-    from twin.studies.seeds import member_seeds, posterior_spec
+    from twin.studies.seeds import MemberSpec, member_seeds
 
-    record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    record = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     spec = scenario.load(scenario.BASELINE)
-    drawn = [posterior_spec(spec, s).params for s in member_seeds(1, 20)]
+    drawn = [MemberSpec().run_spec(spec, s).params for s in member_seeds(1, 20)]
     assert all(any(d.items() >= m.items() for m in record["posterior"]) for d in drawn)
-    assert drawn == [posterior_spec(spec, s).params for s in member_seeds(1, 20)]  # seeded
+    assert drawn == [MemberSpec().run_spec(spec, s).params for s in member_seeds(1, 20)]  # seeded
     if len({json.dumps(m, sort_keys=True) for m in record["posterior"]}) > 1:
         assert len({json.dumps(d, sort_keys=True) for d in drawn}) > 1
-    off = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
-    assert posterior_spec(off, 5).params == off.params
+    assert MemberSpec(posterior=False).run_spec(spec, 5).params == spec.params
     mine = spec.model_copy(update={"params": {**spec.params, "growth_mu": 0.123}})
-    assert posterior_spec(mine, 5).params["growth_mu"] == 0.123  # the scenario's own value wins
+    assert MemberSpec().run_spec(mine, 5).params["growth_mu"] == 0.123  # the scenario's own value wins
 
 
 def test_leader_growth_2023_2024_within_the_published_range_on_every_seed():
@@ -145,7 +147,7 @@ def test_leader_growth_2023_2024_within_the_published_range_on_every_seed():
 def test_no_fit_uses_a_figure_after_2023_and_the_hindcast_fit_none_after_2020():
     from twin.studies import calibration
 
-    record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    record = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     assert record["design"]["end_year"] <= 2023
     assert max(end for _, _, end in calibration.TARGETS) <= 2023
     assert record["hindcast"]["design"]["end_year"] <= validation.BASE_YEAR
@@ -172,10 +174,9 @@ def test_implausibility_counts_the_published_value_as_one_noisy_draw():
 
 
 def test_targets_json_says_which_uncertainty_its_probabilities_count():
-    from twin.studies.seeds import uncertainty
+    from twin.studies.seeds import MemberSpec
 
-    record = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    record = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     spec = scenario.load(scenario.BASELINE)
-    assert f"{len(record['posterior'])} posterior parameter sets" in uncertainty(spec)
-    off = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
-    assert uncertainty(off).startswith("seed only")
+    assert f"{len(record['posterior'])} posterior parameter sets" in MemberSpec().uncertainty(spec)
+    assert MemberSpec(posterior=False).uncertainty(spec).startswith("seed only")

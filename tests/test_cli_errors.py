@@ -108,12 +108,12 @@ def _assert_clean_failure(out: subprocess.CompletedProcess, pattern: str, tmp_pa
 
 
 def test_study_commands_refuse_a_bad_output_folder_before_running(tmp_path):
-    """python -m twin.sensitivity and twin.validate check --out first: one line, status 2, no traceback, nothing written."""
+    """python -m twin.studies.sensitivity and twin.studies.validation check --out first: one line, status 2, no traceback, nothing written."""
     blocker = tmp_path / "file"
     blocker.write_text("not a folder", encoding="utf-8")
-    for command, extra in (("twin.sensitivity", ["--out", str(blocker / "docs")]),
-                           ("twin.sensitivity", ["--trajectories", "1", "--out", str(tmp_path / "docs")]),
-                           ("twin.validate", ["--out", str(tmp_path / "missing" / "validation.csv")])):
+    for command, extra in (("twin.studies.sensitivity", ["--out", str(blocker / "docs")]),
+                           ("twin.studies.sensitivity", ["--trajectories", "1", "--out", str(tmp_path / "docs")]),
+                           ("twin.studies.validation", ["--out", str(tmp_path / "missing" / "validation.csv")])):
         result = subprocess.run([sys.executable, "-m", command, *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")

@@ -31,7 +31,7 @@ from twin.outputs.charts import FAN_METRICS
 from twin.policy import scenario
 from twin.simulation.run import simulate
 from twin.studies.members import read_member, run_member
-from twin.studies.seeds import member_seeds, point_label, posterior_spec
+from twin.studies.seeds import MemberSpec, member_seeds, point_label
 
 REPO = Path(__file__).resolve().parent.parent
 N = 8
@@ -180,7 +180,7 @@ def test_outputs_are_complete_and_consistent_with_the_members(reference, tiny, s
     assert row["p50"].item() == pytest.approx(np.median(values), rel=1e-12)
 
     # Member 0 is exactly simulate() with its seed and its parameters drawn from the posterior.
-    direct = simulate(posterior_spec(spec, seeds[0]), seeds[0], stack=stack, firm_years=())
+    direct = simulate(MemberSpec().run_spec(spec, seeds[0]), seeds[0], stack=stack, firm_years=())
     city = direct.metrics[(direct.metrics["metric"] == "revenue_cny") & (direct.metrics["level"] == "city") & (direct.metrics["year"] == 2025)]
     assert city["value"].item() == values[0]
     # Its growth bits say, per year, where revenue exceeds the base year's: none in the base year itself.

@@ -25,7 +25,6 @@ from affine import Affine
 import layers
 from layers import GIS_DATA, METRIC_CRS
 from twin.engine.choice import WeightedSampler
-from twin.engine.synth import anchor_table
 from twin.engine.talent import choose_homes
 from twin.model import VisionValleyModel
 from twin.policy import scenario
@@ -57,8 +56,8 @@ def test_base_year_anchors_enter_with_their_2023_revenue(run):
     assert set(hikvision["revenue_source"]) == {"sourced"}
 
 
-def test_a_consolidated_subsidiary_is_never_counted_twice(run):
-    table = anchor_table()
+def test_a_consolidated_subsidiary_is_never_counted_twice(run, stack):
+    table = stack.anchor_firms
     subsidiaries = table[table["parent"] != ""]
     assert "ezviz_hq" in set(subsidiaries["id"])
     names = layers.load().anchors.set_index("id")["name_en"]
@@ -70,9 +69,9 @@ def test_a_consolidated_subsidiary_is_never_counted_twice(run):
     assert hik_and_ezviz <= HIKVISION_2023 * 1.03
 
 
-def test_the_firm_table_says_which_revenues_are_sourced(run):
+def test_the_firm_table_says_which_revenues_are_sourced(run, stack):
     firms = run.year(2023).firms
-    table = anchor_table().set_index("id")
+    table = stack.anchor_firms.set_index("id")
     names = layers.load().anchors.set_index("id")["name_en"]
     for ident, status in table.loc[table["parent"] == "", "revenue_status"].items():
         assert set(_anchor(firms, names[ident])["revenue_source"]) == {status}

@@ -36,7 +36,7 @@ ZONE = "=HYPERLINK(1)"
 NAME = "-vv"
 SEED = 3
 CSV_WRITERS = {"twin/outputs/writer.py", "twin/studies/compare.py", "twin/studies/ensemble.py", "twin/studies/attribution.py",
-               "twin/studies/seek.py", "twin/validate.py", "twin/sensitivity.py"}
+               "twin/studies/seek.py", "twin/studies/validation.py", "twin/studies/sensitivity.py"}
 """Every module that writes a CSV (through write_csv); the studies below run each of them."""
 
 
@@ -194,27 +194,28 @@ def test_every_csv_of_every_study_has_a_bom_and_no_live_formula(studies, tmp_pat
 
 
 def _run_validate(tmp_path: Path, monkeypatch) -> Path:
-    """python -m twin.validate's writer, with the hindcast replaced by a one-row table."""
-    import twin.validate
+    """python -m twin.studies.validation's writer, with the hindcast replaced by a one-row table."""
+    import twin.studies.validation as validation
 
     table = pd.DataFrame({"figure": ["=1+1"], "year": [2021], "published": [1.0], "model": [1.0], "model_sd": [0.0],
                           "rel_error": [0.0], "within": [True]})
     table.attrs["params"] = {}
-    monkeypatch.setattr(twin.validate, "validate", lambda seeds, scale: table)
-    monkeypatch.setattr(twin.validate, "leader_growth", lambda seeds, scale: [0.1])
-    twin.validate.main(["--seeds", "1", "--out", str(tmp_path / "validation.csv")])
+    monkeypatch.setattr(validation, "validate", lambda seeds, scale, calibration=None: table)
+    monkeypatch.setattr(validation, "leader_growth", lambda seeds, scale: [0.1])
+    validation.main(["--seeds", "1", "--out", str(tmp_path / "validation.csv")])
     return tmp_path / "validation.csv"
 
 
 def _run_sensitivity(tmp_path: Path, monkeypatch) -> Path:
-    """python -m twin.sensitivity's writer, with the Morris screening replaced by a two-row table."""
-    import twin.sensitivity
+    """python -m twin.studies.sensitivity's writer, with the Morris screening replaced by a two-row table."""
+    import twin.studies.cluster
+    import twin.studies.sensitivity as sensitivity
 
     table = pd.DataFrame({"output": ["=cmd", "x"], "parameter": ["a", "b"], "mu_star": [1.0, 2.0], "mu": [1.0, -2.0],
                           "sigma": [0.1, 0.2], "mu_star_rel": [0.1, 0.2], "rank": [2, 1]})
-    monkeypatch.setattr(twin.sensitivity, "dask_client", lambda *a: contextlib.nullcontext())
-    monkeypatch.setattr(twin.sensitivity, "morris", lambda client, r, scale, progress: table)
-    assert twin.sensitivity.main(["--trajectories", "2", "--out", str(tmp_path / "docs")]) == 0
+    monkeypatch.setattr(twin.studies.cluster, "dask_client", lambda *a: contextlib.nullcontext())
+    monkeypatch.setattr(sensitivity, "morris", lambda client, r, scale, progress, calibration=None: table)
+    assert sensitivity.main(["--trajectories", "2", "--out", str(tmp_path / "docs")]) == 0
     return tmp_path / "docs" / "sensitivity.csv"
 
 

@@ -86,7 +86,7 @@ def test_engine_agrees_with_reference_within_sampling_error(stack, reference):
 
 @pytest.mark.parametrize(
     "change",
-    [{name: 2 * getattr(Params(), name)} for name in ("growth_mu", "birth_rate", "exit_rate", "quit_rate", "relocation_rate")],
+    [{name: 2 * getattr(Params.from_calibration(), name)} for name in ("growth_mu", "birth_rate", "exit_rate", "quit_rate", "relocation_rate")],
     ids=lambda change: next(iter(change)),
 )
 def test_comparison_catches_a_real_divergence(stack, reference, change):

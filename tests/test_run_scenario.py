@@ -78,7 +78,7 @@ def test_manifest_records_what_produced_the_run(small_run):
     manifest = json.loads((small_run / "manifest.json").read_text(encoding="utf-8"))
     run = manifest["runs"][0]
     assert run["seed"] == 1 and run["scenario"]["name"] == "small"
-    assert {"districts", "anchors", "zones", "scenario", "anchor_firms.csv"} <= set(run["inputs_sha256"])
+    assert {"districts", "anchors", "zones", "scenario", "anchor_firms", "calibration"} <= set(run["inputs_sha256"])
     assert manifest["versions"]["mesa"] and manifest["versions"]["numpy"]
     assert set(run["targets_2027"]) == {"total_scale_cny", "revenue_cny", "leaders_100bn"}
     assert run["timings_s"]["run_s"] > 0

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
+    parser.add_argument("--from-manifest", type=Path, metavar="MANIFEST", help="rerun the single run an earlier manifest.json records, "
+                                                                              "byte for byte, after checking its inputs are unchanged (default --out: out/<name>_rerun)")
     group = parser.add_argument_group("ensembles (Dask)")
     group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
     group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
@@ -67,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--trials", type=int, help="--seek: lever settings to try (default: the scenario's seek.trials)")
     study.add_argument("--probability", type=float, help="--seek: required P(all three 2027 targets) (default: seek.probability)")
     group.add_argument("--no-posterior", action="store_true",
-                       help="members use the fitted point values, not draws from the calibration's posterior sample")
+                       help="members (--ensemble, --compare --ensemble, --attribute, --seek) use the fitted point values, "
+                            "not draws from the calibration's posterior sample")
     return parser
 
 
@@ -101,6 +104,8 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
+    if args.from_manifest:
+        return _rerun(args)
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec, other)
@@ -113,10 +118,8 @@ def _run(args: argparse.Namespace) -> int:
 
         out = check_target(args.out if args.out is not None else default_out(spec, ensemble=True, sweep=args.sweep),
                            allow=("members/fingerprint.json",))
-        if args.no_posterior:
-            spec = spec.model_copy(update={"params": {**spec.params, "posterior": 0}})
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
-                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed)
+                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args))
         return 0
     stack = layers.load(**spec.layer_arguments())
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
@@ -129,6 +132,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rerun(args: argparse.Namespace) -> int:
+    """--from-manifest: the recorded scenario, seed and writing options; only --out and --quiet may be given."""
+    from .outputs.rerun import read_rerun
+
+    given = [flag for flag, value in (("SCENARIO", args.scenario != str(scenarios.BASELINE)), ("--seed", args.seed is not None),
+                                      ("--compare", args.compare), ("--png", args.png), ("--lang", args.lang != "zh"),
+                                      ("--firm-years", args.firm_years), ("--ensemble", args.ensemble), ("--attribute", args.attribute),
+                                      ("--seek", args.seek), ("--sweep", args.sweep), ("--no-posterior", args.no_posterior),
+                                      ("--resume", args.resume), ("--scheduler", args.scheduler), ("--trials", args.trials is not None),
+                                      ("--probability", args.probability is not None)) if value]
+    if given:
+        raise InputError("arguments", "--from-manifest", f"reruns the recorded run as it was; {given[0]} does not go with it")
+    run = read_rerun(args.from_manifest)
+    check_resources(run.spec)
+    out = check_target(args.out if args.out is not None else Path("out") / f"{run.spec.name}_rerun")
+    stack = layers.load(**run.spec.layer_arguments())
+    result = _simulate(run.spec, run.seed, stack, run.firm_years, args.quiet)
+    with atomic_folder(out) as folder:
+        write_run(result, folder, png=run.png, lang=run.lang)
+    if not args.quiet:
+        print(f"reran {args.from_manifest}: wrote {out}/")
+    return 0
+
+
 def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario) -> int:
     """``--compare``: both scenarios on the same seed(s), one Dask task per pair with ``--ensemble N``."""
     from .studies.compare import compare
@@ -136,8 +163,12 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
 
     out = _out(args, spec, other)
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
-                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang)
-    report(compare_summary(result), out, quiet=args.quiet)
+                     workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang,
+                     member=member_spec(args))
+    text = compare_summary(result)
+    if args.ensemble:
+        text += f"\n  intervals count {member_spec(args).uncertainty(spec)}"
+    report(text, out, quiet=args.quiet)
     return 0
 
 
@@ -181,6 +212,21 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
         raise InputError("arguments", "--attribute/--seek", "run alone (not together, nor with --compare or --sweep)")
     if (args.trials is not None or args.probability is not None) and not args.seek:
         raise InputError("arguments", "--trials/--probability", "go with --seek")
+    if args.no_posterior and not _has_members(args):
+        raise InputError("arguments", "--no-posterior", "goes with a study of members (--ensemble N, --compare with "
+                                                        "--ensemble N, --attribute or --seek); a single run uses the point fit")
+
+
+def _has_members(args: argparse.Namespace) -> bool:
+    """Whether the chosen study runs members that draw (a single run or a one-seed comparison does not)."""
+    return bool(args.ensemble or args.attribute or args.seek)
+
+
+def member_spec(args: argparse.Namespace):
+    """The one member specification every study of members uses (twin.studies.seeds.MemberSpec)."""
+    from .studies.seeds import MemberSpec
+
+    return MemberSpec(posterior=_has_members(args) and not args.no_posterior)
 
 
 def _grid_of(spec: scenarios.Scenario) -> tuple:
@@ -196,7 +242,8 @@ def _out(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Sc
 def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
     """--attribute or --seek: delegated to twin.studies (defaults: 2 paired members)."""
     members = args.ensemble or 2
-    options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed}
+    options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed,
+               "member": member_spec(args)}
     kind = "attribution" if args.attribute else "seek"
     resumable = "members/fingerprint.json" if args.attribute else "members/batch0000/fingerprint.json"  # an interrupted run's own members
     out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=(resumable,))

@@ -11,19 +11,17 @@ the sourced ones).
 from __future__ import annotations
 
 import numpy as np
-
-from layers import GIS_DATA
-from layers.stack import read_table
+import pandas as pd
 
 LISTED_YEAR = 2023
 """The year of the revenues in gis_data/anchor_firms.csv."""
 
 
-def anchor_revenue_in_year(ids: np.ndarray, revenue: np.ndarray, year: int) -> np.ndarray:
-    """The anchors' revenue in ``year`` (the listed 2023 revenue when ``year`` is 2023 or later)."""
+def anchor_revenue_in_year(ids: np.ndarray, revenue: np.ndarray, year: int, series: pd.DataFrame) -> np.ndarray:
+    """The anchors' revenue in ``year`` (the listed 2023 revenue when ``year`` is 2023 or later), from the
+    published ``series`` (the layer stack's ``anchor_revenue_series``)."""
     if year >= LISTED_YEAR:
         return revenue
-    series = read_table(GIS_DATA / "anchor_revenue_series.csv", ("id", "year", "revenue_cny"))
     series = series.assign(year=series["year"].astype(int), revenue_cny=series["revenue_cny"].astype(float))
     wide = series.pivot_table(index="id", columns="year", values="revenue_cny", aggfunc="first")
     known = wide[year].dropna() if year in wide else wide.iloc[:0, 0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import reprlib
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from layers import InputError
+from layers.errors import require_file
 
 
 def _p(default: Any, unit: str, lo: float, hi: float, doc: str) -> Any:
@@ -32,26 +34,31 @@ def _p(default: Any, unit: str, lo: float, hi: float, doc: str) -> Any:
 
 
 # --- fitted parameters (calibration) -------------------------------------------------
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-"""Written by ``python -m twin.calibrate``: fitted values, posterior sample, data fitted to, error per target."""
+SHIPPED_CALIBRATION = Path(__file__).with_name("calibration.json")
+"""The committed fit (``python -m twin.studies.calibration --out FILE`` writes a new one): fitted values,
+posterior sample, data fitted to, error per target. Parameters are built from a calibration file
+passed in (:meth:`Params.from_calibration`); this one is only the default."""
 
 
-def load_calibration() -> dict[str, Any]:
-    """The committed calibration record ({} when there is none yet, so the prior defaults hold)."""
+def read_calibration(path: str | os.PathLike[str] = SHIPPED_CALIBRATION) -> dict[str, Any]:
+    """A calibration file's record; a missing or malformed file is an input error (never silently the priors)."""
+    path = require_file(path)
     try:
-        return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, "file", f"cannot be read as a calibration (JSON): {exc}") from None
+    fitted = record.get("fitted") if isinstance(record, dict) else None
+    if not isinstance(fitted, dict) or not isinstance(record.get("posterior", []), list):
+        raise InputError(path, "fitted", "a calibration file holds a 'fitted' mapping and a 'posterior' list")
+    unknown = sorted(set(fitted) - set(FITTED_NAMES))
+    if unknown:
+        raise InputError(path, "fitted", f"{', '.join(unknown)} are not fitted parameters ({', '.join(FITTED_NAMES)})")
+    return record
 
 
-CALIBRATION = load_calibration()
-
-
-def _fit(name: str, prior: float, unit: str, lo: float, hi: float, doc: str) -> Any:
-    """A fitted parameter: its default is the calibrated value when calibration.json has it, else ``prior``."""
-    fitted = CALIBRATION.get("fitted", {})
-    meta = {"unit": unit, "lo": lo, "hi": hi, "doc": doc, "fitted": name in fitted, "prior": prior}
-    return field(default=fitted.get(name, prior), metadata=meta)
+def _fit(prior: float, unit: str, lo: float, hi: float, doc: str) -> Any:
+    """A parameter the calibration fits: its dataclass default is the ``prior``; the fitted value comes from the file."""
+    return field(default=prior, metadata={"unit": unit, "lo": lo, "hi": hi, "doc": doc, "prior": prior})
 
 
 TRACKS = (
@@ -81,7 +88,11 @@ TIERS = ("micro", "sme", "guishang", "leader")
 
 @dataclass(frozen=True)
 class Params:
-    """Every agent parameter of the model, with documented defaults."""
+    """Every agent parameter of the model, with documented defaults.
+
+    ``Params()`` holds the priors; a run's parameters are :meth:`from_calibration`: the fitted
+    values of a calibration file, passed in, then the scenario's overrides.
+    """
 
     # --- scale and the base year -------------------------------------------------
     scale: float = _p(1.0, "share", 1e-4, 10.0, "Share of the full-scale population simulated; 1 = every firm and worker as an agent. Anchor firms, when included, keep their real size.")
@@ -110,12 +121,12 @@ class Params:
     home_move_rate: float = _p(0.1, "1/yr", 0.0, 1.0, "ASSUMPTION: annual rate at which talent re-choose their home.")
     rent_weight_home: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: disutility of log rent in home choice.")
     # --- firm growth ------------------------------------------------------------
-    growth_mu: float = _fit("growth_mu", 0.08, "1/yr", -1.0, 1.0, "Mean annual log growth of revenue of a firm up to 100 M CNY, before local effects.")
-    growth_size_drag: float = _fit("growth_size_drag", 0.02, "1/yr per decade", 0.0, 0.5, "Annual growth lost per tenfold of revenue above 100 M CNY: large firms grow slower, the size-growth relation the anchors' published growth shows.")
+    growth_mu: float = _fit(0.08, "1/yr", -1.0, 1.0, "Mean annual log growth of revenue of a firm up to 100 M CNY, before local effects.")
+    growth_size_drag: float = _fit(0.02, "1/yr per decade", 0.0, 0.5, "Annual growth lost per tenfold of revenue above 100 M CNY: large firms grow slower, the size-growth relation the anchors' published growth shows.")
     growth_sigma: float = _p(0.25, "1/sqrt(yr)", 0.0, 2.0, "ASSUMPTION: sd of annual log growth (Gibrat noise) for a 10 M CNY firm.")
     sigma_size_elasticity: float = _p(0.25, "-", 0.0, 0.5, "Growth volatility falls as revenue^-this (beta): large firms are steadier. Literature: beta = 0.20 ± 0.03 for sales (docs/sources.md#s-lit-size-variance), rising toward 1/2 for the largest firms; ASSUMPTION: 0.25, the upper end, for a twin whose volatility matters most at its 100 亿-scale anchors (海康威视 about 2.6%/yr); plausible range 0.14 – 0.3, not fitted (the revenue targets pin mean growth, not its variance).")
     sigma_floor_cny: float = _p(1e6, "CNY/yr", 1.0, 1e9, "ASSUMPTION (range ¥0.1-10 M): the size-variance law holds down to this revenue, and a smaller firm has the growth volatility of a firm this size. The law is measured on established firms; extrapolated to firms of a few yuan it gave them a growth sd of 10 a year and runaway revenue (one screening run reached 6.9 万亿 for a micro firm).")
-    agglomeration_weight: float = _fit("agglomeration_weight", 0.03, "1/yr", 0.0, 1.0, "Annual growth gained per unit of log same-track revenue density of the other firms within the agglomeration radius (a firm's own revenue taken out), relative to the city mean.")
+    agglomeration_weight: float = _fit(0.03, "1/yr", 0.0, 1.0, "Annual growth gained per unit of log same-track revenue density of the other firms within the agglomeration radius (a firm's own revenue taken out), relative to the city mean.")
     agglomeration_radius_m: float = _p(2000.0, "m", 250.0, 20_000.0, "ASSUMPTION: Gaussian radius (sd) of same-track agglomeration.")
     talent_weight: float = _p(0.02, "1/yr", 0.0, 1.0, "ASSUMPTION: annual growth gained per unit of log talent access (talent within commuting range) relative to the city mean.")
     talent_radius_m: float = _p(8000.0, "m", 500.0, 50_000.0, "ASSUMPTION: Gaussian radius (sd) of talent access.")
@@ -157,7 +168,6 @@ class Params:
     rent_occupancy_elasticity: float = _p(1.5, "-", 0.0, 20.0, "ASSUMPTION: rent = base x (1 + this x occupancy/capacity).")
     # --- outputs --------------------------------------------------------------------
     related_multiplier: float = _p(1.5, "-", 0.0, 10.0, "ASSUMPTION, user-set: total visual-intelligence scale = core revenue x (1 + this). No published relation between the two exists; 1.5 is the ratio of the 2027 targets themselves (1 万亿 total / 4,000 亿 core, docs/sources.md#s-targets-2027), so the total-scale target adds no test beyond the core one and every output marks it as built on this multiplier.")
-    posterior: int = _p(1, "0/1", 0, 1, "Ensembles only: each member draws the fitted parameters from the calibration's posterior sample (twin/engine/calibration.json) as well as its seed (1), or all use the point fit (0; `--no-posterior`). Single runs use the point fit.")
     neighbourhood_m: float = _p(1000.0, "m", 100.0, 5000.0, "Cell size of the coarse grid on which neighbourhood fields (agglomeration, talent access) are smoothed; a whole multiple of the analysis cell.")
 
     def __post_init__(self) -> None:
@@ -206,6 +216,18 @@ class Params:
         tier = (revenue >= self.sme_threshold_cny).view(np.int8) + (revenue >= self.guishang_threshold_cny).view(np.int8)
         return tier + (revenue >= self.leader_threshold_cny).view(np.int8)
 
+    @classmethod
+    def from_calibration(cls, path: str | os.PathLike[str] = SHIPPED_CALIBRATION,
+                         overrides: dict[str, Any] | None = None) -> "Params":
+        """The model's parameters: the priors, the fitted values of the calibration file at ``path``, then ``overrides``."""
+        try:
+            fitted = cls().with_overrides(read_calibration(path)["fitted"])
+        except InputError as exc:
+            if exc.file != "params":
+                raise
+            raise InputError(path, f"fitted.{exc.where}", exc.what) from None  # the file's value, not the scenario's
+        return fitted.with_overrides(overrides or {})
+
     def with_overrides(self, overrides: dict[str, Any]) -> "Params":
         """A copy with some parameters changed; an unknown name is an input error."""
         names = {f.name for f in dataclasses.fields(self)}
@@ -215,6 +237,9 @@ class Params:
                 raise InputError("params", name, f"unknown parameter{f'; did you mean {near}?' if near else ''}")
         return dataclasses.replace(self, **overrides)
 
+
+FITTED_NAMES = tuple(f.name for f in dataclasses.fields(Params) if "prior" in f.metadata)
+"""The parameters a calibration file may fit."""
 
 TRACK_COMPUTE_INTENSITY = {
     "foundation": 1.0, "technology": 1.0, "driving": 1.0, "medical": 0.6,
@@ -252,8 +277,10 @@ def _nearest(name: str, names: set[str]) -> str | None:
     return match[0] if match else None
 
 
-def markdown_table() -> str:
-    """The parameter table as Markdown, generated from the definitions above."""
+def markdown_table(calibration: str | os.PathLike[str] = SHIPPED_CALIBRATION) -> str:
+    """The parameter table as Markdown, generated from the definitions above and the shipped calibration."""
+    record = read_calibration(calibration)
+    fitted = Params.from_calibration(calibration)
     lines = [
         "# Model parameters",
         "",
@@ -266,11 +293,11 @@ def markdown_table() -> str:
     for f in dataclasses.fields(Params):
         m = f.metadata
         doc = m["doc"]
-        if m.get("fitted"):
-            doc += f" **FITTED** to {CALIBRATION['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
+        if f.name in record["fitted"]:
+            doc += f" **FITTED** to {record['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
         elif "prior" in m:
-            doc += " ASSUMPTION until fitted: no calibration.json value yet (`python -m twin.calibrate`)."
-        lines.append(f"| `{f.name}` | {f.default:g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {doc} |")
+            doc += " ASSUMPTION until fitted: no calibration.json value yet (`python -m twin.studies.calibration`)."
+        lines.append(f"| `{f.name}` | {getattr(fitted, f.name):g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {doc} |")
     lines += ["", "## Track constants", "", "| track | 中文 | English | firm share | compute intensity |", "|---|---|---|---|---|"]
     for key, zh, en in TRACKS:
         lines.append(f"| `{key}` | {zh} | {en} | {TRACK_FIRM_SHARES[key]:g} | {TRACK_COMPUTE_INTENSITY[key]:g} |")

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from layers import GIS_DATA, InputError
-from layers.stack import read_table
+from layers import InputError, LayerStack
 
 from .baseyear import anchor_revenue_in_year
 from .choice import WeightedSampler, ration
@@ -27,11 +26,15 @@ from .state import State
 from .talent import choose_homes, draw_skill
 
 
-def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Generator) -> State:
-    """Build the base-year state: anchor firms, synthesized firms, their workers and seekers, compute."""
+def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Generator, stack: LayerStack) -> State:
+    """Build the base-year state: anchor firms, synthesized firms, their workers and seekers, compute.
+
+    The tables (anchor firms, their revenue series, compute centres) come from ``stack``, the run's layers,
+    so a scenario's ``layers:`` can replace them and the manifest hashes the files read.
+    """
     firms, talent, compute, parks = State.empty_tables()
     state = State(firms, talent, compute, parks, geo.capacity_m2.copy(), np.zeros(geo.size), geo.base_rent.copy(), np.zeros(geo.size, np.int32), year)
-    anchors = anchor_firms(geo, params, rng, int(year))
+    anchors = anchor_firms(geo, params, rng, stack, int(year))
     if not params.anchors:
         anchors = anchors.iloc[:0]
     state.anchor_ids = tuple(anchors["id"])
@@ -39,20 +42,13 @@ def synthesize(geo: Geography, params: Params, year: float, rng: np.random.Gener
         _add_firms(state, anchors, geo, params, rng, fixed=True)
     _add_firms(state, _synthetic_firms(len(anchors), anchors["revenue"].to_numpy(), params, year, rng), geo, params, rng, fixed=False)
     _add_talent(state, geo, params, rng)
-    _add_compute(state, geo)
+    _add_compute(state, geo, stack)
     state.occupancy_m2 = occupancy(state, params, geo.size)
     update_land(state, geo, params)
     return state
 
 
-def anchor_table() -> pd.DataFrame:
-    """gis_data/anchor_firms.csv as read: every anchor firm, consolidated subsidiaries included (for listings)."""
-    path = GIS_DATA / "anchor_firms.csv"
-    table = read_table(path, ("id", "track", "revenue_cny", "revenue_status", "parent", "founded"))
-    return table.fillna({"parent": ""}).astype({"parent": str})
-
-
-def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator, year: int = 2023) -> pd.DataFrame:
+def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator, stack: LayerStack, year: int = 2023) -> pd.DataFrame:
     """Anchor firms at their anchor points, with their revenues of ``year`` (the base year) and founding years.
 
     A consolidated subsidiary (a ``parent`` given, e.g. 萤石网络 inside
@@ -60,8 +56,7 @@ def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator, year:
     adding it would count it twice. A missing revenue (中控技术) is drawn
     from the leader tail and its ``revenue_status`` stays ``assumed``.
     """
-    path = GIS_DATA / "anchor_firms.csv"
-    table = anchor_table()
+    path, table = stack.files["anchor_firms"], stack.anchor_firms
     unknown = sorted(set(table["id"]) - set(geo.anchor_cells))
     if unknown:
         raise InputError(path, "id", f"anchor(s) {', '.join(unknown)} are not in the anchors layer")
@@ -73,7 +68,7 @@ def anchor_firms(geo: Geography, params: Params, rng: np.random.Generator, year:
         raise InputError(path, "parent", f"parent(s) {', '.join(orphans)} are not anchor firms")
     table = table[table["parent"] == ""].reset_index(drop=True)
     revenue = pd.to_numeric(table["revenue_cny"], errors="coerce").to_numpy(dtype=float, copy=True)
-    revenue = anchor_revenue_in_year(table["id"].to_numpy(), revenue, year)
+    revenue = anchor_revenue_in_year(table["id"].to_numpy(), revenue, year, stack.anchor_revenue_series)
     founded = pd.to_numeric(table["founded"], errors="coerce").to_numpy(dtype=float)
     if np.isnan(founded).any():
         raise InputError(path, "founded", f"missing founding year for {', '.join(table['id'][np.isnan(founded)])}")
@@ -194,10 +189,9 @@ def _add_talent(state: State, geo: Geography, params: Params, rng: np.random.Gen
     add_at(state.residents, home, 1)
 
 
-def _add_compute(state: State, geo: Geography) -> None:
-    """Compute centres from gis_data/compute_centres.csv (sourced)."""
-    path = GIS_DATA / "compute_centres.csv"
-    table = read_table(path, ("anchor_id", "pflops", "online_year"))
+def _add_compute(state: State, geo: Geography, stack: LayerStack) -> None:
+    """Compute centres from the stack's compute_centres table (gis_data/compute_centres.csv, sourced)."""
+    path, table = stack.files["compute_centres"], stack.compute_centres
     unknown = sorted(set(table["anchor_id"]) - set(geo.anchor_cells))
     if unknown:
         raise InputError(path, "anchor_id", f"anchor(s) {', '.join(unknown)} are not in the anchors layer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -11,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from layers import GIS_DATA, LayerStack
+from layers import LayerStack
 
 from ..engine.targets import TARGETS_2027
 from ..policy.scenario import Scenario
@@ -28,22 +29,29 @@ def manifest(kind: str, runs: list[dict[str, Any]], **study: Any) -> dict[str, A
     """The manifest of every study: the tool's marker, the kind of study, one :func:`run_record` a run, the
     study's own fields, then the package versions, the git commit and the command line."""
     return {"tool": TOOL, "kind": kind, "runs": runs, **study,
-            "versions": package_versions(), "git_commit": git_commit(), "command": sys.argv}
+            "versions": package_versions(), "git_commit": git_commit(), "git": git_state(), "command": sys.argv}
 
 
-def run_record(spec: Scenario, seed: int, stack: LayerStack) -> dict[str, Any]:
-    """What one run of a study was made from: the scenario, its file, the seed and the hashes of its inputs.
+def run_record(spec: Scenario, seed: int, stack: LayerStack, params: Any = None) -> dict[str, Any]:
+    """What one run of a study was made from: enough to rerun it (the resolved scenario, its file, the seed, the
+    parameter vector when known, and every input file with its hash: layers, tables, the calibration file, the
+    scenario file and each parent it extends).
 
     Every study's per-run provenance is built here, so anything added to it
     reaches the manifests of runs, comparisons, ensembles, attributions and searches alike.
     """
-    return {"scenario": spec.model_dump(mode="json"), "scenario_file": spec.source, "seed": seed,
-            "inputs_sha256": input_hashes(stack, spec.source)}
+    files = input_files(stack, spec)
+    record = {"scenario": spec.model_dump(mode="json"), "scenario_file": spec.source, "seed": seed}
+    if params is not None:
+        record["params"] = dataclasses.asdict(params)
+    return record | {"calibration": str(spec.calibration_file()),
+                     "input_files": {key: str(p) for key, p in files.items()},
+                     "inputs_sha256": {key: file_sha256(p) for key, p in files.items()}}
 
 
 def result_record(result: RunResult) -> dict[str, Any]:
-    """:func:`run_record` of a finished run, with its timings, its 2027 target status and the layers' warnings."""
-    return run_record(result.scenario, result.seed, result.layers) | {
+    """:func:`run_record` of a finished run, with its parameter vector, timings, 2027 target status and warnings."""
+    return run_record(result.scenario, result.seed, result.layers, result.params) | {
         "timings_s": result.timings, "targets_2027": target_status(result), "warnings": list(result.layers.warnings)}
 
 
@@ -59,14 +67,21 @@ def write_json(path: Path, content: Any) -> None:
     write_file(path, json.dumps(content, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
-def input_hashes(stack: LayerStack, scenario_file: str | None = None) -> dict[str, str]:
-    """SHA-256 of every input file a run reads: layers, tables and (when given) the scenario file."""
-    files = dict(stack.files)
-    for name in ("anchor_firms.csv", "compute_centres.csv"):
-        files[name] = GIS_DATA / name
-    if scenario_file:
-        files["scenario"] = Path(scenario_file)
-    return {key: _sha256(Path(p)) for key, p in sorted(files.items()) if Path(p).exists()}
+def input_files(stack: LayerStack, spec: Scenario | None = None, *, scenario_files: bool = True) -> dict[str, Path]:
+    """Every input file a run reads: layers and tables, and with ``spec`` its calibration file, the scenario file
+    and each parent it extends (``scenario``, ``scenario_parent_1``, ...; not with ``scenario_files=False``)."""
+    files = {key: Path(p) for key, p in stack.files.items()}
+    if spec is not None:
+        files["calibration"] = spec.calibration_file()
+        if scenario_files:
+            for i, path in enumerate(spec.files):
+                files["scenario" if i == 0 else f"scenario_parent_{i}"] = Path(path)
+    return {key: p for key, p in sorted(files.items()) if p.exists()}
+
+
+def input_hashes(stack: LayerStack, spec: Scenario | None = None, *, scenario_files: bool = True) -> dict[str, str]:
+    """SHA-256 of every input file a run reads (see :func:`input_files`)."""
+    return {key: file_sha256(p) for key, p in input_files(stack, spec, scenario_files=scenario_files).items()}
 
 
 def target_status(result: RunResult) -> dict[str, dict]:
@@ -78,7 +93,8 @@ def target_status(result: RunResult) -> dict[str, dict]:
     }
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read a MiB at a time."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -96,6 +112,20 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def git_state() -> dict[str, Any] | None:
+    """Whether the checkout differs from its commit, and a SHA-256 of the difference (tracked changes and the
+    names of untracked files), so a manifest tells a run of committed code from one of edited code."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=root, capture_output=True, timeout=30)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if diff.returncode or status.returncode:
+        return None
+    return {"dirty": bool(status.stdout.strip()), "diff_sha256": hashlib.sha256(diff.stdout + status.stdout).hexdigest()}
 
 
 def git_commit() -> str | None:

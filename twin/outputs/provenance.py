@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from ..engine.params import CALIBRATION, Params
+from ..engine.params import SHIPPED_CALIBRATION, Params, read_calibration
 from ..engine.targets import MULTIPLIER_TARGETS
 
 
-def provenance_lines(overrides: Mapping[str, Any]) -> list[str]:
-    """Three lines: fitted parameters (and to what), how many are assumptions, and the derived figures."""
-    params = Params().with_overrides(dict(overrides))
+def provenance_lines(overrides: Mapping[str, Any], calibration: Path = SHIPPED_CALIBRATION) -> list[str]:
+    """Three lines: fitted parameters (and to what, from which calibration file), how many are assumptions, and the derived figures."""
+    record = read_calibration(calibration)
+    params = Params.from_calibration(calibration, dict(overrides))
     fields = dataclasses.fields(Params)
-    fitted = [f.name for f in fields if f.metadata.get("fitted")]
+    fitted = [f.name for f in fields if f.name in record["fitted"]]
     set_here = [name for name in fitted if name in overrides]
-    assumed = [f.name for f in fields if "ASSUMPTION" in f.metadata["doc"] and not f.metadata.get("fitted")]
+    assumed = [f.name for f in fields if "ASSUMPTION" in f.metadata["doc"] and f.name not in fitted]
     shown = ", ".join(f"{n}={getattr(params, n):g}" + (" (set by the scenario)" if n in set_here else "") for n in fitted)
     return [
         "provenance:",
-        f"  fitted:  {shown or 'none (no twin/engine/calibration.json)'}"
-        + (f" -- to {CALIBRATION['fitted_to']}" if fitted else ""),
+        f"  fitted:  {shown or f'none (no fit in {calibration})'}"
+        + (f" -- to {record['fitted_to']}" if fitted else ""),
         f"  assumed: {len(assumed)} of {len(fields)} parameters are documented ASSUMPTIONs (docs/parameters.md)",
         (f"  derived: {', '.join(MULTIPLIER_TARGETS)} = core revenue x (1 + related_multiplier={params.related_multiplier:g}), "
          "a user-set multiplier, not a measurement: targets built on it are not tested by the model"),

@@ -62,5 +62,5 @@ def run_summary(result: RunResult) -> str:
     spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
     lines.append(f"  levers spent {yi(spend.sum())} 亿元 in all (at the run's scale {result.scenario.params.get('scale', 1.0)}): "
                  + ", ".join(f"{lever} {yi(cny)}" for lever, cny in spend.items()))
-    lines += provenance_lines(result.scenario.params)
+    lines += provenance_lines(result.scenario.params, result.scenario.calibration_file())
     return "\n".join(lines)

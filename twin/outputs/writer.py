@@ -22,7 +22,8 @@ def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str =
     write_firms(result, folder / "firms.parquet")
     write_density(result, folder / "density.tif")
     _write_map(folder, result, None, png, lang)
-    write_manifest(folder, manifest("run", [result_record(result)]))
+    firm_years = [snap.year for snap in result.years if snap.firms is not None]
+    write_manifest(folder, manifest("run", [result_record(result)], options={"png": png, "lang": lang, "firm_years": firm_years}))
 
 
 def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False,

@@ -34,7 +34,7 @@ def check_resources(spec: Scenario, *, workers: int | None = None, cores: int | 
     """Refuse a scenario (and ensemble workers) that the machine cannot run; see the module docstring."""
     memory = memory_bytes or physical_memory()
     where = spec.source or "scenario"
-    params = Params().with_overrides(spec.params)
+    params = spec.parameters()
     try:
         params.check_memory(memory, years=spec.years.end - spec.years.start)
     except InputError as exc:

@@ -26,7 +26,7 @@ from ruamel.yaml.events import AliasEvent
 
 from layers import InputError
 
-from ..engine.params import Params
+from ..engine.params import SHIPPED_CALIBRATION, Params
 from .levers import KINDS, LEVER_CLASSES, LeverSpec
 from .seek import Seek
 
@@ -83,6 +83,9 @@ class LayerFiles(_Strict):
     water: str | None = None
     urban: str | None = None
     metro: str | None = None
+    anchor_firms: str | None = Field(None, description="table of anchor firms (gis_data/anchor_firms.csv's columns)")
+    anchor_revenue_series: str | None = Field(None, description="anchors' published revenue by year (gis_data/anchor_revenue_series.csv's columns)")
+    compute_centres: str | None = Field(None, description="compute centres (gis_data/compute_centres.csv's columns)")
     zone_files: dict[str, str] = Field(default_factory=dict, description="zone id -> boundary file, e.g. an official 一园 boundary")
     repair: bool = False
 
@@ -98,10 +101,22 @@ class Scenario(_Strict):
     step: str = Field("month", pattern="^month$", description="steps are months")
     grid: GridSpec = Field(default_factory=GridSpec)
     layers: LayerFiles = Field(default_factory=LayerFiles)
+    calibration: str | None = Field(None, description="calibration file (JSON) the fitted parameters come from, relative to this file; default: the shipped twin/engine/calibration.json")
     params: dict[str, Any] = Field(default_factory=dict, description="agent parameter overrides by name (docs/parameters.md)")
     levers: list[LeverSpec] = Field(default_factory=list, description="policy levers, each {kind: ..., ...}")
     seek: Seek = Field(default_factory=Seek, description="bounds of goal seeking (--seek); see twin/policy/seek.py")
     source: str = Field("", exclude=True, description="the file this was read from")
+    files: list[str] = Field(default_factory=list, exclude=True, description="set by load: that file and every parent it extends, child first")
+
+    def calibration_file(self) -> Path:
+        """The calibration file the parameters are built from: the scenario's own, resolved against its folder, or the shipped one."""
+        if self.calibration is None:
+            return SHIPPED_CALIBRATION
+        return (Path(self.source).parent if self.source else Path.cwd()) / self.calibration
+
+    def parameters(self, **overrides: Any) -> Params:
+        """The run's parameter vector: priors, then the calibration file's fit, then ``params``, then ``overrides``."""
+        return Params.from_calibration(self.calibration_file(), {**self.params, **overrides})
 
     def layer_arguments(self) -> dict[str, Any]:
         """Keyword arguments for :func:`layers.load`, paths resolved against the scenario's folder."""
@@ -120,12 +135,24 @@ def load(path: str | os.PathLike[str]) -> Scenario:
         scenario = Scenario.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _input_error(path, exc) from None
+    scenario = scenario.model_copy(update={"source": str(path), "files": [str(p) for p in chain(path)]})
     try:
-        params = Params().with_overrides(scenario.params)
+        params = scenario.parameters()
         params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except InputError as exc:
+        if exc.file != "params":  # the calibration file itself is at fault
+            raise
         raise InputError(path, f"params.{exc.where}", exc.what) from None
-    return scenario.model_copy(update={"source": str(path)})
+    return scenario
+
+
+def chain(path: str | os.PathLike[str]) -> list[Path]:
+    """The scenario file and every parent it ``extends``, child first, found as :func:`load` finds them
+    (a parent found through ./scenarios changes a run as much as the child, so manifests hash them all)."""
+    files = [locate(path).resolve()]
+    while (parent := _read(files[-1]).get("extends")) is not None and len(files) <= MAX_EXTENDS:
+        files.append(locate(parent, files[-1]).resolve())
+    return files
 
 
 def known_names() -> list[str]:
@@ -350,4 +377,5 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": {"type": ["object", "null"]},
     }
     schema["properties"].pop("source", None)
+    schema["properties"].pop("files", None)
     return schema

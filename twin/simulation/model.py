@@ -43,7 +43,6 @@ from ..engine.infrastructure import update_compute
 from ..engine.labour import revenue_per_worker
 from ..engine.land import update_land
 from ..engine.metrics import COLUMNS, headline, tidy_rows
-from ..engine.params import Params
 from ..engine.state import StepLog
 from ..engine.streams import Streams
 from ..engine.synth import synthesize
@@ -89,7 +88,7 @@ class VisionValleyModel(mesa.Model):
         super().__init__(seed=self.seed)
         self.streams = Streams(self.seed)
         self.scenario = spec
-        self.params = Params().with_overrides({**spec.params, **params})
+        self.params = spec.parameters(**params)
         self.params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # overrides may add to it
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
@@ -100,7 +99,7 @@ class VisionValleyModel(mesa.Model):
         for i, lever in enumerate(self.levers):
             if hasattr(lever, "check"):
                 lever.check(self, f"levers.{i}")
-        self.state = synthesize(self.geo, self.params, float(self.start_year), self.rng)
+        self.state = synthesize(self.geo, self.params, float(self.start_year), self.rng, self.layers)
         self.state.talent.uid = np.arange(self.state.talent.n)  # base-year ids; newcomers get streams.newborn_ids
         self.state.year = self.start_year + 1.0  # the base year is complete; the first month simulated is January of the next
         update_compute(self.state, self.params, calibrate=True)

@@ -37,7 +37,7 @@ from layers import LayerStack
 from ..engine.fields import Fields, city_mean, kernel_self_weight, log_ratio, others_agglomeration
 from ..engine.firms import startup_revenue
 from ..engine.geography import Geography
-from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS, Params
+from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS
 from ..engine.state import StepLog
 from ..engine.synth import synthesize
 from ..engine.talent import draw_skill
@@ -58,11 +58,11 @@ class ReferenceModel(mesa.Model):
     ) -> None:
         spec = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario or scenarios.BASELINE)
         super().__init__(seed=spec.seed if seed is None else seed)
-        self.params = Params().with_overrides({**spec.params, **params})
+        self.params = spec.parameters(**params)
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
-        base = synthesize(self.geo, self.params, float(self.start_year), self.rng)
+        base = synthesize(self.geo, self.params, float(self.start_year), self.rng, self.layers)
         self.year = self.start_year + 1.0  # the clock: start of the month simulated next
         self.capacity = base.capacity_m2.copy()
         self.rent = base.rent.copy()

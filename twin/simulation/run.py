@@ -19,8 +19,7 @@ import pandas as pd
 from layers import WGS84, LayerStack
 
 from ..engine.metrics import COLUMNS
-from ..engine.params import TIERS, TRACK_IDS, TRACKS
-from ..engine.synth import anchor_table
+from ..engine.params import TIERS, TRACK_IDS, TRACKS, Params
 from ..policy.scenario import Scenario
 from .model import VisionValleyModel
 
@@ -51,6 +50,7 @@ class RunResult:
     layers: LayerStack
     years: list[YearSnapshot]
     metrics: pd.DataFrame
+    params: Params  # the resolved parameter vector the run used (calibration and overrides applied)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -96,7 +96,7 @@ def simulate(
     metrics.insert(0, "seed", seed)
     metrics.insert(0, "scenario", spec.name)
     timings = {"setup_s": round(setup, 3), "run_s": round(time.perf_counter() - started - setup, 3)}
-    return RunResult(spec, seed, model.layers, years, metrics, timings)
+    return RunResult(spec, seed, model.layers, years, metrics, model.params, timings)
 
 
 def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
@@ -146,7 +146,7 @@ def _names(model: VisionValleyModel, anchor: np.ndarray, column: str) -> np.ndar
 
 def _revenue_source(model: VisionValleyModel, anchor: np.ndarray) -> np.ndarray:
     """Where a firm's base-year revenue comes from: ``sourced`` or ``assumed`` (anchor_firms.csv), else ``synthetic``."""
-    status = anchor_table().set_index("id")["revenue_status"]
+    status = model.layers.anchor_firms.set_index("id")["revenue_status"]
     known = np.array([status[a] for a in model.state.anchor_ids] or ["synthetic"], dtype=object)
     return np.where(anchor >= 0, known[np.maximum(anchor, 0)], "synthetic")
 

@@ -52,6 +52,7 @@ from ..outputs.summary import note, report, scale_note, yi
 from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
+from .seeds import MemberSpec
 
 EXACT_LEVERS = 8
 """Up to this many levers every subset runs (2**8 = 256 subsets x N members)."""
@@ -119,8 +120,8 @@ def interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, workers: int = 2, scheduler: str | None = None,
-              resume: bool = False, quiet: bool = False, seed: int | None = None) -> pd.DataFrame:
-    """Run every subset of the scenario's levers on N paired members and write the attribution outputs."""
+              resume: bool = False, quiet: bool = False, seed: int | None = None, member: MemberSpec = MemberSpec()) -> pd.DataFrame:
+    """Run every subset of the scenario's levers on N paired members (each drawing by ``member``) and write the outputs."""
     started = time.perf_counter()
     if not spec.levers:
         raise InputError(spec.source or "scenario", "levers", "--attribute needs a scenario with levers")
@@ -130,11 +131,11 @@ def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, work
     out = check_target(Path(out).resolve(), allow=(RESUMABLE,))
     kind = {"attribution": [list(s) for s in subsets]}
     panel = run_variants(spec, [subset_spec(spec, s) for s in subsets], members, out, kind=kind, seed=root,
-                         workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
+                         workers=workers, scheduler=scheduler, resume=resume, quiet=quiet, member=member)
     table, costs = _table(spec, root, members, panel, subsets, orders)
-    _write(out, spec, table, costs, panel, subsets, orders, root)
-    report(summary(spec, table, costs, members, orders is not None), out, quiet=quiet,
-           timing=f"{time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
+    _write(out, spec, table, costs, panel, subsets, orders, root, member)
+    report(summary(spec, table, costs, members, orders is not None) + f"\n  intervals count {member.uncertainty(spec)}", out,
+           quiet=quiet, timing=f"{time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
     return table
 
 
@@ -193,7 +194,7 @@ def cell_layers(spec: Scenario, panel: Panel, subsets: list[tuple[int, ...]], or
 
 
 def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: Panel, subsets: list,
-           orders: list[list[int]] | None, seed: int) -> None:
+           orders: list[list[int]] | None, seed: int, member: MemberSpec) -> None:
     """attribution.csv, attribution.png, attribution_map.html and the manifest, swapped in for ``out`` whole
     (the member store carried along)."""
     from ..outputs.maps.attribution import write_attribution_map
@@ -211,7 +212,8 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: P
         write_attribution_map(folder / "attribution_map.html", spec, table, year, stack, used, map_factor(stack.grid), values)
         write_manifest(folder, manifest("attribution", [run_record(spec, seed, stack)], members=panel.members,
                                         subsets=[list(s) for s in subsets],
-                                        costs_cny={k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()}))
+                                        costs_cny={k: {"spend_cny": v, "note": n} for k, (v, n) in costs.items()},
+                                        uncertainty=member.uncertainty(spec), draws=member.as_dict()))
 
 
 def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool) -> str:

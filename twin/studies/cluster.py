@@ -17,6 +17,7 @@ from ..policy.scenario import Scenario
 from .aggregate import Aggregate
 from ..outputs.folder import write_file
 from .members import member_file, read_member, run_member
+from .seeds import MemberSpec
 
 
 @contextlib.contextmanager
@@ -89,8 +90,8 @@ def _probe(address: str, timeout: float) -> None:
 
 
 def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tuple[int, int]], members_dir: Path,
-                 token: str, aggregate: Aggregate, expected: dict[str, Any], progress: "Progress") -> None:
-    """Submit members a window at a time and fold each in as it finishes."""
+                 token: str, aggregate: Aggregate, expected: dict[str, Any], progress: "Progress", member: MemberSpec) -> None:
+    """Submit members a window at a time (each with its draws, ``member.run_spec``) and fold each in as it finishes."""
     from distributed import as_completed
 
     queue = iter(todo)
@@ -109,7 +110,7 @@ def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tupl
             if item is None:
                 return
             p, m = item
-            future = client.submit(run_member, specs[p], p, m, seeds[m], str(members_dir), token,
+            future = client.submit(run_member, member.run_spec(specs[p], seeds[m]), p, m, seeds[m], str(members_dir), token,
                                    key=f"vvt-member-{token[:12]}-p{p}-m{m}", pure=False)
             completed.add(future)
             state["in_flight"] += 1

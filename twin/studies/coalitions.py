@@ -25,7 +25,7 @@ from ..policy.scenario import Scenario
 from .cluster import Progress, dask_client, run_members
 from .members import MEMBERS, Member, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
-from .seeds import member_seeds
+from .seeds import MemberSpec, member_seeds
 
 
 def subset_spec(spec: Scenario, levers: tuple[int, ...]) -> Scenario:
@@ -88,7 +88,7 @@ class Panel:
 
 
 def run_variants(spec: Scenario, variants: list[Scenario], members: int, out: Path, *, kind: dict[str, Any],
-                 seed: int, workers: int, scheduler: str | None, resume: bool, quiet: bool,
+                 seed: int, workers: int, scheduler: str | None, resume: bool, quiet: bool, member: MemberSpec,
                  members_dir: Path | None = None, client: Any = None) -> Panel:
     """Run every variant on the same ``members`` seeds on Dask (or read them back on resume).
 
@@ -104,7 +104,7 @@ def run_variants(spec: Scenario, variants: list[Scenario], members: int, out: Pa
     stack = layers.load(**spec.layer_arguments())
     shape = tuple(int(n) for n in stack.grid.shape)
     years = list(range(spec.years.start, spec.years.end + 1))
-    fingerprint = make_fingerprint(spec, seed, members, kind, shape, stack)
+    fingerprint = make_fingerprint(spec, seed, members, kind, shape, stack, member.as_dict())
     members_dir = members_dir or out / MEMBERS
     panel = Panel(len(variants), members)
     expected = {"token": fingerprint["token"], "shape": shape, "years": years}
@@ -123,7 +123,7 @@ def run_variants(spec: Scenario, variants: list[Scenario], members: int, out: Pa
         if todo:
             progress.start()
             try:
-                run_members(client, variants, seeds, todo, members_dir, fingerprint["token"], panel, expected, progress)
+                run_members(client, variants, seeds, todo, members_dir, fingerprint["token"], panel, expected, progress, member)
             finally:
                 progress.close()
     return panel

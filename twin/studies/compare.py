@@ -32,7 +32,7 @@ from ..outputs.tables import comparison_table, write_csv
 from ..outputs.writer import write_comparison, write_run
 from ..policy.scenario import Scenario
 from ..simulation.run import RunResult, simulate
-from .seeds import member_seeds
+from .seeds import MemberSpec, member_seeds
 
 HEADLINES = {
     "revenue_cny": "core revenue (亿元)",
@@ -63,23 +63,27 @@ def pair_seeds(seed: int, members: int | None) -> list[int]:
 
 
 def run_pair(spec_a: Scenario, spec_b: Scenario, seed: int, firm_years=None) -> tuple[RunResult, RunResult]:
-    """Both scenarios on one seed, in this process; the layer stacks are dropped so the pair is cheap to ship back."""
+    """Both member run specs on one seed, in this process; the layer stacks are dropped so the pair is cheap to ship back."""
     from .members import _stack
 
     return tuple(replace(simulate(spec, seed, stack=_stack(spec), firm_years=firm_years), layers=None) for spec in (spec_a, spec_b))
 
 
 def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: int = 2, scheduler: str | None = None,
-              dask: bool = False, firm_years=None) -> Comparison:
-    """Run every seed's pair (on Dask when ``dask``), reattach the layers and tabulate B − A."""
+              dask: bool = False, firm_years=None, member: MemberSpec = MemberSpec(posterior=False)) -> Comparison:
+    """Run every seed's pair (on Dask when ``dask``), reattach the layers and tabulate B − A.
+
+    Both sides of a pair get the member's same draws (``member.run_spec`` by the pair's seed), so they stay paired.
+    """
+    specs = [(member.run_spec(spec_a, seed), member.run_spec(spec_b, seed)) for seed in seeds]
     if dask:
         from .cluster import dask_client
 
         with dask_client(workers, scheduler) as client:
-            futures = client.map(run_pair, [spec_a] * len(seeds), [spec_b] * len(seeds), seeds, firm_years=firm_years, pure=False)
+            futures = client.map(run_pair, *zip(*specs), seeds, firm_years=firm_years, pure=False)
             pairs = client.gather(futures)
     else:
-        pairs = [run_pair(spec_a, spec_b, seed, firm_years) for seed in seeds]
+        pairs = [run_pair(a, b, seed, firm_years) for (a, b), seed in zip(specs, seeds)]
     stacks = {spec.name: layers.load(**spec.layer_arguments()) for spec in (spec_a, spec_b)}
     a = [replace(pa, layers=stacks[spec_a.name]) for pa, _ in pairs]
     b = [replace(pb, layers=stacks[spec_b.name]) for _, pb in pairs]
@@ -87,10 +91,12 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
 
 
 def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members: int | None = None, workers: int = 2,
-            scheduler: str | None = None, firm_years=None, png: bool = False, lang: str = "zh") -> Comparison:
-    """Run the pairs and write the comparison folder ``out`` atomically, every map opening in ``lang``; return the comparison."""
+            scheduler: str | None = None, firm_years=None, png: bool = False, lang: str = "zh",
+            member: MemberSpec = MemberSpec(posterior=False)) -> Comparison:
+    """Run the pairs (each drawing by ``member``) and write the comparison folder ``out`` atomically, every map
+    opening in ``lang``; return the comparison."""
     result = run_pairs(spec_a, spec_b, pair_seeds(seed, members), workers=workers, scheduler=scheduler,
-                       dask=members is not None, firm_years=firm_years)
+                       dask=members is not None, firm_years=firm_years, member=member)
     names = _folder_names(spec_a, spec_b)
     with atomic_folder(out) as folder:
         for runs, name in zip((result.a, result.b), names):
@@ -101,7 +107,8 @@ def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members
                 write_csv(pd.concat([r.metrics for r in runs], ignore_index=True), folder / name / "metrics.csv")
         write_comparison(result.a, result.b, result.table, folder, png=png, lang=lang)
         write_manifest(folder, manifest("compare", [result_record(result.a[0]), result_record(result.b[0])],
-                                        seeds=pair_seeds(seed, members)))
+                                        seeds=pair_seeds(seed, members), members=members,
+                                        uncertainty=member.uncertainty(spec_a), draws=member.as_dict()))
     return result
 
 

@@ -91,7 +91,7 @@ from .aggregate import Aggregate
 from .cluster import Progress, dask_client, run_members
 from .members import FINGERPRINT, MEMBERS, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
-from .seeds import member_seeds, point_label, sweep_points, uncertainty
+from .seeds import MemberSpec, member_seeds, point_label, sweep_points
 
 RESUMABLE = f"{MEMBERS}/{FINGERPRINT}"
 """What makes a folder an ensemble's own before its first output is written: its member store."""
@@ -108,8 +108,11 @@ def run_ensemble(
     resume: bool = False,
     quiet: bool = False,
     seed: int | None = None,
+    member: MemberSpec = MemberSpec(),
 ) -> None:
     """Run ``members`` seeded members of ``spec`` (at every sweep point) on Dask and write the ensemble outputs.
+
+    ``member`` says what each member draws beside its seed (the same at every point).
 
     Bad input (a sweep name or value, an unreachable scheduler, a ``--resume``
     over another run's members) raises :class:`layers.InputError` before any
@@ -132,7 +135,7 @@ def run_ensemble(
     stack = layers.load(**spec.layer_arguments())
     shape = tuple(int(n) for n in stack.grid.shape)
     years = list(range(spec.years.start, spec.years.end + 1))
-    fingerprint = make_fingerprint(spec, root, members, sweep, shape, stack)
+    fingerprint = make_fingerprint(spec, root, members, sweep, shape, stack, member.as_dict())
     token = fingerprint["token"]
     out = check_target(Path(out).resolve(), allow=(RESUMABLE,))
     members_dir = out / MEMBERS
@@ -159,17 +162,17 @@ def run_ensemble(
                 print(f"note: no Dask workers at {scheduler} yet; members start as workers join", file=sys.stderr)
             progress.start()
             try:
-                run_members(client, specs, seeds, todo, members_dir, token, aggregate, expected, progress)
+                run_members(client, specs, seeds, todo, members_dir, token, aggregate, expected, progress, member)
             finally:
                 progress.close()
         compute_s = time.perf_counter() - started
-        _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s)
-    report(summary(spec, root, points, aggregate), out, quiet=quiet)
+        _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s, member)
+    report(summary(spec, root, points, aggregate, member), out, quiet=quiet)
 
 
 def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict],
                    aggregate: Aggregate, stack: layers.LayerStack, fingerprint: dict, execution: dict,
-                   started: float, compute_s: float) -> None:
+                   started: float, compute_s: float, member: MemberSpec) -> None:
     """Build every output in a new folder and swap it in for ``out`` whole, carrying the member store along."""
     if aggregate.done != aggregate.seen.size:
         raise RuntimeError(f"only {aggregate.done} of {aggregate.seen.size} members finished")
@@ -181,7 +184,7 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
             name = "probability.tif" if not point else f"probability_{point_label(point)}.tif"
             write_geotiff(stack.grid, folder / name, aggregate.probability(p))
             tifs.append(name)
-        targets = _targets_json(spec, seed, sweep, points, aggregate, tifs)
+        targets = _targets_json(spec, seed, sweep, points, aggregate, tifs, member)
         write_json(folder / "targets.json", targets)
         from ..outputs import maps
 
@@ -192,19 +195,21 @@ def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep
             maps.write_probability_map(folder / name, growth, stack, point_spec, aggregate.members, seed,
                                        targets["points"][p])
         charts = write_fan_charts(table, folder, spec, seed, aggregate.members, points)
-        content = _manifest(spec, seed, seeds, sweep, points, aggregate, stack, fingerprint, execution, tifs, charts,
+        content = _manifest(spec, seed, seeds, sweep, points, aggregate, stack, fingerprint, execution, tifs, charts, member,
                             {"members_and_aggregation": round(compute_s, 3)})
         content["timings_s"]["total"] = round(time.perf_counter() - started, 3)
         write_manifest(folder, content)
 
 
-def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], aggregate: Aggregate, tifs: list[str]) -> dict:
+def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], aggregate: Aggregate, tifs: list[str],
+                  member: MemberSpec) -> dict:
     """targets.json: the chance of meeting each 2027 target, per sweep point (no timings: it is reproducible)."""
     report = {
         "scenario": spec.name,
         "seed": seed,
         "members": aggregate.members,
-        "uncertainty": uncertainty(spec),
+        "uncertainty": member.uncertainty(spec),
+        "draws": member.as_dict(),
         "rule": "a member meets a target when its figure in 2027 (or the scenario's last year before) is at least the target",
         "sweep": sweep,
         "points": [{"params": point, "probability_tif": tif, **aggregate.target_report(p)} for p, (point, tif) in enumerate(zip(points, tifs))],
@@ -217,7 +222,7 @@ def _targets_json(spec: Scenario, seed: int, sweep: dict, points: list[dict], ag
 
 def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict], aggregate: Aggregate,
               stack: layers.LayerStack, fingerprint: dict, execution: dict, tifs: list[str], charts: list[str],
-              timings: dict) -> dict:
+              member: MemberSpec, timings: dict) -> dict:
     """What produced the ensemble: scenario, seeds, sweep, execution, timings, versions, hashes."""
     member_s = aggregate.seconds[np.isfinite(aggregate.seconds)]
     timings = dict(timings)
@@ -229,6 +234,8 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
         seed=seed,
         members=aggregate.members,
         seed_rule="numpy.random.SeedSequence(seed).spawn(members); member i runs with int(child_i.generate_state(1)[0]), the same at every sweep point",
+        uncertainty=member.uncertainty(spec),
+        draws=member.as_dict(),
         member_seeds=seeds,
         sweep=sweep,
         points=[{"index": p, "params": point, "probability_tif": tif} for p, (point, tif) in enumerate(zip(points, tifs))],
@@ -248,8 +255,8 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
     )
 
 
-def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate) -> str:
-    """A short account of the ensemble's chances against the 2027 targets."""
+def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec) -> str:
+    """A short account of the ensemble's chances against the 2027 targets, and which uncertainty they count."""
     lines = []
     for p, point in enumerate(points):
         report = aggregate.target_report(p)
@@ -267,4 +274,5 @@ def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate)
         lines.append(f"  {'all three':<38} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
         if "note" in report:
             lines.append(f"  note: {report['note']}")
+    lines.append(f"  intervals count {member.uncertainty(spec)}")
     return "\n".join(lines)

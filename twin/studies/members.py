@@ -74,14 +74,14 @@ def member_file(members_dir: Path, point: int, member: int) -> Path:
 def run_member(spec: Scenario, point: int, member: int, seed: int, members_dir: str, token: str) -> dict[str, Any]:
     """Run one member in a worker and write its file; return only a small summary.
 
-    The file is written by the worker when it sees the members folder; else its
-    bytes are returned for the client to write.
+    ``spec`` is the member's own run spec (``MemberSpec.run_spec``: its draws
+    already applied). The file is written by the worker when it sees the
+    members folder; else its bytes are returned for the client to write.
     """
     from ..simulation.run import simulate
-    from .seeds import posterior_spec
 
     started = time.perf_counter()
-    result = simulate(posterior_spec(spec, seed), seed, stack=_stack(spec), firm_years=())
+    result = simulate(spec, seed, stack=_stack(spec), firm_years=())
     seconds = time.perf_counter() - started
     payload = encode_member(result, point, member, seed, token, seconds)
     del result

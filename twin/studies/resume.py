@@ -19,17 +19,19 @@ from .members import FINGERPRINT, FORMAT
 MODEL_PACKAGES = ("layers", "twin/engine", "twin/policy", "twin/simulation")
 """The source folders whose code decides a member's result (part of the fingerprint)."""
 
-def make_fingerprint(spec: Scenario, seed: int, members: int, sweep: dict, shape: tuple, stack: layers.LayerStack) -> dict[str, Any]:
-    """What the members belong to; its token is stamped into every member file."""
+def make_fingerprint(spec: Scenario, seed: int, members: int, sweep: dict, shape: tuple, stack: layers.LayerStack,
+                     draws: dict[str, bool]) -> dict[str, Any]:
+    """What the members belong to (``draws``: ``MemberSpec.as_dict()``); its token is stamped into every member file."""
     body = {
         "format": FORMAT,
         "scenario": spec.model_dump(mode="json"),
         "seed": seed,
         "members": members,
+        "draws": draws,
         "sweep": sweep,
         "grid_shape": list(shape),
         "code_sha256": code_hash(),
-        "inputs_sha256": input_hashes(stack),
+        "inputs_sha256": input_hashes(stack, spec, scenario_files=False),  # the resolved scenario is above
     }
     token = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     return {**body, "token": token}

@@ -50,6 +50,7 @@ from ..policy.seek import MONEY_FIELDS, SeekLever
 from .cluster import dask_client
 from .coalitions import Panel, run_variants
 from .members import MEMBERS
+from .seeds import MemberSpec
 
 BATCH = 4
 """Trials asked of the sampler at once (fixed, so the settings tried never depend on the cluster's size)."""
@@ -130,8 +131,9 @@ def score(panel: Panel, variant: int, targets: np.ndarray, year: int) -> dict[st
 
 
 def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: int | None = None, probability: float | None = None,
-         workers: int = 2, scheduler: str | None = None, resume: bool = False, quiet: bool = False, seed: int | None = None) -> pd.DataFrame:
-    """Run the search and write pareto.csv, best.yaml, pareto.png and manifest.json."""
+         workers: int = 2, scheduler: str | None = None, resume: bool = False, quiet: bool = False, seed: int | None = None,
+         member: MemberSpec = MemberSpec()) -> pd.DataFrame:
+    """Run the search (every trial's members drawing by ``member``) and write pareto.csv, best.yaml, pareto.png and manifest.json."""
     import optuna
 
     started = time.perf_counter()
@@ -156,7 +158,7 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
             asked = [study.ask() for _ in range(min(BATCH, trials - first))]
             picks = [suggest(trial, spec, entries) for trial in asked]
             panel = run_variants(spec, [v for v, _ in picks], members, out, kind={"seek": [c for _, c in picks]}, seed=root,
-                                 workers=workers, scheduler=scheduler, resume=resume, quiet=quiet,
+                                 workers=workers, scheduler=scheduler, resume=resume, quiet=quiet, member=member,
                                  members_dir=out / MEMBERS / f"batch{batch:04d}", client=client)
             for i, (trial, (variant, chosen)) in enumerate(zip(asked, picks)):
                 row = {"trial": trial.number} | score(panel, i, targets, year) | chosen
@@ -168,9 +170,9 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     table["meets_probability"] = table["p_all_targets"] >= probability
     table["pareto"] = pareto_front(table)
     best = pick_best(table)
-    _write(out, spec, table, variants[best], probability, note, members, root)
-    report(summary(spec, table, best, probability, members, note, year), out, quiet=quiet,
-           timing=f"{time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
+    _write(out, spec, table, variants[best], probability, note, members, root, member)
+    report(summary(spec, table, best, probability, members, note, year) + f"\n  probabilities count {member.uncertainty(spec)}",
+           out, quiet=quiet, timing=f"{time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
     return table
 
 
@@ -200,7 +202,7 @@ def best_yaml(spec: Scenario, variant: Scenario, out: Path) -> str:
 
 
 def _write(out: Path, spec: Scenario, table: pd.DataFrame, variant: Scenario, probability: float, note: str,
-           members: int, seed: int) -> None:
+           members: int, seed: int, member: MemberSpec) -> None:
     """pareto.csv, best.yaml, pareto.png and manifest.json, swapped in for ``out`` whole (the member store carried along)."""
     from ..outputs.waterfall import write_pareto
 
@@ -211,7 +213,7 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, variant: Scenario, pr
         write_pareto(folder / "pareto.png", spec, table, probability)
         write_manifest(folder, manifest("seek", [run_record(spec, seed, stack)], seed=seed, members=members,
                                         probability=probability, batch=BATCH, sampler="optuna NSGAIISampler(seed)",
-                                        targets_note=note))
+                                        targets_note=note, uncertainty=member.uncertainty(spec), draws=member.as_dict()))
 
 
 def summary(spec: Scenario, table: pd.DataFrame, best: int, probability: float, members: int, note: str, year: int) -> str:

@@ -13,14 +13,18 @@ and the 2023 规上 count, all of them out of sample.
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from layers import GIS_DATA
+from layers import GIS_DATA, InputError
 
-from ..engine.params import CALIBRATION
+from ..engine.params import SHIPPED_CALIBRATION, read_calibration
+from ..outputs.tables import write_csv
 from ..policy import scenario as scenarios
 from .calibration import GUISHANG_2023, HINDCAST, guishang_in, priors
 
@@ -50,20 +54,21 @@ def published() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def hindcast_params() -> dict[str, float]:
-    """The hindcast's parameters: its ≤2020 fit, and the priors of what that fit leaves out."""
-    if "hindcast" not in CALIBRATION:
-        raise RuntimeError("twin/engine/calibration.json has no 'hindcast' fit: run `python -m twin.calibrate --hindcast`")
-    return {**priors(HINDCAST), **CALIBRATION["hindcast"]["fitted"]}
+def hindcast_params(calibration: Path = SHIPPED_CALIBRATION) -> dict[str, float]:
+    """The hindcast's parameters: the calibration file's ≤2020 fit, and the priors of what that fit leaves out."""
+    record = read_calibration(calibration)
+    if "hindcast" not in record:
+        raise InputError(calibration, "hindcast", "no hindcast fit: run `python -m twin.studies.calibration --hindcast --out FILE`")
+    return {**priors(HINDCAST), **record["hindcast"]["fitted"]}
 
 
-def hindcast(seed: int, scale: float) -> dict[tuple[str, int], float]:
+def hindcast(seed: int, scale: float, calibration: Path = SHIPPED_CALIBRATION) -> dict[tuple[str, int], float]:
     """One hindcast run: anchors' revenue each year and the final 规上 count (at full scale)."""
     from ..simulation.model import VisionValleyModel
 
     spec = scenarios.load(scenarios.SCENARIOS / "no_policy.yaml")
     spec = spec.model_copy(update={"years": scenarios.Years(start=BASE_YEAR, end=END_YEAR)})
-    model = VisionValleyModel(spec, seed=seed, scale=scale, anchors=1, guishang_firms=GUISHANG_2020, **hindcast_params())
+    model = VisionValleyModel(spec, seed=seed, scale=scale, anchors=1, guishang_firms=GUISHANG_2020, **hindcast_params(calibration))
     out: dict[tuple[str, int], float] = {}
     while model.running:
         model.step()
@@ -76,10 +81,10 @@ def hindcast(seed: int, scale: float) -> dict[tuple[str, int], float]:
     return out
 
 
-def validate(seeds: list[int], scale: float) -> pd.DataFrame:
+def validate(seeds: list[int], scale: float, calibration: Path = SHIPPED_CALIBRATION) -> pd.DataFrame:
     """The validation table: published, model seed mean and sd, relative error, bound and whether it holds."""
     table = published()
-    runs = [hindcast(seed, scale) for seed in seeds]
+    runs = [hindcast(seed, scale, calibration) for seed in seeds]
     values = np.array([[run.get((f, y), math.nan) for f, y in zip(table["figure"], table["year"])] for run in runs])
     table["model"] = values.mean(axis=0)
     table["model_sd"] = values.std(axis=0, ddof=1) if len(runs) > 1 else 0.0
@@ -87,7 +92,7 @@ def validate(seeds: list[int], scale: float) -> pd.DataFrame:
     noisy = (table["kind"] == "anchor") & (table["published"] < SMALL_CNY)
     table["bound"] = table["kind"].map(BOUNDS).where(~noisy, np.maximum(BOUNDS["anchor"], NOISE_SDS * table["model_sd"] / table["published"]))
     table["within"] = table["rel_error"].abs() <= table["bound"]
-    table.attrs["params"] = hindcast_params()
+    table.attrs["params"] = hindcast_params(calibration)
     return table.drop(columns=["id"])
 
 
@@ -110,3 +115,39 @@ def leader_growth(seeds: list[int], scale: float, firm: str = "hikvision_hq") ->
         firms = model.state.firms
         out.append(float(firms.revenue[firms.anchor == row][0]) / start - 1.0)
     return out
+
+
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "validation.csv"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m twin.studies.validation``: print the model-vs-published table and write it as CSV;
+    exit 1 when an error exceeds its bound."""
+    parser = argparse.ArgumentParser(prog="python -m twin.studies.validation", description=main.__doc__)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds (default 5)")
+    parser.add_argument("--scale", type=float, default=1.0, help="population scale (default 1, as the calibration; anchors on)")
+    parser.add_argument("--calibration", type=Path, default=SHIPPED_CALIBRATION, help="calibration file whose hindcast fit runs (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="CSV written (default docs/validation.csv)")
+    args = parser.parse_args(argv)
+    if not args.out.parent.is_dir() or args.out.is_dir():  # checked before the runs, not after them
+        print(f"error: {args.out}: not a file in an existing folder", file=sys.stderr)
+        return 2
+    try:
+        hindcast_params(args.calibration)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    table = validate(list(range(1, args.seeds + 1)), args.scale, args.calibration)
+    write_csv(table.round({"model": 0, "model_sd": 0, "rel_error": 4}), args.out)
+    print(f"hindcast 2020->2023, scale {args.scale:g}, seeds 1..{args.seeds}, parameters fitted to <=2020 {table.attrs['params']}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    growth = leader_growth(list(range(1, args.seeds + 1)), args.scale)
+    mean = sum(growth) / len(growth)
+    ok = all(LEADER_RANGE[0] <= g <= LEADER_RANGE[1] for g in growth)
+    print(f"baseline 海康威视 2023->2024 growth, seeds 1..{args.seeds}: {', '.join(f'{g:+.1%}' for g in growth)}; "
+          f"mean {mean:+.1%} ({'every seed within' if ok else 'a seed outside'} {LEADER_RANGE[0]:+.0%}..{LEADER_RANGE[1]:+.0%})")
+    return 0 if table["within"].all() and ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
