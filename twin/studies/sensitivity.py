@@ -55,7 +55,7 @@ def run_point(values: dict[str, float], seed: int, scale: float) -> dict[str, fl
 
     spec = scenarios.load(scenarios.BASELINE)
     model = VisionValleyModel(spec, seed=seed, stack=_stack(spec), scale=scale, anchors=1, **values)
-    model.run()
+    model.run_model()
     firms = model.state.firms
     alive, anchor = firms.alive, firms.anchor >= 0
     revenue = firms.revenue
