@@ -192,7 +192,8 @@ def test_threaded_smoothing_has_scipys_bits(shape, sigma):
 def test_exits_skipping_the_hazard_below_the_ceiling_are_the_exits_of_the_full_formula(stack):
     """exit_firms computes a firm's hazard only when its uniform is under the smallest firm's probability; the closures
     are exactly those of the keyed uniform against every firm's full exit probability."""
-    from twin.engine.firms import MONTH, exit_firms, exit_hazard
+    from twin.engine.firms import exit_firms, exit_hazard
+    from twin.engine.params import MONTH
 
     model = VisionValleyModel(seed=4, stack=stack, scale=0.02, anchors=0)
     for _ in range(3):

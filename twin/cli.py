@@ -24,7 +24,7 @@ from .outputs.manifest import target_status
 from .outputs.provenance import provenance_lines
 from .outputs.writer import write_run
 from .policy import scenario as scenarios
-from .policy.bounds import check_resources, physical_memory
+from .policy.resources import check_resources, physical_memory
 from .simulation.run import RunResult, simulate
 
 

@@ -16,11 +16,10 @@ from .geography import Geography
 from .kernels import SLICES, add_at, keyed_normal, keyed_uniform
 from .labour import LN_1E7, revenue_per_worker
 from .land import floor_need, free_m2
-from .params import INTENSITY, TRACK_IDS, TRACK_SHARES, Params
+from .params import INTENSITY, MONTH, TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 from .streams import MonthDraws
 
-MONTH = 1.0 / 12.0
 SQRT_MONTH = np.sqrt(MONTH)
 LN_10, LN_1E6, LN_1E8 = np.log(10.0), np.log(1e6), np.log(1e8)
 

@@ -72,6 +72,9 @@ TRACK_IDS = tuple(t[0] for t in TRACKS)
 AGENTS_PER_FIRM = 8.3
 """Agents (the firm plus its talent) per synthesized firm in the base year, as measured; for size estimates."""
 
+MONTH = 1.0 / 12.0
+"""One step of the model in years: every annual rate and amount is applied a month at a time."""
+
 BYTES_PER_AGENT = 250
 """Generous peak memory per agent (the benchmark measures about 110), for refusing runs that cannot fit."""
 

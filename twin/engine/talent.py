@@ -13,11 +13,10 @@ from .geography import Geography
 from .kernels import SLICES, add_at, cell_centres, keyed_halves, near_choice, release_closed
 from .labour import revenue_per_worker, wage_offer
 from .land import free_m2
-from .params import Params
+from .params import MONTH, Params
 from .state import State
 from .streams import Draws, MonthDraws, as_draws
 
-MONTH = 1.0 / 12.0
 CHUNK = 131_072
 
 

@@ -51,6 +51,7 @@ from ..engine.synth import synthesize
 from ..engine.talent import release_workers_of_closed_firms, step_talent
 from ..policy import scenario as scenarios
 from ..policy.hook import Lever
+from ..policy.resources import check_resources
 
 HEADLINE = ("revenue_cny", "total_scale_cny", "firms", "guishang_firms", "leaders_100bn", "talent", "employed", "compute_pflops")
 
@@ -125,7 +126,7 @@ class VisionValleyModel(mesa.Model):
         self.streams = Streams(self.seed)
         self.scenario = spec
         self.params = Params().with_overrides({**spec.params, **params})
-        self.params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # overrides may add to it
+        check_resources(spec, self.params, chosen_levers)  # overrides and levers may ask more than the scenario did
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end

@@ -39,7 +39,7 @@ import yaml
 from layers import InputError
 
 from ..engine.params import Params
-from ..engine.targets import TARGETS_2027
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
 from ..policy.scenario import Scenario
 from ..policy.seek import MONEY_FIELDS, SeekLever
 from .cluster import dask_client
@@ -53,7 +53,7 @@ BATCH = 4
 def space(spec: Scenario) -> list[SeekLever]:
     """The scenario's ``seek.levers``, or the documented defaults, checked against its levers."""
     where = spec.source or spec.name
-    last = min(2027, spec.years.end)
+    last = min(LAST_TARGET_YEAR, spec.years.end)
     if not spec.seek.levers:
         entries = []
         for i, lever in enumerate(spec.levers):
@@ -137,7 +137,7 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     entries = space(spec)
     root = spec.seed if seed is None else int(seed)
     targets, note = judged_targets(spec)
-    year = min(2027, spec.years.end)
+    year = min(LAST_TARGET_YEAR, spec.years.end)
     out = Path(out).resolve()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.NSGAIISampler(seed=root, population_size=max(2, min(BATCH * 4, trials)))
