@@ -98,8 +98,8 @@ class VisionValleyModel(mesa.Model):
             ``state.firms`` and ``state.talent`` hold one row per firm and per person (``alive`` marks the
             live rows), ``state.compute`` the compute centres.
         datacollector: a ``mesa.DataCollector``: model reporters ``seed``, ``year`` and the headline
-            figures (:data:`HEADLINE`), collected every month (so ``batch_run`` rows carry their seed), and the yearly tidy table ``"metrics"``
-            (the rows of metrics.csv).
+            figures (:data:`HEADLINE`), collected every month (so ``batch_run`` rows carry their seed),
+            and the yearly tidy table ``"metrics"`` (the rows of metrics.csv).
         agents: Mesa's ``AgentSet``, which stays empty. The agents are rows of numpy columns, not
             ``mesa.Agent`` objects (a million Python objects would cost the engine its speed), so
             Mesa's agent tools (``agent_reporters``, ``agents_by_type``, the space drawers) see none.
