@@ -36,7 +36,7 @@ def city_revenue(name: str, seed: int, year: int, stack: layers.LayerStack, **pa
     spec = scenario.load(ROOT / f"{name}.yaml")
     spec = spec.model_copy(update={"years": scenario.Years(start=spec.years.start, end=year)})
     model = VisionValleyModel(spec, seed=seed, stack=stack, **params)
-    model.run()
+    model.run_model()
     table = model.datacollector.get_table_dataframe("metrics")
     row = table[(table.year == year) & (table.level == "city") & (table.metric == "revenue_cny")]
     return float(row.value.iloc[0])

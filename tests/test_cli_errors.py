@@ -28,7 +28,7 @@ CASES = {
     "wrong type": ("name: x\nyears: {start: soon}\n", r"bad\.yaml: years\.start: Input should be a valid integer"),
     "negative budget": ("name: x\nlevers:\n  - {kind: compute_vouchers, budget_cny_per_year: -1}\n", r"bad\.yaml: levers\.0\.budget_cny_per_year: Input should be greater than or equal to 0"),
     "end before start": ("name: x\nyears: {start: 2027, end: 2023}\n", r"bad\.yaml: years: end \(2023\) is before start \(2027\)"),
-    "absurd agent count": ("name: x\nparams: {scale: 10, firms_full: 1000000}\n", r"bad\.yaml: params\.scale: .* agents, needing about .* GiB"),
+    "absurd agent count": ("name: x\nparams: {scale: 10, firms_full: 1000000}\n", r"bad\.yaml: params\.scale: .* agents, growing to about .* over 4 years, needing about .* GiB"),
     "unknown parameter": ("name: x\nparams: {growth_sigmaa: 0.1}\n", r"bad\.yaml: params\.growth_sigmaa: unknown parameter; did you mean growth_sigma\?"),
     "unknown lever": ("name: x\nlevers:\n  - {kind: free_lunch}\n", r"bad\.yaml: levers\.0\.kind: unknown lever kind 'free_lunch'; kinds are compute_vouchers"),
     "missing extends": ("extends: nowhere\nname: x\n", r"bad\.yaml: extends: parent scenario 'nowhere' not found"),

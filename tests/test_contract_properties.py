@@ -1,5 +1,6 @@
 """The command-line contract, by property: any scenario file either runs (exit 0, complete outputs) or is
-refused (exit 2, one ``error:`` line, nothing written). Hypothesis writes the files, valid and not."""
+refused (exit 2, one ``error:`` line, nothing written). Hypothesis writes the files, valid and not; and the
+Python API's constructor takes good arguments and refuses bad ones by name, before any work."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,3 +60,53 @@ def test_every_scenario_file_runs_whole_or_is_refused_cleanly(text: str) -> None
             assert len(lines) == 1 and lines[0].startswith("error: "), (text, proc.stderr)
             assert len(lines[0]) < 600
         assert sorted(p.name for p in base.iterdir()) == (["out", "s.yaml"] if proc.returncode == 0 else ["s.yaml"])
+
+
+class _WorkBegan(Exception):
+    """Raised where the constructor's first real work would begin, once every argument has been checked."""
+
+
+def _is_seed(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
+
+
+api_arguments = {
+    "seed": st.one_of(st.none(), st.integers(-3, 2**65), st.floats(allow_nan=True), st.booleans(), st.text(max_size=3)),
+    "levers": st.one_of(st.none(), st.just([]), st.text(max_size=4), st.integers(), st.lists(st.integers(), min_size=1, max_size=2)),
+    "scenario": st.one_of(st.none(), st.just("baseline"), st.integers(), st.floats(allow_nan=False), st.lists(st.integers(), max_size=1)),
+    "stack": st.one_of(st.none(), st.text(max_size=3), st.integers()),
+    "candidates": st.one_of(st.integers(-3, 300), st.floats(0, 300), st.booleans(), st.text(max_size=2)),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arguments=st.fixed_dictionaries({}, optional=api_arguments))
+def test_the_constructor_takes_good_arguments_and_refuses_bad_ones_by_name_before_any_work(arguments: dict, stack) -> None:
+    """Any mix of arguments either passes every check (and reaches the first real work) or raises a TypeError or
+    ValueError naming a bad argument, before that work."""
+    import dataclasses
+
+    from twin.engine.params import Params
+    from twin.simulation import model as model_module
+
+    field = {f.name: f for f in dataclasses.fields(Params)}["candidates"]
+    valid = {
+        "seed": lambda v: v is None or _is_seed(v),
+        "levers": lambda v: v is None or v == [],
+        "scenario": lambda v: v is None or v == "baseline",
+        "stack": lambda v: v is None,
+        "candidates": lambda v: isinstance(v, int) and not isinstance(v, bool) and field.metadata["lo"] <= v <= field.metadata["hi"],
+    }
+    bad = [name for name, value in arguments.items() if not valid[name](value)]
+    call = {**arguments, "stack": stack if arguments.get("stack") is None else arguments["stack"], "scale": 0.003}
+    with mock.patch.object(model_module.Geography, "from_layers", side_effect=_WorkBegan), \
+         mock.patch.object(model_module.layers, "load", side_effect=_WorkBegan):
+        try:
+            model_module.VisionValleyModel(**call)
+        except _WorkBegan:
+            assert not bad, f"{bad} passed the checks: {arguments!r}"
+        except (TypeError, ValueError) as exc:
+            assert bad, f"good arguments refused: {arguments!r}: {exc}"
+            assert any(name in str(exc) for name in bad), (arguments, str(exc))
+        else:
+            raise AssertionError("the constructor finished without reaching its first work")

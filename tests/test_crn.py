@@ -142,7 +142,7 @@ def test_paired_seeds_cut_the_noise_of_a_policy_comparison(stack):
 
     def revenue(name: str, seed: int) -> float:
         model = VisionValleyModel(_years(name, 2024), seed=seed, stack=stack, scale=0.003)
-        model.run()
+        model.run_model()
         return model.figures["revenue_cny"]
 
     seeds = range(1, 5)
@@ -178,7 +178,7 @@ def test_the_clock_and_the_collected_year_agree(stack):
     assert model.year == 2024.0 and model.calendar_year == 2023
     model.step()
     assert model.year == pytest.approx(2024 + 1 / 12) and model.calendar_year == 2024
-    model.run()
+    model.run_model()
     years = model.datacollector.get_model_vars_dataframe()["year"]
     assert model.steps == 12 and years.iloc[-1] == model.year == 2025.0
     assert set(model.datacollector.get_table_dataframe("metrics").year) == {2023, 2024}

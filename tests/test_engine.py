@@ -92,7 +92,7 @@ def test_growth_to_100bn_is_possible(stack):
     """Nothing caps revenue: under strong growth 海康威视 (893.4 亿 in the base year) passes 1000 亿 and keeps going."""
     spec = scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2026)})
     model = VisionValleyModel(spec, seed=2, stack=stack, scale=0.002, growth_mu=0.5)
-    model.run()
+    model.run_model()
     assert model.figures["leaders_100bn"] >= 1
     assert model.state.firms.revenue.max() > 1.3e11
 
@@ -130,14 +130,14 @@ def test_policy_hook_reaches_the_engine(stack, two_years):
 
     plain = VisionValleyModel(two_years, seed=5, stack=stack, **SMALL)
     boosted = VisionValleyModel(two_years, seed=5, stack=stack, levers=[BoostTrack("medical")], **SMALL)
-    plain.run()
-    boosted.run()
+    plain.run_model()
+    boosted.run_model()
     assert track_revenue(boosted, "medical") > 1.5 * track_revenue(plain, "medical")
 
 
 def test_yearly_metrics_are_collected(stack, two_years):
     model = VisionValleyModel(two_years, seed=1, stack=stack, **SMALL)
-    model.run()
+    model.run_model()
     frame = model.datacollector.get_model_vars_dataframe()
     assert len(frame) == 25 and frame["year"].iloc[12] == 2025.0 and frame["year"].iloc[-1] == 2026.0 == model.year
     table = model.datacollector.get_table_dataframe("metrics")
@@ -171,7 +171,7 @@ def test_micro_firms_do_not_run_away_at_the_edge_of_the_screened_ranges():
     """The size-variance law stops at sigma_floor_cny: with it unbounded, a firm shrunk to a few yuan drew a growth sd
     of ~10 a year, and at these screened values (seed 1, scale 0.02) one synthesized firm reached 6.9 万亿 by 2027."""
     model = VisionValleyModel(seed=1, scale=0.02, exit_rate=0.04, growth_sigma=0.35, sigma_size_elasticity=0.3)
-    model.run()
+    model.run_model()
     firms = model.state.firms
     synthesized = firms.alive & (firms.anchor < 0)
     assert firms.revenue[synthesized].max() < 1e10  # no synthesized firm becomes a 100 亿 firm in four years
@@ -192,7 +192,8 @@ def test_threaded_smoothing_has_scipys_bits(shape, sigma):
 def test_exits_skipping_the_hazard_below_the_ceiling_are_the_exits_of_the_full_formula(stack):
     """exit_firms computes a firm's hazard only when its uniform is under the smallest firm's probability; the closures
     are exactly those of the keyed uniform against every firm's full exit probability."""
-    from twin.engine.firms import MONTH, exit_firms, exit_hazard
+    from twin.engine.firms import exit_firms, exit_hazard
+    from twin.engine.params import MONTH
 
     model = VisionValleyModel(seed=4, stack=stack, scale=0.02, anchors=0)
     for _ in range(3):

@@ -46,8 +46,8 @@ def test_vouchers_raise_ai_intensive_firms_growth(stack):
         lever = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=5e10)
         paid = VisionValleyModel(_spec("no_policy", years=years), seed=seed, stack=stack, levers=[lever])
         eligible = set(plain.state.firms.uid[lever.targets(plain)])
-        plain.run()
-        paid.run()
+        plain.run_model()
+        paid.run_model()
         gap = (_log_revenue(paid) - _log_revenue(plain)).dropna()
         targeted = np.array([uid in eligible for uid in gap.index])
         for group, values in lift.items():
@@ -101,8 +101,8 @@ def test_compute_buildout_adds_supply_and_lowers_the_price(stack):
     lever = ComputeBuildout(kind="compute_buildout")
     built = VisionValleyModel(_spec("no_policy", years=years), seed=1, stack=stack, levers=[lever])
     plain = VisionValleyModel(_spec("no_policy", years=years), seed=1, stack=stack)
-    built.run()
-    plain.run()
+    built.run_model()
+    plain.run_model()
     assert built.figures["compute_pflops"] == plain.figures["compute_pflops"] + 2000
     assert built.state.compute_price < plain.state.compute_price
 
@@ -126,7 +126,7 @@ def test_talent_lever_brings_more_talent_and_books_its_cost(stack):
     counts = []
     for levers in ([], [Talent(kind="talent", inflow_multiplier=2.0, retention_multiplier=2.0, cost_cny_per_year=1.2e8)]):
         model = VisionValleyModel(_spec("no_policy", years=years), seed=4, stack=stack, levers=levers)
-        model.run()
+        model.run_model()
         counts.append(model.figures["talent"])
     assert counts[1] > counts[0] * 1.02
     spend = _spend(model)
@@ -137,7 +137,7 @@ def test_levers_act_only_in_their_years(stack):
     years = scenario.Years(start=2023, end=2024)
     late = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=250e6, start_year=2030)
     model = VisionValleyModel(_spec("no_policy", years=years), seed=1, stack=stack, levers=[late])
-    model.run()
+    model.run_model()
     assert model.state.firms.funding.sum() == 0
     assert _spend(model).sum() == 0
 
@@ -147,7 +147,7 @@ def test_every_lever_reports_its_spend_each_year(stack):
     years = scenario.Years(start=2023, end=2025)
     spec = _spec("baseline", years=years)
     model = VisionValleyModel(spec, seed=2, stack=stack, levers=spec.levers)
-    model.run()
+    model.run_model()
     spend = _spend(model)
     labels = [f"{lever.kind}#{i}" for i, lever in enumerate(spec.levers)]
     assert sorted(spend.index) == sorted((year, label) for year in (2024, 2025) for label in labels)
@@ -188,8 +188,8 @@ def test_funding_lifts_revenue_by_a_stock_that_fades(stack):
     grant = Grant()
     funded = VisionValleyModel(_spec("no_policy", years=years), seed=3, stack=stack, levers=[grant])
     plain = VisionValleyModel(_spec("no_policy", years=years), seed=3, stack=stack)
-    funded.run()
-    plain.run()
+    funded.run_model()
+    plain.run_model()
     p = funded.params
     row = {m: int(np.flatnonzero(m.state.firms.uid == grant.uid)[0]) for m in (funded, plain)}
     stock = funded.state.firms.policy_stock[row[funded]]

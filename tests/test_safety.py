@@ -26,7 +26,7 @@ from layers import InputError
 from twin.outputs.folder import PARTIAL, TOOL, atomic_folder, check_target
 from twin.outputs.tables import write_csv
 from twin.policy import scenario as scenarios
-from twin.policy.bounds import check_resources
+from twin.policy.resources import check_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = "years: {start: 2023, end: 2024}\nparams: {scale: 0.002, anchors: 0}\n"

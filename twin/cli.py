@@ -22,7 +22,7 @@ from .outputs.folder import atomic_folder, check_target
 from .outputs.summary import report, run_summary
 from .outputs.writer import write_run
 from .policy import scenario as scenarios
-from .policy.bounds import check_resources, physical_memory
+from .policy.resources import check_resources, physical_memory
 from .simulation.run import RunResult, simulate
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from .compiled import kernel, threaded
 from .geography import Geography
-from .kernels import threaded
 from .params import TRACKS, Params
 from .state import State
 
@@ -64,7 +64,7 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
                   kernel_self_weight(geo, params.agglomeration_radius_m))
 
 
-@njit(cache=True)
+@kernel
 def _track_bins(track, cell, revenue, alive, coarse_of, tracks, size):  # noqa: ANN001, ANN201 (numba arrays)
     """Live firms' revenue summed by (track, coarse cell): bincount's sums, in the same order, without its key array."""
     out = np.zeros((tracks, size))
@@ -74,7 +74,7 @@ def _track_bins(track, cell, revenue, alive, coarse_of, tracks, size):  # noqa: 
     return out
 
 
-@njit(cache=True)
+@kernel
 def _coarse_sums(values, coarse_of, size):  # noqa: ANN001, ANN201 (numba arrays)
     """Per-cell values summed onto the coarse grid (state.residents: one pass over the cells, not over the talent)."""
     out = np.zeros(size)
@@ -126,7 +126,7 @@ def _others_log_ratio(track, coarse, revenue, density, mean, self_weight):  # no
     return out
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def others_log_ratio(density, mean, self_weight, track, coarse, revenue):  # noqa: ANN001, ANN201 (numba arrays)
     """log(1 + max(density - revenue x self weight, 0) / mean) of one firm; 0 for a track with nothing anywhere."""
     return np.log1p(max(density[track, coarse] - revenue * self_weight, 0.0) / mean[track]) if mean[track] > 0 else 0.0
@@ -138,7 +138,7 @@ def log_ratio(values: np.ndarray, city: np.ndarray) -> np.ndarray:
     return np.log1p(np.divide(values, mean, out=np.zeros_like(values), where=mean > 0))
 
 
-@njit(cache=True)
+@kernel
 def city_mean(values: np.ndarray, city: np.ndarray) -> np.ndarray:
     """Each row's mean over the coarse cells that overlap the city: in order, without the masked copy numpy would make."""
     out = np.zeros(values.shape[0])

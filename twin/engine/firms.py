@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from scipy import special
 
 from .choice import WeightedSampler, gumbel_argmax, ration
+from .compiled import kernel, threaded
 from .effects import Effects
 from .fields import Fields, others_log_ratio
 from .geography import Geography
-from .kernels import SLICES, add_at, keyed_normal, keyed_uniform, threaded
+from .kernels import SLICES, add_at, keyed_normal, keyed_uniform
 from .labour import LN_1E7, revenue_per_worker
 from .land import floor_need, free_m2
-from .params import INTENSITY, TRACK_IDS, TRACK_SHARES, Params
+from .params import INTENSITY, MONTH, TRACK_IDS, TRACK_SHARES, Params
 from .state import State
 from .streams import MonthDraws
 
-MONTH = 1.0 / 12.0
 SQRT_MONTH = np.sqrt(MONTH)
 LN_10, LN_1E6, LN_1E8 = np.log(10.0), np.log(1e6), np.log(1e8)
 
@@ -176,7 +176,7 @@ def _hazard_terms(params: Params) -> tuple[float, float, float, float]:
     return params.exit_rate, params.exit_size_elasticity, params.exit_youth_factor, params.exit_shield_cny
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _hazard(revenue: float, age: float, terms: tuple[float, float, float, float]) -> float:
     """:func:`exit_hazard` of one firm."""
     rate, elasticity, youth, shield = terms
@@ -185,7 +185,7 @@ def _hazard(revenue: float, age: float, terms: tuple[float, float, float, float]
     return rate * np.exp(-elasticity * (np.log(revenue) - LN_1E6) - revenue / shield) * (1.0 + youth * np.exp(-age / 2.0))
 
 
-@njit(cache=True)
+@kernel
 def _hazards(revenue, age, terms):  # noqa: ANN001, ANN201 (numba arrays)
     """:func:`_hazard` of each firm."""
     out = np.empty(revenue.shape[0])

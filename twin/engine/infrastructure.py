@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .compiled import kernel
 from .params import INTENSITY, Params
 from .state import State
 
@@ -16,7 +16,7 @@ def compute_supply(state: State) -> float:
     return float(compute.pflops[online].sum())
 
 
-@njit(cache=True)
+@kernel
 def _demand(revenue, track, alive, intensity, per_100m, out):  # noqa: ANN001, ANN201 (numba arrays)
     """Each firm's PFLOPS (float32, into ``out``) and the live firms' total: one pass instead of five numpy ones."""
     total = 0.0

@@ -11,49 +11,17 @@ growth) and the commute-scored choice is one pass per chooser.
 
 from __future__ import annotations
 
-import functools
-import types
-from collections.abc import Callable
-
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .compiled import kernel, threaded
 
 SLICES = 64
 """Kernels that reduce or compact a table cut it into this many slices whatever the number of threads, and
 combine the slices in order, so that their sums and row orders do not depend on the threads."""
 
-PARALLEL_FROM = 1 << 15
-"""Work items below which a threaded kernel runs on one thread: waking the other
-threads costs more than they save (far more on a busy machine, where a
-sleeping thread may wait a scheduler tick)."""
 
-
-class Threaded:
-    """A prange kernel compiled twice, threaded and serial; small inputs go to the serial copy.
-
-    Every output element of these kernels depends on its own inputs only, so
-    both copies give the same bytes. The serial copy gets its own qualified
-    name because numba's on-disk cache tells functions apart by name, not by
-    the parallel flag.
-    """
-
-    def __init__(self, fn: Callable, work: Callable[..., int]) -> None:
-        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
-        serial.__qualname__ = fn.__qualname__ + "_serial"
-        self.threaded, self.serial, self.work = njit(cache=True, parallel=True)(fn), njit(cache=True)(serial), work
-        functools.update_wrapper(self, fn)
-
-    def __call__(self, *args):  # noqa: ANN002, ANN204 (numba arguments)
-        """Run the copy that suits the input's size."""
-        return (self.threaded if self.work(*args) >= PARALLEL_FROM else self.serial)(*args)
-
-
-def threaded(work: Callable[..., int]) -> Callable[[Callable], Threaded]:
-    """Decorator making a :class:`Threaded` kernel; ``work(*args)`` counts its work items."""
-    return lambda fn: Threaded(fn, work)
-
-
-@njit(cache=True)
+@kernel
 def _pick(rng, cdf: np.ndarray, guide: np.ndarray) -> int:
     """One inverse-CDF draw through the guide table (see choice.WeightedSampler)."""
     u = rng.random()
@@ -63,7 +31,7 @@ def _pick(rng, cdf: np.ndarray, guide: np.ndarray) -> int:
     return idx
 
 
-@njit(cache=True)
+@kernel
 def draw_indices(rng, cdf: np.ndarray, guide: np.ndarray, n: int) -> np.ndarray:
     """``n`` guide-table draws (indices into the sampler's items)."""
     out = np.empty(n, np.int64)
@@ -72,7 +40,7 @@ def draw_indices(rng, cdf: np.ndarray, guide: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel
 def cdf_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows of the positive weights and their cumulative share, the last set to inf so no draw can pass it.
 
@@ -97,7 +65,7 @@ def cdf_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keep, cdf
 
 
-@njit(cache=True)
+@kernel
 def guide_table(cdf: np.ndarray, bins: int) -> np.ndarray:
     """For each of ``bins`` equal bins b, the number of cdf values <= b / bins.
 
@@ -145,7 +113,7 @@ def pick_items(u: np.ndarray, cdf: np.ndarray, guide: np.ndarray, items: np.ndar
     return out.reshape(u.shape)
 
 
-@njit(cache=True)
+@kernel
 def lookup(table: np.ndarray, codes: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
     """``table[codes]``, or ``table[codes[at]]``: one pass, without numpy's conversion of small integer codes to
     pointer-sized indices or the intermediate ``codes[at]`` (levers ask this of every firm every month)."""
@@ -156,7 +124,7 @@ def lookup(table: np.ndarray, codes: np.ndarray, at: np.ndarray | None = None) -
     return out
 
 
-@njit(cache=True)
+@kernel
 def add_at(target: np.ndarray, index: np.ndarray, value: float) -> None:
     """``np.add.at(target, index, value)`` for one scalar value: the same sums in the same order, without numpy's
     slow generic path (several times slower than this loop at tens of thousands of items a month)."""
@@ -179,7 +147,7 @@ M2 = np.uint64(0x94D049BB133111EB)
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def mix64(z: np.uint64) -> np.uint64:
     """splitmix64's finalizer: a bijective 64-bit mix with full avalanche."""
     z = (z ^ (z >> np.uint64(30))) * M1
@@ -192,20 +160,20 @@ HIGH32 = np.float32(1.0) - np.finfo(np.float32).epsneg
 """float32 uniforms are clamped into [LOW32, HIGH32]: rounding may reach 0 or 1, where Gumbel noise is infinite."""
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _row_key(key: np.uint64, uid: np.int64) -> np.uint64:
     """The stream of one id under one key."""
     return mix64(key ^ (np.uint64(uid) * GOLDEN))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _uniform(row: np.uint64, j: int) -> float:
     """Draw j of a row stream: the top 53 bits of mix64(row + (j + 1) * golden), in (0, 1)."""
     bits = mix64(row + np.uint64(j + 1) * GOLDEN) >> np.uint64(11)
     return (np.float64(np.int64(bits)) + 0.5) * 1.1102230246251565e-16  # via int64: numba's uint64->float is slow
 
 
-@njit(cache=True)
+@kernel
 def ndtri(p: float) -> float:
     """The standard normal quantile at p in (0, 1): Wichura's algorithm AS 241 (PPND16), as R's qnorm uses.
 
@@ -242,19 +210,19 @@ def ndtri(p: float) -> float:
     return -value if q < 0 else value
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def keyed_uniform(key: np.uint64, uid: np.int64) -> float:
     """The first keyed uniform of an id: the value of ``keyed_uniforms(key, [uid], 1)``, for kernels that draw as they go."""
     return _uniform(_row_key(key, uid), 0)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def keyed_normal(key: np.uint64, uid: np.int64) -> float:
     """The first keyed uniform of an id, as a standard normal (inverse CDF)."""
     return ndtri(keyed_uniform(key, uid))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def keyed_halves(key: np.uint64, uid: np.int64) -> tuple[np.uint64, np.uint64]:
     """Two independent 32-bit draws of an id from one hash: the high and low halves of its row stream.
 
@@ -295,7 +263,7 @@ def keyed_uniforms32(key: np.uint64, ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel
 def whole_group_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> np.ndarray:
     """Whether each request's group, all its requests together, needs no more than ``room``: the test of
     ``np.bincount(groups, need)[groups] <= room`` with the same sums in the same order, but over a hash table sized
@@ -320,7 +288,7 @@ def whole_group_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> 
     return out
 
 
-@njit(cache=True)
+@kernel
 def prefix_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> np.ndarray:
     """For requests sorted by group: accept each while its group's running need fits the group's ``room`` (a 1e-9
     tolerance), and after a group's first refusal refuse the rest of it. One pass instead of eight numpy ones."""
@@ -335,7 +303,7 @@ def prefix_fits(groups: np.ndarray, need: np.ndarray, room: np.ndarray) -> np.nd
     return out
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def hypot32(dx: np.float32, dy: np.float32) -> np.float32:
     """float32 hypot as glibc's hypotf computes it (the square root in double, rounded once), without the call.
 
@@ -346,14 +314,14 @@ def hypot32(dx: np.float32, dy: np.float32) -> np.float32:
     return np.float32(np.sqrt(np.float64(dx) * np.float64(dx) + np.float64(dy) * np.float64(dy)))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def centre_km(cell: np.int64, cols: np.int64, km: float) -> tuple[np.float32, np.float32]:
     """A cell's centre in km from the grid origin, with the bits of Geography.centre_km: arithmetic instead of two
     look-ups per candidate into half-million-cell tables."""
     return np.float32((cell % cols + 0.5) * km), np.float32((cell // cols + 0.5) * km)
 
 
-@njit(cache=True)
+@kernel
 def cell_centres(cells: np.ndarray, cols: int, cell_km: float) -> np.ndarray:
     """(x, y) km of each cell's centre, one row per cell (:func:`centre_km`): computed, where reading
     Geography.centre_km at scattered cells would miss the cache twice per cell."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .kernels import threaded
+from .compiled import threaded
 from .params import Params
 
 LN_1E7 = np.log(1e7)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from .compiled import threaded
 from .geography import Geography
-from .kernels import threaded
 from .params import Params
 from .state import State
 

@@ -12,8 +12,8 @@ whole counts, compute to 0.1 PFLOPS.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .compiled import kernel
 from .geography import Geography
 from .infrastructure import compute_supply
 from .params import TRACK_IDS, Params
@@ -62,7 +62,7 @@ def headline(state: State, params: Params) -> dict[str, float]:
     }
 
 
-@njit(cache=True)
+@kernel
 def _firm_totals(alive, revenue, employees, guishang, leader):  # noqa: ANN001, ANN201 (numba arrays)
     """Live firms, their revenue, those at or above the 规上 and 100 亿 thresholds, and their workers: one pass, every month."""
     count, core, above, leaders, employed = 0, 0.0, 0, 0, 0

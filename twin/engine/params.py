@@ -79,6 +79,9 @@ TRACK_IDS = tuple(t[0] for t in TRACKS)
 AGENTS_PER_FIRM = 8.3
 """Agents (the firm plus its talent) per synthesized firm in the base year, as measured; for size estimates."""
 
+MONTH = 1.0 / 12.0
+"""One step of the model in years: every annual rate and amount is applied a month at a time."""
+
 BYTES_PER_AGENT = 250
 """Generous peak memory per agent (the benchmark measures about 110), for refusing runs that cannot fit."""
 
@@ -178,8 +181,8 @@ class Params:
                 raise InputError("params", f.name, f"must be a number, got {_brief(value)}")
             if not lo <= value <= hi:
                 raise InputError("params", f.name, f"{value:g} is out of range [{lo:g}, {hi:g}] ({f.metadata['unit']})")
-            if isinstance(f.default, int) and not float(value).is_integer():
-                raise InputError("params", f.name, f"must be a whole number, got {_brief(value)}")
+            if isinstance(f.default, int) and not is_integer(value):
+                raise InputError("params", f.name, f"must be a whole number written as one (16, not 16.0), got {_brief(value)}")
 
     @property
     def expected_agents(self) -> int:
@@ -261,6 +264,12 @@ INTENSITY = np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])
 
 TRACK_SHARES = np.array([TRACK_FIRM_SHARES[t] for t in TRACK_IDS])
 """Firm shares by track index."""
+
+
+def is_integer(value: Any) -> bool:
+    """True for an int (numpy's too) that is not a bool: where an integer is meant, 16.0 and True are refused,
+    not rounded, so a typo or a unit slip cannot run silently as another number."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _brief(value: Any, limit: int = 60) -> str:

@@ -12,7 +12,9 @@ weight from the outermost inwards, as SciPy's symmetric correlation sums it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .compiled import kernel
 
 TRUNCATE = 3.0
 
@@ -30,7 +32,7 @@ def _weights(sigma: float, radius: int) -> np.ndarray:
     return (phi / phi.sum())[::-1].copy()
 
 
-@njit(cache=True, parallel=True)
+@kernel(parallel=True)
 def _along_rows(src, w):  # noqa: ANN001, ANN201 (numba arrays)
     """Filter along axis 1: each output row is a weighted sum of whole input rows, so the inner loops run along memory."""
     k, rows, cols = src.shape
@@ -54,7 +56,7 @@ def _along_rows(src, w):  # noqa: ANN001, ANN201 (numba arrays)
     return out
 
 
-@njit(cache=True, parallel=True)
+@kernel(parallel=True)
 def _along_cols(src, w):  # noqa: ANN001, ANN201 (numba arrays)
     """Filter along axis 2, one row at a time, each weight over the whole row (no dependency chain per cell)."""
     k, rows, cols = src.shape
@@ -76,21 +78,21 @@ def _along_cols(src, w):  # noqa: ANN001, ANN201 (numba arrays)
     return out
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _add_pair(dst, left, right, w):  # noqa: ANN001 (numba arrays)
     """dst += (left + right) * w, element by element."""
     for c in range(dst.shape[0]):
         dst[c] += (left[c] + right[c]) * w
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _add_left(dst, left, w):  # noqa: ANN001 (numba arrays)
     """dst += (left + 0) * w: the right neighbour lies in the zero padding."""
     for c in range(dst.shape[0]):
         dst[c] += (left[c] + 0.0) * w
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _add_right(dst, right, w):  # noqa: ANN001 (numba arrays)
     """dst += (0 + right) * w: the left neighbour lies in the zero padding."""
     for c in range(dst.shape[0]):

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from scipy import special
 
 from .choice import WeightedSampler, gumbel_log, ration
+from .compiled import kernel, threaded
 from .effects import Effects
 from .geography import Geography
-from .kernels import SLICES, add_at, cell_centres, keyed_halves, near_choice, release_closed, threaded
+from .kernels import SLICES, add_at, cell_centres, keyed_halves, near_choice, release_closed
 from .labour import revenue_per_worker, wage_offer
 from .land import free_m2
-from .params import Params
+from .params import MONTH, Params
 from .state import State
 from .streams import Draws, MonthDraws, as_draws
 
-MONTH = 1.0 / 12.0
 CHUNK = 131_072
 
 
@@ -119,7 +119,7 @@ def _talent_month(key, uid, alive, firm, leave_below, separate_below, move_below
     return _gather(found, counts, step, 0), _gather(found, counts, step, 1), _gather(found, counts, step, 2), _gather(found, counts, step, 3)
 
 
-@njit(cache=True)
+@kernel
 def _gather(found, counts, step, kind):  # noqa: ANN001, ANN201 (numba arrays)
     """The rows of one kind from every slice of :func:`_talent_month`, in order."""
     out = np.empty(counts[:, kind].sum(), np.int64)
@@ -137,7 +137,7 @@ def _separate(state: State, params: Params, separated: np.ndarray, leaving: np.n
     _leave(state, leaving)
 
 
-@njit(cache=True)
+@kernel
 def _quit(rows, firm_of, wage_of, employees, cell, occupancy, floor):  # noqa: ANN001 (numba arrays)
     """Workers ``rows`` leave their employer's payroll and free their desk, in one pass (the order of the desk sums kept)."""
     for i in range(rows.shape[0]):
@@ -178,7 +178,7 @@ def _gaps(alive, revenue, per_worker, employees):  # noqa: ANN001, ANN201 (numba
     return gap
 
 
-@njit(cache=True)
+@kernel
 def _wanted(gap, cell, size):  # noqa: ANN001, ANN201 (numba arrays)
     """Unfilled positions summed per cell, in row order.
 
@@ -227,7 +227,7 @@ def match_jobs(
     return len(hired)
 
 
-@njit(cache=True)
+@kernel
 def _hire(who, hiring, pick, offer, skill, firm_of, wage_of, employees, cell, occupancy, floor):  # noqa: ANN001 (numba arrays)
     """Workers ``who`` join the firms ``hiring[pick]`` at the offer times their skill, and take a desk there.
 

@@ -1,5 +1,9 @@
 """The plan's 2027 targets: one small module that metrics, outputs, maps and studies all read."""
 
+LAST_TARGET_YEAR = 2027
+"""The year the targets are set for (docs/sources.md#s-targets-2027): every study judges a run in this year, or in
+its last simulated year before it; runs must start by it, and the scenario's default end is it."""
+
 LEADER_100BN_CNY = 1e11
 """千亿 scale: 1000 亿元 of revenue (the 2027 target of 2 such firms, docs/sources.md#s-targets-2027)."""
 

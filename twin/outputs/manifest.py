@@ -14,7 +14,7 @@ from typing import Any
 
 from layers import LayerStack
 
-from ..engine.targets import TARGETS_2027
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
 from ..policy.scenario import Scenario
 from ..simulation.run import RunResult
 from .folder import TOOL, listed_files, write_file
@@ -86,7 +86,7 @@ def input_hashes(stack: LayerStack, spec: Scenario | None = None, *, scenario_fi
 
 def target_status(result: RunResult) -> dict[str, dict]:
     """Each 2027 target against the run's figure in 2027 (or its last year before)."""
-    snap = max((s for s in result.years if s.year <= 2027), key=lambda s: s.year)
+    snap = max((s for s in result.years if s.year <= LAST_TARGET_YEAR), key=lambda s: s.year)
     return {
         metric: {"year": snap.year, "value": snap.figures[metric], "target": target, "met": snap.figures[metric] >= target, "label": label}
         for metric, (target, label) in TARGETS_2027.items()

@@ -30,18 +30,20 @@ from layers import InputError
 
 from ..engine.effects import Effects
 from ..engine.kernels import lookup
-from ..engine.params import INTENSITY, TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
+from ..engine.params import INTENSITY, MONTH, TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
 from .hook import PolicyModel
 
-MONTH = 1.0 / 12.0
 AI_INTENSIVE = [t for t, v in TRACK_COMPUTE_INTENSITY.items() if v >= 0.6]
 
 TrackName = Literal[TRACK_IDS]  # type: ignore[valid-type]
 TierName = Literal[TIERS]  # type: ignore[valid-type]
 
 
-class Lever(BaseModel):
-    """Fields every lever has: when it acts and which firms it reaches."""
+class ScenarioLever(BaseModel):
+    """A lever declared in a scenario file: the fields every kind has, when it acts and which firms it reaches.
+
+    Every kind satisfies the policy hook's :class:`twin.policy.hook.Lever` protocol (``apply(model, effects)``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,7 +55,7 @@ class Lever(BaseModel):
     tiers: list[TierName] = Field(default_factory=list, description="firm tiers; empty = all")
 
     @model_validator(mode="after")
-    def _years_ordered(self) -> Lever:
+    def _years_ordered(self) -> ScenarioLever:
         if self.end_year < self.start_year:
             raise ValueError(f"end_year ({self.end_year}) is before start_year ({self.start_year})")
         return self
@@ -103,7 +105,7 @@ def _member(codes: np.ndarray, wanted: list[int], size: int, at: np.ndarray | No
     return lookup(table, codes, at)
 
 
-class ComputeVouchers(Lever):
+class ComputeVouchers(ScenarioLever):
     """算力券: pays a share of eligible firms' compute cost, which lowers the compute price they face.
 
     Changes: the ``compute_subsidy`` channel (share of compute cost paid) of
@@ -137,7 +139,7 @@ class ComputeVouchers(Lever):
         effects.add_spend(paid.sum() * MONTH)
 
 
-class ModelSubsidies(Lever):
+class ModelSubsidies(ScenarioLever):
     """Large-model and specialised-model subsidies: one-off funding to model builders each year.
 
     Changes: the ``funding`` channel. At the start of each active year the
@@ -174,7 +176,7 @@ class ModelSubsidies(Lever):
             effects.add_spend(k * self.specialised_cny)
 
 
-class VisionFund(Lever):
+class VisionFund(ScenarioLever):
     """The ¥3 bn 中国视谷 fund: minority equity (with 1:1 credit) in firms in the target zones.
 
     Changes: the ``funding`` channel of firms it invests in, and the
@@ -241,7 +243,7 @@ class ComputeSite(BaseModel):
     anchor: str = Field("linping_compute_town", description="id of an anchors-layer point where it stands")
 
 
-class ComputeBuildout(Lever):
+class ComputeBuildout(ScenarioLever):
     """Compute build-out: PFLOPS coming online by year and where.
 
     Changes: adds compute centres to the state at the start of their year,
@@ -277,7 +279,7 @@ class Park(BaseModel):
     year: int | None = Field(None, description="year it opens (default: the lever's start_year)")
 
 
-class Parks(Lever):
+class Parks(ScenarioLever):
     """Parks: designate or enlarge parks, adding floor space and drawing firms.
 
     Changes: adds ``floor_m2`` of capacity spread over the city cells within
@@ -315,7 +317,7 @@ class Parks(Lever):
                 effects.zone_appeal[geo.zone[cell]] += self.appeal
 
 
-class Talent(Lever):
+class Talent(ScenarioLever):
     """Talent policy: in-migration incentives and retention (housing support counts as retention).
 
     Changes: the ``talent_inflow`` channel (multiplies in-migration) and the
@@ -338,7 +340,7 @@ class Talent(Lever):
             effects.add_spend(self.cost_cny_per_year * model.params.scale * MONTH)
 
 
-class SmartOM(Lever):
+class SmartOM(ScenarioLever):
     """城市智慧运维 and 揭榜挂帅: demand pull from city operations and released application scenarios.
 
     Changes: the ``growth`` channel of firms in the targeted tracks (annual
@@ -367,7 +369,7 @@ LeverSpec = Annotated[
     ComputeVouchers | ModelSubsidies | VisionFund | ComputeBuildout | Parks | Talent | SmartOM,
     Field(discriminator="kind"),
 ]
-LEVER_CLASSES: dict[str, type[Lever]] = {
+LEVER_CLASSES: dict[str, type[ScenarioLever]] = {
     cls.model_fields["kind"].annotation.__args__[0]: cls
     for cls in (ComputeVouchers, ModelSubsidies, VisionFund, ComputeBuildout, Parks, Talent, SmartOM)
 }

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,12 +44,14 @@ from ..engine.infrastructure import update_compute
 from ..engine.labour import revenue_per_worker
 from ..engine.land import update_land
 from ..engine.metrics import COLUMNS, headline, tidy_rows
+from ..engine.params import is_integer
 from ..engine.state import StepLog
 from ..engine.streams import Streams
 from ..engine.synth import synthesize
 from ..engine.talent import release_workers_of_closed_firms, step_talent
 from ..policy import scenario as scenarios
 from ..policy.hook import Lever
+from ..policy.resources import check_resources
 
 HEADLINE = ("revenue_cny", "total_scale_cny", "firms", "guishang_firms", "leaders_100bn", "talent", "employed", "compute_pflops")
 
@@ -57,9 +60,14 @@ class VisionValleyModel(mesa.Model):
     """The 中国视谷 twin: firms, talent and infrastructure on the city grid, one month a step.
 
     Args:
-        scenario: a scenario file path or :class:`twin.policy.scenario.Scenario`; the shipped baseline by default.
-        seed: the run's seed (an int): it seeds the Mesa ``rng`` and the keyed streams. Default: the
-            scenario's seed, so ``VisionValleyModel("x.yaml")`` is ``python run_scenario.py x.yaml``.
+        scenario: a scenario file path or name, or a :class:`twin.policy.scenario.Scenario`; the shipped
+            baseline by default.
+        seed: the run's seed, an int in [0, 2**64): it seeds the Mesa ``rng`` and the keyed streams.
+            Default (with no ``rng`` either): a fresh seed from the operating system's entropy, recorded
+            in ``model.seed``, as ``mesa.Model`` does; so ``mesa.batch_run`` iterations are distinct runs,
+            and ``VisionValleyModel(seed=model.seed)`` reruns one. The command line passes the scenario's
+            ``seed`` (or ``--seed``) explicitly: ``VisionValleyModel("x.yaml", seed=spec.seed)`` is
+            ``python run_scenario.py x.yaml``.
         rng: as in ``mesa.Model``, instead of ``seed``: an int, or a ``numpy.random.Generator`` from
             which the run's seed is drawn. Passing one generator to ``mesa.batch_run`` makes each
             iteration a distinct run, reproducible from the generator's own seed.
@@ -68,9 +76,37 @@ class VisionValleyModel(mesa.Model):
             (the default) means the scenario's own levers, ``[]`` switches them off.
         **params: overrides of :class:`twin.engine.params.Params` by name.
 
+    The arguments are checked before any work; a wrong type is a ``TypeError``, a value out of range a
+    ``ValueError`` (parameters: :class:`layers.InputError`, a ``ValueError``), each naming the argument.
+
     Attributes:
-        seed: the int seed the run used (drawn from ``rng`` when that was given).
-        year: the clock, see the module docstring.
+        seed: the int seed the run used (given, drawn from ``rng``, or fresh).
+        running: True until the month that ends the scenario's last year has been simulated (Mesa's
+            ``run_model`` steps while it holds).
+        steps: months simulated so far (Mesa's counter).
+        rng: the seeded ``numpy.random.Generator`` of the synthesis and the policy levers (Mesa's).
+        random: Mesa's seeded ``random.Random``; the model draws nothing from it.
+        streams: the counter-based streams of every monthly draw (:class:`twin.engine.streams.Streams`).
+        scenario: the resolved :class:`twin.policy.scenario.Scenario`.
+        params: the run's :class:`twin.engine.params.Params` (the scenario's overrides, then ``**params``).
+        layers: the :class:`layers.LayerStack` the city is built on.
+        geo: the per-cell arrays the engine reads (:class:`twin.engine.geography.Geography`).
+        start_year, end_year: the scenario's base year and last simulated year.
+        levers: the levers applied each month, in order.
+        lever_labels: ``kind#position`` of each lever, as metrics.csv names them.
+        state: the agents and the city, as numpy columns (:class:`twin.engine.state.State`):
+            ``state.firms`` and ``state.talent`` hold one row per firm and per person (``alive`` marks the
+            live rows), ``state.compute`` the compute centres.
+        datacollector: a ``mesa.DataCollector``: model reporters ``seed``, ``year`` and the headline
+            figures (:data:`HEADLINE`), collected every month (so ``batch_run`` rows carry their seed),
+            and the yearly tidy table ``"metrics"`` (the rows of metrics.csv).
+        agents: Mesa's ``AgentSet``, which stays empty. The agents are rows of numpy columns, not
+            ``mesa.Agent`` objects (a million Python objects would cost the engine its speed), so
+            Mesa's agent tools (``agent_reporters``, ``agents_by_type``, the space drawers) see none.
+            Read agents from ``state.firms`` and ``state.talent`` instead, e.g.
+            ``pandas.DataFrame({f: model.state.firms[f][model.state.firms.alive] for f in model.state.firms.fields})``;
+            :mod:`twin.simulation.reference` is the same model with one ``mesa.Agent`` per firm and person.
+        year, calendar_year, source, figures: properties, documented below.
     """
 
     def __init__(
@@ -83,17 +119,18 @@ class VisionValleyModel(mesa.Model):
         levers: Iterable[Lever] | None = None,
         **params: Any,
     ) -> None:
+        chosen_levers = check_arguments(scenario, seed, rng, stack, levers)
         spec = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario or scenarios.BASELINE)
-        self.seed = run_seed(spec.seed, seed, rng)
+        self.seed = run_seed(seed, rng)
         super().__init__(seed=self.seed)
         self.streams = Streams(self.seed)
         self.scenario = spec
         self.params = spec.parameters(**params)
-        self.params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # overrides may add to it
+        check_resources(spec, self.params, chosen_levers)  # overrides and levers may ask more than the scenario did
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
-        self.levers = list(spec.levers if levers is None else levers)
+        self.levers = list(spec.levers) if chosen_levers is None else chosen_levers
         self.lever_labels = [f"{getattr(lever, 'kind', type(lever).__name__)}#{i}" for i, lever in enumerate(self.levers)]
         self._spend = dict.fromkeys(self.lever_labels, 0.0)  # CNY each lever spent in the year under way
         for i, lever in enumerate(self.levers):
@@ -106,7 +143,7 @@ class VisionValleyModel(mesa.Model):
         self._homes = WeightedSampler(np.flatnonzero(self.geo.housing > 0), self.geo.housing[self.geo.housing > 0])
         self._capacity_seen: np.ndarray | None = None
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, n=name: m._collected[n]) for name in ("year", *HEADLINE)},
+            model_reporters={"seed": "seed", **{name: (lambda m, n=name: m._collected[n]) for name in ("year", *HEADLINE)}},
             tables={"metrics": list(COLUMNS)},
         )
         self.running = self.end_year > self.start_year
@@ -163,11 +200,6 @@ class VisionValleyModel(mesa.Model):
         if self.year >= self.end_year + 1 - 1e-9:
             self.running = False
 
-    def run(self) -> None:
-        """Step to the end of the scenario's last year."""
-        while self.running:
-            self.step()
-
     def _collect(self) -> None:
         """Collect the monthly reporters from one computation of the headline figures (not one per reporter)."""
         self._collected = self.figures
@@ -190,17 +222,59 @@ class VisionValleyModel(mesa.Model):
         self._spend = dict.fromkeys(self.lever_labels, 0.0)
 
 
-def run_seed(scenario_seed: int, seed: int | None, rng: int | np.random.Generator | None) -> int:
-    """The run's int seed, following ``mesa.Model``: ``seed`` or ``rng``, not both; neither means the scenario's.
+SEEDS = 2**64
+"""Seeds are ints in [0, 2**64): numpy's seeding takes any, but the outputs keep a seed in 64 bits (a larger one failed
+in the CSV writer after the whole run)."""
+
+
+def check_arguments(scenario: object, seed: object, rng: object, stack: object, levers: object) -> list[Lever] | None:
+    """Refuse arguments of the wrong type or range before any work, naming the argument; the levers as a list.
+
+    Integers go through :func:`twin.engine.params.is_integer`, the parameters' own rule: 1.5, 16.0 and True
+    are not seeds (``random.Random(1.5)`` would take it, and a bool would run as seed 1).
+    """
+    if scenario is not None and not isinstance(scenario, (str, os.PathLike, scenarios.Scenario)):
+        raise TypeError(f"scenario must be a scenario file path or name, or a Scenario, got {_brief(scenario)}")
+    for name, value in (("seed", seed), ("rng", rng)):
+        if value is None or (name == "rng" and isinstance(value, np.random.Generator)):
+            continue
+        if not is_integer(value):
+            kind = "an int" + (" or a numpy.random.Generator" if name == "rng" else "")
+            raise TypeError(f"{name} must be {kind}, got {_brief(value)}")
+        if not 0 <= value < SEEDS:
+            raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    if stack is not None and not isinstance(stack, LayerStack):
+        raise TypeError(f"stack must be a layers.LayerStack (layers.load()), got {_brief(stack)}")
+    if levers is None:
+        return None
+    if isinstance(levers, (str, bytes)) or not isinstance(levers, Iterable):
+        raise TypeError(f"levers must be a list of levers, objects with apply(model, effects), got {_brief(levers)}")
+    chosen = list(levers)
+    for i, lever in enumerate(chosen):
+        if not callable(getattr(lever, "apply", None)):
+            raise TypeError(f"levers[{i}] has no apply(model, effects) method: {_brief(lever)}")
+    return chosen
+
+
+def run_seed(seed: int | None, rng: int | np.random.Generator | None) -> int:
+    """The run's int seed, following ``mesa.Model``: ``seed`` or ``rng``, not both; neither means a fresh one.
 
     A generator gives a fresh seed each call (Mesa draws ``integers(2**31 - 1)``
     from it too), which is how ``batch_run`` iterations sharing one generator
-    become distinct, reproducible runs.
+    become distinct, reproducible runs. With neither, the seed is drawn the
+    same way from a generator on the operating system's entropy, so the model
+    can record it (``model.seed``).
     """
     if seed is not None and rng is not None:
         raise ValueError("you have to pass either rng or seed, not both")
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(np.iinfo(np.int32).max))
-    if rng is not None:
+    if seed is not None:
+        return int(seed)
+    if isinstance(rng, int | np.integer):
         return int(rng)
-    return int(scenario_seed if seed is None else seed)
+    generator = np.random.default_rng() if rng is None else rng
+    return int(generator.integers(np.iinfo(np.int32).max))
+
+
+def _brief(value: object) -> str:
+    """A value for a message: its type and a short repr."""
+    return f"{type(value).__name__} {reprlib.repr(value)}"

@@ -37,12 +37,12 @@ from layers import LayerStack
 from ..engine.fields import Fields, city_mean, kernel_self_weight, log_ratio, others_agglomeration
 from ..engine.firms import startup_revenue
 from ..engine.geography import Geography
-from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS
+from ..engine.params import MONTH, TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS
 from ..engine.state import StepLog
 from ..engine.synth import synthesize
 from ..engine.talent import draw_skill
 from ..policy import scenario as scenarios
-from .reference_agents import MONTH, Firm, Worker
+from .reference_agents import Firm, Worker
 
 
 class ReferenceModel(mesa.Model):

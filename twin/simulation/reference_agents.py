@@ -12,9 +12,7 @@ import mesa
 import numpy as np
 
 from ..engine.labour import labour_demand, wage_offer
-from ..engine.params import TRACK_COMPUTE_INTENSITY, TRACK_IDS
-
-MONTH = 1.0 / 12.0
+from ..engine.params import MONTH, TRACK_COMPUTE_INTENSITY, TRACK_IDS
 
 
 class Firm(mesa.Agent):

@@ -24,7 +24,7 @@ import numpy as np
 import layers
 
 from ..engine.metrics import KEYS
-from ..engine.targets import TARGETS_2027
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
 from ..outputs.folder import STORE, write_file
 from ..outputs.manifest import target_status
 from ..outputs.maps.payload import CELL_M, _coarse
@@ -129,7 +129,7 @@ def map_factor(grid: layers.Grid) -> int:
 
 def cell_year(years: list[int]) -> int:
     """The year whose map cells a member keeps: 2027, or the last simulated year before it (the judged year)."""
-    return max(years[0], min(2027, years[-1]))
+    return max(years[0], min(LAST_TARGET_YEAR, years[-1]))
 
 
 def _map_cells(result) -> dict[str, np.ndarray]:
@@ -142,7 +142,7 @@ def _map_cells(result) -> dict[str, np.ndarray]:
 
 def _target_values(result) -> tuple[int | None, list[float]]:
     """The year the 2027 targets are judged in and the member's figures, in TARGETS_2027 order."""
-    if result.years[0].year > 2027:
+    if result.years[0].year > LAST_TARGET_YEAR:
         return None, [math.nan] * len(TARGETS_2027)
     status = target_status(result)
     year = next(iter(status.values()))["year"]

@@ -39,7 +39,7 @@ import layers
 from layers import InputError
 
 from ..engine.params import Params
-from ..engine.targets import TARGETS_2027
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
 from ..outputs.folder import atomic_folder, check_target, write_file
 from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note as summary_note
@@ -61,7 +61,7 @@ RESUMABLE = f"{MEMBERS}/batch0000/fingerprint.json"
 def space(spec: Scenario) -> list[SeekLever]:
     """The scenario's ``seek.levers``, or the documented defaults, checked against its levers."""
     where = spec.source or spec.name
-    last = min(2027, spec.years.end)
+    last = min(LAST_TARGET_YEAR, spec.years.end)
     if not spec.seek.levers:
         entries = []
         for i, lever in enumerate(spec.levers):
@@ -146,7 +146,7 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     entries = space(spec)
     root = spec.seed if seed is None else int(seed)
     targets, note = judged_targets(spec)
-    year = min(2027, spec.years.end)
+    year = min(LAST_TARGET_YEAR, spec.years.end)
     out = check_target(Path(out).resolve(), allow=(RESUMABLE,))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.NSGAIISampler(seed=root, population_size=max(2, min(BATCH * 4, trials)))

@@ -59,7 +59,7 @@ def run_point(values: dict[str, float], seed: int, scale: float, calibration: Pa
 
     spec = scenarios.load(scenarios.BASELINE).model_copy(update={"calibration": str(Path(calibration).resolve())})
     model = VisionValleyModel(spec, seed=seed, stack=_stack(spec), scale=scale, anchors=1, **values)
-    model.run()
+    model.run_model()
     firms = model.state.firms
     alive, anchor = firms.alive, firms.anchor >= 0
     revenue = firms.revenue

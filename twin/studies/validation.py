@@ -111,7 +111,7 @@ def leader_growth(seeds: list[int], scale: float, firm: str = "hikvision_hq") ->
         row = model.state.anchor_ids.index(firm)
         firms = model.state.firms
         start = float(firms.revenue[firms.anchor == row][0])
-        model.run()
+        model.run_model()
         firms = model.state.firms
         out.append(float(firms.revenue[firms.anchor == row][0]) / start - 1.0)
     return out
