@@ -27,6 +27,7 @@ from ruamel.yaml.events import AliasEvent
 from layers import InputError
 
 from ..engine.params import Params
+from ..engine.values import Bool, Float, Int, Seed
 from .levers import KINDS, LEVER_CLASSES, LeverSpec
 from .seek import Seek
 
@@ -46,20 +47,22 @@ class Title(_Strict):
 
     zh: str = ""
     en: str = ""
-    inherited: bool = Field(False, description="set by extends, not by hand: the title was derived from the parent's")
+    inherited: Bool = Field(False, description="set by extends, not by hand: the title was derived from the parent's")
 
 
 class Years(_Strict):
     """The simulated span: the synthesized population is the base year ``start`` as it ends; the run
     simulates January of the next year to December of ``end``, and outputs label each year completed."""
 
-    start: int = Field(2023, ge=2000, le=2100)
-    end: int = Field(2027, ge=2000, le=2100)
+    start: Int = Field(2023, ge=2000, le=2100)
+    end: Int = Field(2027, ge=2000, le=2100)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Years":
         if self.end < self.start:
             raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        if self.end == self.start:
+            raise ValueError(f"end equals start ({self.start}): the run simulates the years after start, so it would run no month")
         if self.start > LAST_TARGET_YEAR:
             raise ValueError(f"start ({self.start}) is after {LAST_TARGET_YEAR}: a run is judged against the "
                              f"{LAST_TARGET_YEAR} targets in its last year up to {LAST_TARGET_YEAR}")
@@ -69,7 +72,7 @@ class Years(_Strict):
 class GridSpec(_Strict):
     """The analysis grid."""
 
-    cell_m: float = Field(250.0, ge=50.0, le=5000.0, description="cell edge in metres")
+    cell_m: Float = Field(250.0, ge=50.0, le=5000.0, description="cell edge in metres")
 
 
 class LayerFiles(_Strict):
@@ -84,7 +87,7 @@ class LayerFiles(_Strict):
     urban: str | None = None
     metro: str | None = None
     zone_files: dict[str, str] = Field(default_factory=dict, description="zone id -> boundary file, e.g. an official 一园 boundary")
-    repair: bool = False
+    repair: Bool = False
 
 
 class Scenario(_Strict):
@@ -93,7 +96,7 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$", max_length=100, description="used in output folder names, so at most 100 characters")
     title: Title = Field(default_factory=Title)
     description: str = ""
-    seed: int = Field(1, ge=0)
+    seed: Seed = Field(1, description="a whole number from 0 to 2^64 - 1")
     years: Years = Field(default_factory=Years)
     step: str = Field("month", pattern="^month$", description="steps are months")
     grid: GridSpec = Field(default_factory=GridSpec)
@@ -120,8 +123,12 @@ def load(path: str | os.PathLike[str]) -> Scenario:
         scenario = Scenario.model_validate(merged)
     except pydantic.ValidationError as exc:
         raise _input_error(path, exc) from None
+    problem = scenario.seek.bounds_problem(scenario.levers)
+    if problem is not None:
+        raise InputError(path, *problem)
     try:
         params = Params().with_overrides(scenario.params)
+        params.coarse_factor(scenario.grid.cell_m)
         params.check_memory(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except InputError as exc:
         raise InputError(path, f"params.{exc.where}", exc.what) from None
