@@ -46,9 +46,14 @@ class InputError(ValueError):
 
 
 def require_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a Path, refusing a NUL byte, which no file name can hold (the OS would raise ValueError)."""
+    """``path`` as a Path, refusing a NUL byte or an unpaired surrogate, which no file name can hold (the OS
+    would raise ValueError or UnicodeEncodeError)."""
     if "\0" in os.fspath(path):
         raise InputError(path, "file", "the path holds a NUL byte, which no file name can contain")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise InputError(path, "file", "the path holds an unpaired surrogate (such as \\ud800), which no file name can contain") from None
     return Path(path)
 
 

@@ -40,6 +40,11 @@ CASES = {
     "no firms": ("name: x\nparams: {scale: 0.0001, firms_full: 1000}\n", r"bad\.yaml: params\.scale: .* leaves about 0\.1 firms"),
     "300-character name": (f"name: {'n' * 300}\n", r"bad\.yaml: name: String should have at most 100 characters"),
     "long run past memory": ("name: x\nyears: {start: 2000, end: 2100}\n", r"bad\.yaml: params\.scale: .* growing to about"),
+    "unknown zone in a lever": ("name: x\nlevers:\n  - {kind: vision_fund, zones: [moon]}\n", r"bad\.yaml: levers\.0\.zones: unknown zone\(s\) moon"),
+}
+
+
+IN_PROCESS = {
     # one rule for numbers (twin/engine/values.py): no coercion of booleans, whole-number floats or text
     "seed true": ("name: x\nseed: true\n", r"bad\.yaml: seed: must be a whole number, got True"),
     "seed 2^64": ("name: x\nseed: 18446744073709551616\n", r"bad\.yaml: seed: must be a whole number from 0 to 2\^64 - 1"),
@@ -57,10 +62,34 @@ CASES = {
     "seek on a count": ("name: x\nlevers: [{kind: vision_fund}]\nseek: {levers: [{lever: 0, fields: {deploy_years: {low: 1, high: 5}}}]}\n",
                         r"bad\.yaml: seek\.levers\.0\.fields\.deploy_years: vision_fund has no real-valued field 'deploy_years'"),
     "nul byte in a layer path": ('name: x\nlayers: {land: "la\\0nd.tif"}\n', r"la\\x00nd\.tif: file: the path holds a NUL byte"),
+    "unpaired surrogate in a title": ('name: x\ntitle: {en: "a\\ud800"}\n', r"bad\.yaml: title\.en: holds an unpaired surrogate \(such as \\ud800\)"),
     "zone with no cell at 5 km": ("name: x\ngrid: {cell_m: 5000}\nparams: {neighbourhood_m: 5000}\n",
                                   r"window_park\.geojson: extent: zone window covers no 5000 m cell of the city"),
-    "unknown zone in a lever": ("name: x\nlevers:\n  - {kind: vision_fund, zones: [moon]}\n", r"bad\.yaml: levers\.0\.zones: unknown zone\(s\) moon"),
 }
+"""Cases run through the command line's own ``main`` in this process: the same parsing, checks and printing
+as a subprocess, without paying an interpreter's start-up for each."""
+
+
+@pytest.fixture
+def main(tmp_path, capsys, monkeypatch):
+    """``run_scenario.py bad.yaml --out OUT --quiet EXTRA...`` through :func:`twin.cli.main` in this process."""
+    from twin import cli
+
+    monkeypatch.chdir(ROOT)
+
+    def run(text: str, *extra: str) -> subprocess.CompletedProcess:
+        (tmp_path / "bad.yaml").write_text(text, encoding="utf-8")
+        status = cli.main([str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "out"), "--quiet", *extra])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess([], status, captured.out, captured.err)
+
+    return run
+
+
+@pytest.mark.parametrize("case", IN_PROCESS, ids=list(IN_PROCESS))
+def test_bad_values_get_one_line_and_status_2_before_any_work(tmp_path, main, case):
+    text, pattern = IN_PROCESS[case]
+    _assert_clean_failure(main(text), pattern, tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
@@ -167,12 +196,12 @@ def test_echoed_values_cannot_split_or_colour_the_error_line(tmp_path):
     assert _no_control_characters(out.stderr) and (mine / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
-def test_seed_beyond_64_bits_on_the_command_line_is_refused(tmp_path):
-    out = _run(tmp_path, "name: x\n", "--seed", str(2**64))
+def test_seed_beyond_64_bits_on_the_command_line_is_refused(tmp_path, main):
+    out = main("name: x\n", "--seed", str(2**64))
     _assert_clean_failure(out, r"arguments: --seed: must be a whole number from 0 to 2\^64 - 1, got 18446744073709551616", tmp_path)
 
 
-def test_geopackage_with_several_layers_is_refused_naming_them(tmp_path):
+def test_geopackage_with_several_layers_is_refused_naming_them(tmp_path, main):
     """GDAL would read the first layer silently (here a 100 km² decoy): the file is refused, its layers listed."""
     import shapely
 
@@ -180,22 +209,22 @@ def test_geopackage_with_several_layers_is_refused_naming_them(tmp_path):
     decoy = gpd.GeoDataFrame(geometry=[shapely.box(120.2, 30.1, 120.3, 30.2)], crs="EPSG:4326")
     decoy.to_file(tmp_path / "zones.gpkg", layer="decoy")
     window.to_file(tmp_path / "zones.gpkg", layer="official_window")
-    out = _run(tmp_path, "name: x\nlayers: {zone_files: {window: zones.gpkg}}\n")
+    out = main("name: x\nlayers: {zone_files: {window: zones.gpkg}}\n")
     _assert_clean_failure(out, r"zones\.gpkg: layers: holds 2 layers \(decoy, official_window\); a layer file must hold one", tmp_path)
 
 
-def test_all_zero_land_raster_is_refused(tmp_path):
+def test_all_zero_land_raster_is_refused(tmp_path, main):
     import rasterio
 
     with rasterio.open(ROOT / "gis_data" / "land.tif") as src:
         profile, data = src.profile, src.read(1)
     with rasterio.open(tmp_path / "zero.tif", "w", **profile) as dst:
         dst.write((data * 0).astype(data.dtype), 1)
-    out = _run(tmp_path, "name: x\nlayers: {land: zero.tif}\n")
+    out = main("name: x\nlayers: {land: zero.tif}\n")
     _assert_clean_failure(out, r"zero\.tif: band 1: every value over the city is 0: no land would be developable", tmp_path)
 
 
-def test_huge_sparse_land_raster_is_refused_from_its_header(tmp_path):
+def test_huge_sparse_land_raster_is_refused_from_its_header(tmp_path, main):
     """200,000 x 130,000 cells of 1.2 m over the city in a 1 MB sparse file: refused by size, not read for minutes."""
     import numpy as np
     import rasterio
@@ -208,5 +237,5 @@ def test_huge_sparse_land_raster_is_refused_from_its_header(tmp_path):
     with rasterio.open(tmp_path / "huge.tif", "w", **profile) as dst:
         dst.write(np.ones((512, 512), "uint8"), 1, window=Window(100_000, 60_000, 512, 512))
     assert (tmp_path / "huge.tif").stat().st_size < 2_000_000
-    out = _run(tmp_path, "name: x\nlayers: {land: huge.tif}\n")
+    out = main("name: x\nlayers: {land: huge.tif}\n")
     _assert_clean_failure(out, r"huge\.tif: size: the part covering the city is [\d,]+ x [\d,]+ cells .* at most 400,000,000 are read", tmp_path)

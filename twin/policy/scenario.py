@@ -197,7 +197,23 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise InputError(path, "top level", "a scenario must be a mapping of keys to values")
+    _require_encodable(path, data, ())
     return data
+
+
+def _require_encodable(path: Path, value: Any, where: tuple[str, ...]) -> None:
+    """No text may hold an unpaired surrogate (YAML's "\\ud800"): UTF-8 cannot encode it, so a title holding one
+    would fail only when the map is written, after the whole run, and a path holding one cannot be opened."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        for text in (key, item):
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InputError(path, ".".join((*where, str(key))) or "top level",
+                                     "holds an unpaired surrogate (such as \\ud800), which UTF-8 cannot encode") from None
+        _require_encodable(path, item, (*where, str(key)))
 
 
 def _require_scenario_file(path: Path) -> None:
