@@ -87,7 +87,7 @@ def _check_raster(path: Path, city: shapely.Geometry) -> None:
         if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer) and not np.issubdtype(np.dtype(src.dtypes[0]), np.floating):
             raise InputError(path, "band 1", f"values of type {src.dtypes[0]} are not real numbers")
         check_overlap(path, shapely.box(*rasterio.warp.transform_bounds(src.crs, WGS84, *src.bounds)), city)
-        window = _city_window(src, city)
+        window = _city_window(path, src, city)
         if window.width * window.height > MAX_CELLS:
             raise InputError(path, "size", f"the part covering the city is {int(window.width):,} x {int(window.height):,} cells "
                                            f"({src.res[0]:g} x {src.res[1]:g} units each); at most {MAX_CELLS:,} are read: "
@@ -101,8 +101,10 @@ def _check_raster(path: Path, city: shapely.Geometry) -> None:
         raise InputError(path, "band 1", "every value over the city is 0: no land would be developable")
 
 
-def _city_window(src: rasterio.DatasetReader, city: shapely.Geometry) -> Window:
+def _city_window(path: Path, src: rasterio.DatasetReader, city: shapely.Geometry) -> Window:
     """The raster's cells within the city's bounding box (whole cells, clipped to the raster), from the header alone."""
+    if not src.transform.is_rectilinear:
+        raise InputError(path, "transform", "the raster is rotated; warp it north-up first (gdalwarp)")
     bounds = rasterio.warp.transform_bounds(WGS84, src.crs, *city.bounds, densify_pts=21)
     window = rasterio.windows.from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
     try:

@@ -218,7 +218,8 @@ class Params:
         return tier + (revenue >= self.leader_threshold_cny).view(np.int8)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Params":
-        """A copy with some parameters changed; an unknown name is an input error."""
+        """A copy with some parameters changed; an unknown name, or a value the one rule for numbers refuses
+        (twin/engine/values.py, checked in ``__post_init__``), is an input error. The Python API goes through here too."""
         names = {f.name for f in dataclasses.fields(self)}
         for name in overrides:
             if name not in names:
