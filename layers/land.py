@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.warp
+import rasterio.windows
 import shapely
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 
 from .errors import InputError
 from .grid import Grid, open_raster
@@ -67,24 +69,57 @@ class LandSource:
         return grid.read_raster(self.path, resampling=Resampling.average if coarser else Resampling.nearest)
 
 
+MAX_CELLS = 400_000_000
+"""Most raster cells read over the city's bounding box: a 10 m raster of all of Hangzhou's districts (about 350
+million) fits; a finer one is refused in seconds instead of read for minutes (resample it with gdalwarp -tr)."""
+
+CHUNK_CELLS = 1 << 22
+"""Cells read at a time when scanning a raster's values, so a large official raster fits in memory."""
+
+
 def _check_raster(path: Path, city: shapely.Geometry) -> None:
-    """CRS, numeric band, overlap with the city and every valid value in [0, 1], read block by block."""
+    """CRS, numeric band, overlap with the city, size, and every valid value in [0, 1] with some land above 0.
+
+    Only the header is read until the raster is known to overlap the city and the part covering it is of a
+    readable size; then that part alone is scanned, so a huge sparse raster costs seconds, not minutes.
+    """
     with open_raster(path) as src:
         if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer) and not np.issubdtype(np.dtype(src.dtypes[0]), np.floating):
             raise InputError(path, "band 1", f"values of type {src.dtypes[0]} are not real numbers")
         check_overlap(path, shapely.box(*rasterio.warp.transform_bounds(src.crs, WGS84, *src.bounds)), city)
-        low, high = _value_range(src)
+        window = _city_window(path, src, city)
+        if window.width * window.height > MAX_CELLS:
+            raise InputError(path, "size", f"the part covering the city is {int(window.width):,} x {int(window.height):,} cells "
+                                           f"({src.res[0]:g} x {src.res[1]:g} units each); at most {MAX_CELLS:,} are read: "
+                                           "resample it coarser (gdalwarp -tr 10 10 ...)")
+        low, high = _value_range(src, window)
     if low is None:
-        raise InputError(path, "band 1", "has no valid values (everything is nodata)")
+        raise InputError(path, "band 1", "has no valid values over the city (everything is nodata)")
     if low < 0 or high > 1:
         raise InputError(path, "band 1", f"values run from {low:g} to {high:g}; the land weight must lie in [0, 1]")
+    if high == 0:
+        raise InputError(path, "band 1", "every value over the city is 0: no land would be developable")
 
 
-def _value_range(src: rasterio.DatasetReader) -> tuple[float | None, float | None]:
-    """Smallest and largest valid value of band 1, block by block so a large official raster fits in memory."""
+def _city_window(path: Path, src: rasterio.DatasetReader, city: shapely.Geometry) -> Window:
+    """The raster's cells within the city's bounding box (whole cells, clipped to the raster), from the header alone."""
+    if not src.transform.is_rectilinear:
+        raise InputError(path, "transform", "the raster is rotated; warp it north-up first (gdalwarp)")
+    bounds = rasterio.warp.transform_bounds(WGS84, src.crs, *city.bounds, densify_pts=21)
+    window = rasterio.windows.from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+    try:
+        return window.intersection(Window(0, 0, src.width, src.height))
+    except rasterio.errors.WindowError:
+        return Window(0, 0, 0, 0)
+
+
+def _value_range(src: rasterio.DatasetReader, window: Window) -> tuple[float | None, float | None]:
+    """Smallest and largest valid value of band 1 within ``window``, a band of rows at a time."""
     low = high = None
-    for _, window in src.block_windows(1):
-        block = src.read(1, window=window, masked=True)
+    rows = max(1, CHUNK_CELLS // max(int(window.width), 1))
+    for top in range(int(window.row_off), int(window.row_off + window.height), rows):
+        height = min(rows, int(window.row_off + window.height) - top)
+        block = src.read(1, window=Window(window.col_off, top, window.width, height), masked=True)
         values = block.compressed()
         values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
         if values.size:
@@ -105,6 +140,8 @@ def _weighted_polygons(path: Path, city: shapely.Geometry, repair: bool) -> gpd.
         position = int(np.flatnonzero(~allowed.to_numpy())[0])
         rule = "0 or 1" if column == "developable" else "a number in [0, 1]"
         raise InputError(path, f"feature {position}", f"{column} is {frame[column].iloc[position]!r}; it must be {rule}")
+    if not (values > 0).any():
+        raise InputError(path, column, "is 0 on every feature: no land would be developable")
     check_overlap(path, shapely.union_all(frame.geometry.values), city)
     return gpd.GeoDataFrame({"weight": values.astype(float)}, geometry=frame.geometry.values, crs=WGS84)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError, require_file
+from .errors import InputError, escape, require_file
 from .grid import METRIC_CRS, Grid
 from .land import LandSource, check_overlap
 from .vector import LINE, POINT, POLYGON, WGS84, read_layer
@@ -169,7 +169,7 @@ def load(
     _check_extent(files["districts"], district_frame)
     grid = Grid.covering(district_frame, cell_m=cell_m)
     city = shapely.union_all(district_frame.geometry.values)
-    doubts = _check_user_zones(zone_frame, zone_table, files["zones"], district_frame, zone_files or {}, grid, city, repair)
+    doubts = _check_zones(zone_frame, zone_table, files["zones"], district_frame, zone_files or {}, zone_sources, grid, city, repair)
     water_frame, urban_frame = (_city_layer(files[k], POLYGON, (), city, repair) for k in ("water", "urban"))
     metro_frame = _city_layer(files["metro"], LINE, ("ref",), city, repair)
     land_source = LandSource.read(files["land"], city, repair)
@@ -202,29 +202,40 @@ def _check_extent(path: Path, frame: gpd.GeoDataFrame) -> None:
                                          f"({HANGZHOU_EXTENT[0]:g}..{HANGZHOU_EXTENT[2]:g}E {HANGZHOU_EXTENT[1]:g}..{HANGZHOU_EXTENT[3]:g}N)")
 
 
-def _check_user_zones(zones: gpd.GeoDataFrame, table: pd.DataFrame, table_path: Path, districts: gpd.GeoDataFrame,
-                      overrides: Mapping[str, PathLike], grid: Grid, city: shapely.Geometry, repair: bool) -> list[str]:
-    """A user zone boundary must overlap the city and cover a grid cell (or a lever on it acts on nothing).
+def _check_zones(zones: gpd.GeoDataFrame, table: pd.DataFrame, table_path: Path, districts: gpd.GeoDataFrame,
+                 overrides: Mapping[str, PathLike], sources: Mapping[str, Path], grid: Grid, city: shapely.Geometry,
+                 repair: bool) -> list[str]:
+    """Every zone must cover a grid cell of the city (or a lever on it acts on nothing), and a user zone
+    boundary must overlap the city: one rule for shipped and user boundaries, whatever the cell size.
 
     Returns warnings for boundaries that line up with the shipped ones only
     after a GCJ-02 to WGS-84 shift: 高德 coordinates labelled EPSG:4326.
     """
+    for zone, file in sorted(overrides.items()):
+        check_overlap(Path(file), zones.geometry.iloc[_zone_row(zones, zone)], city)
+    in_city = grid.rasterize(districts, dtype="uint8") > 0
+    for row, zone in enumerate(zones["zone"]):
+        cells = grid.rasterize(zones.iloc[[row]], dtype="uint8") > 0  # by cell centre, as the zone raster levers use
+        if not (cells & in_city).any():
+            file = overrides.get(zone) or sources.get(f"zone:{zone}") or table_path
+            raise InputError(file, "extent", f"zone {zone} covers no {grid.cell_m:g} m cell of the city (grid.cell_m); "
+                                             "a lever on it would act on nothing")
     if not overrides:
         return []
     shipped, _ = _build_zones(table, table_path, districts, {}, repair)
     doubts = []
     for zone, file in sorted(overrides.items()):
-        row = int(np.flatnonzero(zones["zone"].to_numpy() == zone)[0])
-        geom = zones.geometry.iloc[row]
-        check_overlap(Path(file), geom, city)
-        cells = grid.rasterize(zones.iloc[[row]], dtype="uint8") > 0  # by cell centre, as the zone raster levers use
-        if not (cells & (grid.rasterize(districts, dtype="uint8") > 0)).any():
-            raise InputError(file, "extent", f"zone {zone} covers no {grid.cell_m:g} m cell of the city; a lever on it would act on nothing")
-        shift = _gcj02_shift_m(geom, shipped.geometry.iloc[row])
+        row = _zone_row(zones, zone)
+        shift = _gcj02_shift_m(zones.geometry.iloc[row], shipped.geometry.iloc[row])
         if shift is not None:
-            doubts.append(f"{file}: zone {zone} lines up with the shipped boundary only after a GCJ-02 shift "
+            doubts.append(f"{escape(file)}: zone {escape(zone)} lines up with the shipped boundary only after a GCJ-02 shift "
                           f"({shift[0]:.0f} m off as given, {shift[1]:.0f} m after); it may be 高德 GCJ-02 coordinates labelled EPSG:4326")
     return doubts
+
+
+def _zone_row(zones: gpd.GeoDataFrame, zone: str) -> int:
+    """Row of ``zone`` in the zone frame."""
+    return int(np.flatnonzero(zones["zone"].to_numpy() == zone)[0])
 
 
 def _gcj02_shift_m(geom: shapely.Geometry, reference: shapely.Geometry) -> tuple[float, float] | None:

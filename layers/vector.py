@@ -42,6 +42,7 @@ def read_layer(
     """
     path = require_file(path)
     try:
+        _require_one_layer(path)
         frame = gpd.read_file(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
         raise InputError(path, "file", f"cannot be read as a vector layer ({_first_line(exc)})") from None
@@ -60,6 +61,20 @@ def read_layer(
     frame = frame.to_crs(WGS84) if not frame.crs.equals(WGS84) else frame
     _check_degrees(frame, path)
     return frame
+
+
+MAX_LISTED = 10
+"""Layer names listed in the error for a file with several layers; a GeoPackage can hold thousands."""
+
+
+def _require_one_layer(path: Path) -> None:
+    """A file with several layers (a GeoPackage, a KML) is refused, naming them: GDAL would silently read the
+    first, which may well be a decoy or a working copy, and a zone drawn from the wrong layer changes every output."""
+    names = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    if len(names) > 1:
+        shown = ", ".join(names[:MAX_LISTED]) + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+        raise InputError(path, "layers", f"holds {len(names)} layers ({shown}); a layer file must hold one. "
+                                         f"Keep the one you mean: ogr2ogr one_layer.gpkg {path.name} LAYER_NAME")
 
 
 def _check_degrees(frame: gpd.GeoDataFrame, path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ def _run(tmp_path: Path, text: str, *extra: str) -> subprocess.CompletedProcess:
 CASES = {
     "yaml syntax": ("name: x\nyears: {start: 2023, end: 2027\n", r"bad\.yaml: line 3, column 1: YAML syntax error"),
     "unknown key": ("name: x\nyaers: {start: 2023}\n", r"bad\.yaml: yaers: unknown key; did you mean 'years'\?"),
-    "wrong type": ("name: x\nyears: {start: soon}\n", r"bad\.yaml: years\.start: Input should be a valid integer"),
+    "wrong type": ("name: x\nyears: {start: soon}\n", r"bad\.yaml: years\.start: must be a whole number, got 'soon'"),
     "negative budget": ("name: x\nlevers:\n  - {kind: compute_vouchers, budget_cny_per_year: -1}\n", r"bad\.yaml: levers\.0\.budget_cny_per_year: Input should be greater than or equal to 0"),
     "end before start": ("name: x\nyears: {start: 2027, end: 2023}\n", r"bad\.yaml: years: end \(2023\) is before start \(2027\)"),
     "absurd agent count": ("name: x\nparams: {scale: 10, firms_full: 1000000}\n", r"bad\.yaml: params\.scale: .* agents, growing to about .* over 4 years, needing about .* GiB"),
@@ -41,6 +42,54 @@ CASES = {
     "long run past memory": ("name: x\nyears: {start: 2000, end: 2100}\n", r"bad\.yaml: params\.scale: .* growing to about"),
     "unknown zone in a lever": ("name: x\nlevers:\n  - {kind: vision_fund, zones: [moon]}\n", r"bad\.yaml: levers\.0\.zones: unknown zone\(s\) moon"),
 }
+
+
+IN_PROCESS = {
+    # one rule for numbers (twin/engine/values.py): no coercion of booleans, whole-number floats or text
+    "seed true": ("name: x\nseed: true\n", r"bad\.yaml: seed: must be a whole number, got True"),
+    "seed 2^64": ("name: x\nseed: 18446744073709551616\n", r"bad\.yaml: seed: must be a whole number from 0 to 2\^64 - 1"),
+    "string year": ("name: x\nyears: {start: '2023', end: 2025}\n", r"bad\.yaml: years\.start: must be a whole number, got '2023'"),
+    "zero months": ("name: x\nyears: {start: 2027, end: 2027}\n", r"bad\.yaml: years: end equals start \(2027\): .* would run no month"),
+    "whole-number float count": ("name: x\nparams: {candidates: 16.0}\n", r"bad\.yaml: params\.candidates: must be a whole number written without a decimal point, got 16\.0"),
+    "boolean count": ("name: x\nlevers:\n  - {kind: vision_fund, deploy_years: true}\n", r"bad\.yaml: levers\.0\.deploy_years: must be a whole number, got True"),
+    "boolean amount": ("name: x\nlevers:\n  - {kind: vision_fund, total_cny: true}\n", r"bad\.yaml: levers\.0\.total_cny: must be a number, got True"),
+    "neighbourhood below a cell": ("name: x\nparams: {neighbourhood_m: 100}\n", r"bad\.yaml: params\.neighbourhood_m: 100 m is not a whole multiple of the 250 m grid cell"),
+    "neighbourhood off the grid": ("name: x\ngrid: {cell_m: 300}\n", r"bad\.yaml: params\.neighbourhood_m: 1000 m is not a whole multiple of the 300 m grid cell .*use 900, 1200"),
+    "seek bound nan": ("name: x\nlevers: [{kind: vision_fund}]\nseek: {levers: [{lever: 0, fields: {total_cny: {low: .nan, high: 1e9}}}]}\n",
+                       r"bad\.yaml: seek\.levers\.0\.fields\.total_cny\.low: must be a finite number, got nan"),
+    "seek bound beyond the field": ("name: x\nlevers: [{kind: vision_fund}]\nseek: {levers: [{lever: 0, fields: {total_cny: {low: 0, high: 1e20}}}]}\n",
+                                    r"bad\.yaml: seek\.levers\.0\.fields\.total_cny: high 1e\+20 is above the field's range \(it must be at most 1e\+12\)"),
+    "seek on a count": ("name: x\nlevers: [{kind: vision_fund}]\nseek: {levers: [{lever: 0, fields: {deploy_years: {low: 1, high: 5}}}]}\n",
+                        r"bad\.yaml: seek\.levers\.0\.fields\.deploy_years: vision_fund has no real-valued field 'deploy_years'"),
+    "nul byte in a layer path": ('name: x\nlayers: {land: "la\\0nd.tif"}\n', r"la\\x00nd\.tif: file: the path holds a NUL byte"),
+    "unpaired surrogate in a title": ('name: x\ntitle: {en: "a\\ud800"}\n', r"bad\.yaml: title\.en: holds an unpaired surrogate \(such as \\ud800\)"),
+    "zone with no cell at 5 km": ("name: x\ngrid: {cell_m: 5000}\nparams: {neighbourhood_m: 5000}\n",
+                                  r"window_park\.geojson: extent: zone window covers no 5000 m cell of the city"),
+}
+"""Cases run through the command line's own ``main`` in this process: the same parsing, checks and printing
+as a subprocess, without paying an interpreter's start-up for each."""
+
+
+@pytest.fixture
+def main(tmp_path, capsys, monkeypatch):
+    """``run_scenario.py bad.yaml --out OUT --quiet EXTRA...`` through :func:`twin.cli.main` in this process."""
+    from twin import cli
+
+    monkeypatch.chdir(ROOT)
+
+    def run(text: str, *extra: str) -> subprocess.CompletedProcess:
+        (tmp_path / "bad.yaml").write_text(text, encoding="utf-8")
+        status = cli.main([str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "out"), "--quiet", *extra])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess([], status, captured.out, captured.err)
+
+    return run
+
+
+@pytest.mark.parametrize("case", IN_PROCESS, ids=list(IN_PROCESS))
+def test_bad_values_get_one_line_and_status_2_before_any_work(tmp_path, main, case):
+    text, pattern = IN_PROCESS[case]
+    _assert_clean_failure(main(text), pattern, tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
@@ -118,3 +167,75 @@ def test_study_commands_refuse_a_bad_output_folder_before_running(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def _no_control_characters(text: str) -> bool:
+    import unicodedata
+
+    return not any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text.rstrip("\n"))
+
+
+def test_echoed_values_cannot_split_or_colour_the_error_line(tmp_path):
+    """A zone id, a scenario path, an --out and a stray argument holding a newline and an ANSI escape are echoed escaped."""
+    hostile = "core\nerror: fake\x1b[31m"
+    out = _run(tmp_path, f"name: x\nlayers: {{zone_files: {{{json.dumps(hostile)}: {ROOT / 'gis_data' / 'window_park.geojson'}}}}}\n")
+    _assert_clean_failure(out, r"unknown zone id\(s\) core\\nerror: fake\\x1b\[31m; the zones are window", tmp_path)
+    assert _no_control_characters(out.stderr)
+    out = subprocess.run([sys.executable, "run_scenario.py", str(tmp_path / "no\nsuch\x1b[31m.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    _assert_clean_failure(out, r"no\\nsuch\\x1b\[31m\.yaml: file: not found", tmp_path)
+    assert _no_control_characters(out.stderr)
+    mine = tmp_path / "my\nthesis\x1b[2J"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine", encoding="utf-8")
+    out = subprocess.run([sys.executable, "run_scenario.py", str(BASELINE), "--out", str(mine), "--quiet", "stray\nerror: x"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    _assert_clean_failure(out, r"unrecognized arguments: stray\\nerror: x", tmp_path)
+    out = subprocess.run([sys.executable, "run_scenario.py", str(BASELINE), "--out", str(mine), "--quiet"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    _assert_clean_failure(out, r"my\\nthesis\\x1b\[2J holds files that are not an output of this tool", tmp_path)
+    assert _no_control_characters(out.stderr) and (mine / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_seed_beyond_64_bits_on_the_command_line_is_refused(tmp_path, main):
+    out = main("name: x\n", "--seed", str(2**64))
+    _assert_clean_failure(out, r"arguments: --seed: must be a whole number from 0 to 2\^64 - 1, got 18446744073709551616", tmp_path)
+
+
+def test_geopackage_with_several_layers_is_refused_naming_them(tmp_path, main):
+    """GDAL would read the first layer silently (here a 100 km² decoy): the file is refused, its layers listed."""
+    import shapely
+
+    window = gpd.read_file(ROOT / "gis_data" / "window_park.geojson")
+    decoy = gpd.GeoDataFrame(geometry=[shapely.box(120.2, 30.1, 120.3, 30.2)], crs="EPSG:4326")
+    decoy.to_file(tmp_path / "zones.gpkg", layer="decoy")
+    window.to_file(tmp_path / "zones.gpkg", layer="official_window")
+    out = main("name: x\nlayers: {zone_files: {window: zones.gpkg}}\n")
+    _assert_clean_failure(out, r"zones\.gpkg: layers: holds 2 layers \(decoy, official_window\); a layer file must hold one", tmp_path)
+
+
+def test_all_zero_land_raster_is_refused(tmp_path, main):
+    import rasterio
+
+    with rasterio.open(ROOT / "gis_data" / "land.tif") as src:
+        profile, data = src.profile, src.read(1)
+    with rasterio.open(tmp_path / "zero.tif", "w", **profile) as dst:
+        dst.write((data * 0).astype(data.dtype), 1)
+    out = main("name: x\nlayers: {land: zero.tif}\n")
+    _assert_clean_failure(out, r"zero\.tif: band 1: every value over the city is 0: no land would be developable", tmp_path)
+
+
+def test_huge_sparse_land_raster_is_refused_from_its_header(tmp_path, main):
+    """200,000 x 130,000 cells of 1.2 m over the city in a 1 MB sparse file: refused by size, not read for minutes."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    profile = {"driver": "GTiff", "width": 200_000, "height": 130_000, "count": 1, "dtype": "uint8", "crs": "EPSG:4549", "nodata": 0,
+               "transform": Affine(1.2, 0, 360_000, 0, -1.2, 3_380_000), "tiled": True, "blockxsize": 512, "blockysize": 512,
+               "compress": "deflate", "sparse_ok": True}
+    with rasterio.open(tmp_path / "huge.tif", "w", **profile) as dst:
+        dst.write(np.ones((512, 512), "uint8"), 1, window=Window(100_000, 60_000, 512, 512))
+    assert (tmp_path / "huge.tif").stat().st_size < 2_000_000
+    out = main("name: x\nlayers: {land: huge.tif}\n")
+    _assert_clean_failure(out, r"huge\.tif: size: the part covering the city is [\d,]+ x [\d,]+ cells .* at most 400,000,000 are read", tmp_path)

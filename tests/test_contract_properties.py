@@ -110,3 +110,72 @@ def test_the_constructor_takes_good_arguments_and_refuses_bad_ones_by_name_befor
             assert any(name in str(exc) for name in bad), (arguments, str(exc))
         else:
             raise AssertionError("the constructor finished without reaching its first work")
+
+
+UNPRINTABLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def _printable_line(line: str) -> bool:
+    import unicodedata
+
+    return not any(unicodedata.category(ch) in UNPRINTABLE for ch in line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(), where=st.text(max_size=20))
+def test_any_echoed_value_prints_as_one_line_without_control_characters(value: str, where: str) -> None:
+    """layers.escape: whatever a file name, key or value holds, the printed error is one line, nothing hidden or coloured."""
+    from layers import InputError, escape
+
+    line = f"error: {InputError(value, where, f'unknown zone id(s) {value}')}"
+    assert len(line.splitlines()) == 1 and _printable_line(line)
+    assert escape(escape(value)) == escape(value)  # escaping twice (an error re-raised with a new place) changes nothing
+    assert all(ch in escape(value) for ch in value if _printable_line(ch))  # printable text is kept as written
+
+
+HOSTILE = st.one_of(st.text(min_size=1, max_size=12), st.sampled_from(["core\nerror: fake\x1b[31m", "a\rb", "\u2028x", "\x85", "\x00", "\x1b]0;pwned\x07"]))
+SLOTS = {
+    "zone id": lambda v: f"layers: {{zone_files: {{{json.dumps(v)}: zone.geojson}}}}\n",
+    "layer path": lambda v: f"layers: {{water: {json.dumps(v + '.geojson')}}}\n",
+    "extends": lambda v: f"extends: {json.dumps(v)}\n",
+    "lever zone": lambda v: f"levers:\n  - {{kind: vision_fund, zones: [{json.dumps(v)}]}}\n",
+    "title": lambda v: f"title: {{en: {json.dumps(v)}}}\nyears: {{start: 2027, end: 2027}}\n",
+}
+NUMBERS = st.sampled_from(["16.0", "true", "'16'", "18446744073709551616", ".nan", "-.inf", "1e400", "[16]"])
+NUMBER_SLOTS = ("seed: {}\n", "params: {{candidates: {}}}\n", "years: {{start: {}, end: 2025}}\n",
+                "levers:\n  - {{kind: vision_fund, deploy_years: {}}}\n", "seek: {{trials: {}}}\n",
+                "levers:\n  - {{kind: compute_buildout, sites: [{{year: {}, pflops: 100}}]}}\n")
+
+
+def _refused_cleanly(text: str) -> None:
+    """Run the file through the command line's ``main`` in this process (as run_scenario.py would, without an
+    interpreter's start-up per example): exit 2, one printable ``error:`` line, nothing written beside it."""
+    import contextlib
+    import io
+
+    from twin import cli
+
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        (base / "s.yaml").write_text(text, encoding="utf-8")
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            status = cli.main([str(base / "s.yaml"), "--out", str(base / "out"), "--quiet"])
+        lines = err.getvalue().strip().splitlines()
+        assert status == 2, (text, err.getvalue()[-3000:])
+        assert len(lines) == 1 and lines[0].startswith("error: ") and _printable_line(lines[0]), (text, err.getvalue())
+        assert sorted(p.name for p in base.iterdir()) == ["s.yaml"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slot=st.sampled_from(sorted(SLOTS)), value=HOSTILE)
+def test_hostile_text_in_any_slot_is_refused_on_one_printable_line(slot: str, value: str) -> None:
+    """A newline, an escape sequence or any other text where a zone id, path or parent is expected: one clean line."""
+    _refused_cleanly("name: x\nparams: {scale: 0.002, anchors: 0}\n" + SLOTS[slot](value))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slot=st.sampled_from(NUMBER_SLOTS), value=NUMBERS)
+def test_numbers_of_the_wrong_kind_are_refused_by_the_one_rule(slot: str, value: str) -> None:
+    """A whole-number float, a boolean, quoted text, a seed past 2^64 or a non-finite number is never coerced."""
+    _refused_cleanly("name: x\nparams: {scale: 0.002, anchors: 0}\n" + slot.format(value))

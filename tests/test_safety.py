@@ -411,3 +411,96 @@ def test_zone_files_in_the_wrong_place_are_errors(tmp_path: Path, window, case, 
 
     with pytest.raises(InputError, match=message):
         layers.load(zone_files={"window": _zone_file(tmp_path, move(window))})
+
+
+def test_shipped_and_user_zones_obey_one_rule_on_cells(tmp_path: Path, window) -> None:
+    """The shipped window park at 5 km cells is refused as a user's copy of it is, with the same message."""
+    import layers
+
+    with pytest.raises(InputError) as shipped:
+        layers.load(cell_m=5000)
+    with pytest.raises(InputError) as user:
+        layers.load(cell_m=5000, zone_files={"window": _zone_file(tmp_path, window)})
+    assert shipped.value.where == user.value.where == "extent"
+    assert shipped.value.what == user.value.what == "zone window covers no 5000 m cell of the city (grid.cell_m); a lever on it would act on nothing"
+    assert shipped.value.file.endswith("window_park.geojson") and user.value.file.endswith("zone.geojson")
+    assert layers.load(cell_m=2000).zones["zone"].tolist() == ["window", "core", "four", "wide"]  # a window cell exists at 2 km
+
+
+def test_a_nul_byte_in_any_layer_path_is_an_input_error() -> None:
+    import layers
+
+    for key in ("districts", "land", "water"):
+        with pytest.raises(InputError, match="the path holds a NUL byte") as caught:
+            layers.load(**{key: f"gis_data/{key}\0.geojson"})
+        assert "\0" not in str(caught.value) and "\\x00" in str(caught.value)
+
+
+# --- silent coercions and silent wrong answers --------------------------------------------------
+
+
+def test_parameter_overrides_take_numbers_by_the_one_rule() -> None:
+    """Python API and scenario alike: a count is an int, a number is not a bool or text, and both are finite."""
+    from twin.engine.params import Params
+
+    params = Params()
+    for name, value, message in (("candidates", 16.0, "must be a whole number written without a decimal point, got 16.0"),
+                                 ("candidates", True, "must be a whole number, got True"),
+                                 ("growth_mu", False, "must be a number, got False"),
+                                 ("scale", "0.01", "must be a number, got '0.01'"),
+                                 ("scale", float("inf"), "must be a finite number, got inf")):
+        with pytest.raises(InputError) as caught:
+            params.with_overrides({name: value})
+        assert (caught.value.where, caught.value.what) == (name, message)
+    assert params.with_overrides({"candidates": 32, "scale": 1}).candidates == 32
+
+
+def test_neighbourhood_must_be_a_whole_number_of_cells() -> None:
+    from twin.engine.params import Params
+
+    assert Params(neighbourhood_m=1000.0).coarse_factor(250.0) == 4 and Params(neighbourhood_m=500.0).coarse_factor(500.0) == 1
+    for neighbourhood, cell in ((100.0, 250.0), (1000.0, 300.0), (1000.0, 5000.0)):
+        with pytest.raises(InputError, match="is not a whole multiple of the"):
+            Params(neighbourhood_m=neighbourhood).coarse_factor(cell)
+
+
+def test_a_one_year_fund_from_the_base_year_invests_its_whole_total(stack) -> None:
+    """deploy_years 1 from 2023 (the base year) is carried into 2024: the whole fund is spent, as docs/levers.md says."""
+    import numpy as np
+
+    from twin.policy.levers import VisionFund
+    from twin.simulation.run import simulate
+
+    fund = VisionFund(kind="vision_fund", start_year=2023, deploy_years=1, total_cny=3e9)
+    tranches = [fund.tranche(year, first=2024) for year in range(2020, 2031)]
+    assert tranches == [0.0] * 4 + [3e9] + [0.0] * 6
+    two = VisionFund(kind="vision_fund", start_year=2023, deploy_years=2, total_cny=3e9)
+    assert two.tranche(2024, first=2024) == 3e9 and two.tranche(2025, first=2024) == 0.0
+    later = VisionFund(kind="vision_fund", start_year=2025, deploy_years=1, total_cny=3e9)
+    assert later.tranche(2024, first=2024) == 0.0 and later.tranche(2025, first=2024) == 3e9
+    spec = scenarios.Scenario(name="fund", years={"start": 2023, "end": 2024}, params={"scale": 0.003, "anchors": 0},
+                              levers=[{"kind": "vision_fund", "deploy_years": 1, "ticket_cny": 1e5, "credit_ratio": 0}])
+    metrics = simulate(spec, 5, stack=stack).metrics
+    spent = metrics.query("level == 'lever' and metric == 'spend_cny'")["value"].sum()
+    expected = 3e9 * 0.003  # about 90 tickets of 1e5 (Poisson: sd about 10 %)
+    assert 0.6 * expected < spent < 1.4 * expected, spent
+    assert np.isfinite(spent)
+
+
+def test_a_title_with_dollars_is_drawn_as_written() -> None:
+    """A title like "$5 bn \\frac{fund}" is text, not mathtext: the fan chart saves and shows the dollars literally."""
+    import io
+
+    import pandas as pd
+
+    from twin.outputs.charts import _fan
+
+    title = "$5 bn $\\frac{fund"
+    spec = scenarios.Scenario(name="dollars", title={"zh": title, "en": title})
+    rows = pd.DataFrame({"year": [2024, 2025], "level": "city", "metric": "firms", "mean": [10.0, 12.0],
+                         "p5": [8.0, 9.0], "p50": [10.0, 12.0], "p95": [12.0, 15.0]})
+    fig = _fan(rows, "firms", spec, 1, 2, [{}])
+    fig.savefig(io.BytesIO(), format="png")
+    text = fig.axes[0].title
+    shown, is_math = text._preprocess_math(text.get_text())
+    assert not is_math and shown.startswith(f"{title} · {title}\n")

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import NoReturn
 
 import layers
-from layers import InputError
+from layers import InputError, escape
 
+from .engine.values import seed_problem
 from .outputs.folder import atomic_folder, check_target
 from .outputs.summary import report, run_summary
 from .outputs.writer import write_run
@@ -30,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one ``error:`` line and exit 2 like every other bad input."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: arguments: command line: {message} (see --help)", file=sys.stderr)
+        print(f"error: arguments: command line: {escape(message)} (see --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -186,8 +187,8 @@ def default_out(spec: scenarios.Scenario, other: scenarios.Scenario | None = Non
 
 def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> None:
     """Argument values that the parser cannot judge alone."""
-    if args.seed is not None and args.seed < 0:
-        raise InputError("arguments", "--seed", f"must be 0 or more, got {args.seed}")
+    if args.seed is not None and seed_problem(args.seed):
+        raise InputError("arguments", "--seed", seed_problem(args.seed))
     if args.ensemble is not None and not 1 <= args.ensemble <= 100_000:
         raise InputError("arguments", "--ensemble", f"must be between 1 and 100000, got {args.ensemble}")
     if args.workers < 1:

@@ -83,7 +83,7 @@ class Geography:
             housing=housing.astype(np.float32),
             pull=np.where(district >= 0, pull, 0.0).astype(np.float32),
             metro_access=np.where(district >= 0, metro, 0.0).astype(np.float32),
-            coarse_factor=max(1, round(params.neighbourhood_m / grid.cell_m)),
+            coarse_factor=params.coarse_factor(grid.cell_m),
             district_names=tuple(stack.districts["name_zh"]),
             gdp=gdp,
             population=population,

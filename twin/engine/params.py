@@ -16,7 +16,6 @@ import dataclasses
 import json
 import math
 import os
-import reprlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,8 @@ import numpy as np
 
 from layers import InputError
 from layers.errors import require_file
+
+from .values import number_problem
 
 
 def _p(default: Any, unit: str, lo: float, hi: float, doc: str) -> Any:
@@ -174,15 +175,25 @@ class Params:
     neighbourhood_m: float = _p(1000.0, "m", 100.0, 5000.0, "Cell size of the coarse grid on which neighbourhood fields (agglomeration, talent access) are smoothed; a whole multiple of the analysis cell.")
 
     def __post_init__(self) -> None:
+        """Every value by the one rule for numbers (twin/engine/values.py: 16.0 is no count, true no number), then its range."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             lo, hi = f.metadata["lo"], f.metadata["hi"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError("params", f.name, f"must be a number, got {_brief(value)}")
+            problem = number_problem(value, integer=isinstance(f.default, int))
+            if problem is not None:
+                raise InputError("params", f.name, problem)
             if not lo <= value <= hi:
                 raise InputError("params", f.name, f"{value:g} is out of range [{lo:g}, {hi:g}] ({f.metadata['unit']})")
-            if isinstance(f.default, int) and not is_integer(value):
-                raise InputError("params", f.name, f"must be a whole number written as one (16, not 16.0), got {_brief(value)}")
+
+    def coarse_factor(self, cell_m: float) -> int:
+        """Analysis cells per side of a neighbourhood cell; InputError unless ``neighbourhood_m`` is a whole multiple
+        of ``cell_m`` (rounding it would smooth on another scale than the one asked for, silently)."""
+        factor = self.neighbourhood_m / cell_m
+        if factor < 1 - 1e-9 or abs(factor - round(factor)) > 1e-6:
+            fits = ", ".join(f"{k * cell_m:g}" for k in range(max(1, math.floor(factor)), math.floor(factor) + 3) if k * cell_m <= 5000)
+            raise InputError("params", "neighbourhood_m", f"{self.neighbourhood_m:g} m is not a whole multiple of the {cell_m:g} m grid cell "
+                                                          f"(grid.cell_m); use {fits or 'a larger value'} m, or a cell size that divides it")
+        return round(factor)
 
     @property
     def expected_agents(self) -> int:
@@ -232,7 +243,8 @@ class Params:
         return fitted.with_overrides(overrides or {})
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Params":
-        """A copy with some parameters changed; an unknown name is an input error."""
+        """A copy with some parameters changed; an unknown name, or a value the one rule for numbers refuses
+        (twin/engine/values.py, checked in ``__post_init__``), is an input error. The Python API goes through here too."""
         names = {f.name for f in dataclasses.fields(self)}
         for name in overrides:
             if name not in names:
@@ -264,18 +276,6 @@ INTENSITY = np.array([TRACK_COMPUTE_INTENSITY[t] for t in TRACK_IDS])
 
 TRACK_SHARES = np.array([TRACK_FIRM_SHARES[t] for t in TRACK_IDS])
 """Firm shares by track index."""
-
-
-def is_integer(value: Any) -> bool:
-    """True for an int (numpy's too) that is not a bool: where an integer is meant, 16.0 and True are refused,
-    not rounded, so a typo or a unit slip cannot run silently as another number."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _brief(value: Any, limit: int = 60) -> str:
-    """A value for an error message, its repr cut short: a value can be huge (a YAML alias tree)."""
-    text = reprlib.repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _nearest(name: str, names: set[str]) -> str | None:

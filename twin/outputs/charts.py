@@ -97,7 +97,7 @@ def _draw_fan(rows: pd.DataFrame, metric: str, spec: Scenario, seed: int, member
     _target(ax, rows, metric, scale)
     ax.set_xlabel("年份 Year")
     ax.set_ylabel(f"{zh} {en} ({unit})")
-    title_zh, title_en = spec.title.zh or spec.title.en or spec.name, spec.title.en or spec.title.zh or spec.name
+    title_zh, title_en = (literal(t) for t in (spec.title.zh or spec.title.en or spec.name, spec.title.en or spec.title.zh or spec.name))
     ax.set_title(f"{title_zh} · {title_en}\n{zh} {en}: {members} 个成员 members, 随机种子 seed {seed}", fontsize=10)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if metric in COUNTS:
@@ -106,6 +106,12 @@ def _draw_fan(rows: pd.DataFrame, metric: str, spec: Scenario, seed: int, member
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
+
+
+def literal(text: str) -> str:
+    """``text`` drawn as written: a scenario title such as "$5 bn fund" must not be parsed as mathtext
+    (an unbalanced ``$`` would fail after every member ran), so each ``$`` is escaped for matplotlib."""
+    return text.replace("$", r"\$")
 
 
 def _point_label(point: dict) -> str:

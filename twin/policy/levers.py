@@ -31,6 +31,7 @@ from layers import InputError
 from ..engine.effects import Effects
 from ..engine.kernels import lookup
 from ..engine.params import INTENSITY, MONTH, TIERS, TRACK_COMPUTE_INTENSITY, TRACK_IDS
+from ..engine.values import Float, Int
 from .hook import PolicyModel
 
 AI_INTENSIVE = [t for t, v in TRACK_COMPUTE_INTENSITY.items() if v >= 0.6]
@@ -47,8 +48,8 @@ class ScenarioLever(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_year: int = Field(2023, ge=2000, le=2100)
-    end_year: int = Field(2035, ge=2000, le=2100)
+    start_year: Int = Field(2023, ge=2000, le=2100)
+    end_year: Int = Field(2035, ge=2000, le=2100)
     zones: list[str] = Field(default_factory=list, description="zone ids (gis_data/zones.csv); empty = all")
     districts: list[str] = Field(default_factory=list, description="district names, e.g. 滨江区; empty = all")
     tracks: list[TrackName] = Field(default_factory=list, description="tracks; empty = all")
@@ -119,9 +120,9 @@ class ComputeVouchers(ScenarioLever):
     """
 
     kind: Literal["compute_vouchers"]
-    budget_cny_per_year: float = Field(50e6, ge=0, le=1e11, description="¥50 M a year (docs/sources.md#s-lever-vouchers); 2024: ¥250 M (docs/sources.md#s-lever-vouchers-2024)")
-    max_share: float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%, docs/sources.md#s-lever-vouchers-2024)")
-    max_per_firm_cny: float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M, docs/sources.md#s-lever-vouchers-2024)")
+    budget_cny_per_year: Float = Field(50e6, ge=0, le=1e11, description="¥50 M a year (docs/sources.md#s-lever-vouchers); 2024: ¥250 M (docs/sources.md#s-lever-vouchers-2024)")
+    max_share: Float = Field(0.3, ge=0, le=1, description="largest share of a firm's compute cost paid (2024 rule: 30%, docs/sources.md#s-lever-vouchers-2024)")
+    max_per_firm_cny: Float = Field(8e6, ge=0, le=1e10, description="cap per firm per year (2024 rule: ¥8 M, docs/sources.md#s-lever-vouchers-2024)")
     tracks: list[TrackName] = Field(default_factory=lambda: list(AI_INTENSIVE), description="AI-intensive tracks by default")
     tiers: list[TierName] = Field(default_factory=lambda: ["micro", "sme", "guishang"], description="SMEs by default (not leaders)")
 
@@ -151,9 +152,9 @@ class ModelSubsidies(ScenarioLever):
     """
 
     kind: Literal["model_subsidies"]
-    large_model_cny: float = Field(50e6, ge=0, le=1e10, description="up to ¥50 M (docs/sources.md#s-lever-large-model)")
-    specialised_per_year: int = Field(10, ge=0, le=1000, description="up to 10 a year (docs/sources.md#s-lever-specialised)")
-    specialised_cny: float = Field(5e6, ge=0, le=1e9, description="up to ¥5 M each (docs/sources.md#s-lever-specialised)")
+    large_model_cny: Float = Field(50e6, ge=0, le=1e10, description="up to ¥50 M (docs/sources.md#s-lever-large-model)")
+    specialised_per_year: Int = Field(10, ge=0, le=1000, description="up to 10 a year (docs/sources.md#s-lever-specialised)")
+    specialised_cny: Float = Field(5e6, ge=0, le=1e9, description="up to ¥5 M each (docs/sources.md#s-lever-specialised)")
     tracks: list[TrackName] = Field(default_factory=lambda: ["foundation", "technology"], description="model builders")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
@@ -194,24 +195,25 @@ class VisionFund(ScenarioLever):
     """
 
     kind: Literal["vision_fund"]
-    total_cny: float = Field(3e9, ge=0, le=1e12, description="¥3 bn (docs/sources.md#s-lever-fund)")
-    deploy_years: int = Field(5, ge=1, le=30, description="ASSUMPTION (range 3-7, a typical fund investment period): years over which the total is invested")
-    credit_ratio: float = Field(1.0, ge=0, le=10, description="credit 1:1 to the fund's investment (docs/sources.md#s-lever-credit)")
-    credit_years: float = Field(3.0, gt=0, le=30, description="ASSUMPTION (range 1-5): loan term; principal repaid evenly")
-    credit_spread: float = Field(0.015, ge=0, le=0.2, description="ASSUMPTION (range 0.005-0.025 a year): interest subsidy per yuan of principal outstanding, the credit's only cost")
-    credit_additionality: float = Field(0.5, ge=0, le=1, description="ASSUMPTION (range 0.2-1): share of the credit that funds activity the firm would not otherwise finance")
-    ticket_cny: float = Field(2e7, gt=0, le=1e10, description="ASSUMPTION: ¥20 M a ticket")
-    appeal: float = Field(0.5, ge=0, le=10, description="ASSUMPTION: logit utility the fund adds to locating in its zones")
+    total_cny: Float = Field(3e9, ge=0, le=1e12, description="¥3 bn (docs/sources.md#s-lever-fund)")
+    deploy_years: Int = Field(5, ge=1, le=30, description="ASSUMPTION (range 3-7, a typical fund investment period): years over which the total is invested")
+    credit_ratio: Float = Field(1.0, ge=0, le=10, description="credit 1:1 to the fund's investment (docs/sources.md#s-lever-credit)")
+    credit_years: Float = Field(3.0, gt=0, le=30, description="ASSUMPTION (range 1-5): loan term; principal repaid evenly")
+    credit_spread: Float = Field(0.015, ge=0, le=0.2, description="ASSUMPTION (range 0.005-0.025 a year): interest subsidy per yuan of principal outstanding, the credit's only cost")
+    credit_additionality: Float = Field(0.5, ge=0, le=1, description="ASSUMPTION (range 0.2-1): share of the credit that funds activity the firm would not otherwise finance")
+    ticket_cny: Float = Field(2e7, gt=0, le=1e10, description="ASSUMPTION: ¥20 M a ticket")
+    appeal: Float = Field(0.5, ge=0, le=10, description="ASSUMPTION: logit utility the fund adds to locating in its zones")
     zones: list[str] = Field(default_factory=lambda: ["window", "core"], description="the 萧山 and 滨江 cores and the window park in 萧山 (docs/sources.md#s-lever-fund)")
     tiers: list[TierName] = Field(default_factory=lambda: ["sme", "guishang"])
 
     def tranche(self, year: int, first: int) -> float:
-        """City-wide CNY invested in ``year``; the tranches of years before ``first`` (the first simulated) come in ``first``."""
+        """City-wide CNY invested in ``year``; the tranches of years before ``first`` (the first simulated) come in ``first``,
+        also when the whole deployment lies before it (``deploy_years: 1`` from the base year invests all in ``first``)."""
         last = min(self.start_year + self.deploy_years - 1, self.end_year)
-        if year < first or not self.start_year <= year <= last:
+        if year < max(first, self.start_year):
             return 0.0
-        years = 1 + (max(0, min(first, last + 1) - self.start_year) if year == first else 0)
-        return self.total_cny / self.deploy_years * min(years, self.deploy_years)
+        years = min(first, last) - self.start_year + 1 if year == first else int(year <= last)
+        return self.total_cny / self.deploy_years * years
 
     def outstanding(self, now: float, first: int) -> float:
         """City-wide credit principal outstanding at decimal year ``now``, on the fund's schedule."""
@@ -238,8 +240,8 @@ class ComputeSite(BaseModel):
     """One compute build-out step: PFLOPS coming online in a year, at an anchor."""
 
     model_config = ConfigDict(extra="forbid")
-    year: int = Field(ge=2000, le=2100)
-    pflops: float = Field(gt=0, le=1e7)
+    year: Int = Field(ge=2000, le=2100)
+    pflops: Float = Field(gt=0, le=1e7)
     anchor: str = Field("linping_compute_town", description="id of an anchors-layer point where it stands")
 
 
@@ -258,7 +260,7 @@ class ComputeBuildout(ScenarioLever):
     sites: list[ComputeSite] = Field(
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
     )
-    cost_cny_per_pflops: float = Field(1e6, ge=0, le=1e10, description="ASSUMPTION (range ¥0.25-2.5 M per FP16 PFLOPS of capex, derived in docs/levers.md): spent in the year a site comes online")
+    cost_cny_per_pflops: Float = Field(1e6, ge=0, le=1e10, description="ASSUMPTION (range ¥0.25-2.5 M per FP16 PFLOPS of capex, derived in docs/levers.md): spent in the year a site comes online")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         for site in self.sites:
@@ -274,9 +276,9 @@ class Park(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     anchor: str = Field(description="id of an anchors-layer point at the park's centre")
-    floor_m2: float = Field(5e5, gt=0, le=1e8, description="ASSUMPTION: 500,000 m² of floor space")
-    radius_m: float = Field(1500.0, ge=100, le=20_000)
-    year: int | None = Field(None, description="year it opens (default: the lever's start_year)")
+    floor_m2: Float = Field(5e5, gt=0, le=1e8, description="ASSUMPTION: 500,000 m² of floor space")
+    radius_m: Float = Field(1500.0, ge=100, le=20_000)
+    year: Int | None = Field(None, description="year it opens (default: the lever's start_year)")
 
 
 class Parks(ScenarioLever):
@@ -297,8 +299,8 @@ class Parks(ScenarioLever):
             for a in ("iot_town_binjiang", "info_port_town_xiaoshan", "xianghu_future_community", "zijingang_sci_city", "future_sci_city")
         ]
     )
-    appeal: float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
-    cost_cny_per_m2: float = Field(4000.0, ge=0, le=1e6, description="ASSUMPTION (range ¥3000-6000 per m² of floor space built; docs/levers.md): spent in the year a park opens")
+    appeal: Float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
+    cost_cny_per_m2: Float = Field(4000.0, ge=0, le=1e6, description="ASSUMPTION (range ¥3000-6000 per m² of floor space built; docs/levers.md): spent in the year a park opens")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         if not self.active(model.year):
@@ -329,9 +331,9 @@ class Talent(ScenarioLever):
     """
 
     kind: Literal["talent"]
-    inflow_multiplier: float = Field(1.2, ge=0, le=10)
-    retention_multiplier: float = Field(1.2, gt=0, le=10)
-    cost_cny_per_year: float = Field(3e8, ge=0, le=1e11, description="ASSUMPTION (range ¥0.1-1 bn a year; docs/levers.md): living allowances, housing support and recruitment subsidies")
+    inflow_multiplier: Float = Field(1.2, ge=0, le=10)
+    retention_multiplier: Float = Field(1.2, gt=0, le=10)
+    cost_cny_per_year: Float = Field(3e8, ge=0, le=1e11, description="ASSUMPTION (range ¥0.1-1 bn a year; docs/levers.md): living allowances, housing support and recruitment subsidies")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:
         if self.active(model.year):
@@ -355,8 +357,8 @@ class SmartOM(ScenarioLever):
     """
 
     kind: Literal["smart_om"]
-    growth_per_year: float = Field(0.02, ge=-1, le=1, description="ASSUMPTION (range 0-0.03 a year): annual log growth added to the targeted tracks")
-    cost_cny_per_year: float = Field(2e8, ge=0, le=1e11, description="ASSUMPTION (range ¥0.1-0.5 bn a year; docs/levers.md): city spending on the test sites and scenarios")
+    growth_per_year: Float = Field(0.02, ge=-1, le=1, description="ASSUMPTION (range 0-0.03 a year): annual log growth added to the targeted tracks")
+    cost_cny_per_year: Float = Field(2e8, ge=0, le=1e11, description="ASSUMPTION (range ¥0.1-0.5 bn a year; docs/levers.md): city spending on the test sites and scenarios")
     tracks: list[TrackName] = Field(default_factory=lambda: ["security", "industrial", "living", "driving", "medical", "technology"])
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:

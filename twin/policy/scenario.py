@@ -28,6 +28,7 @@ from layers import InputError
 
 from ..engine.params import SHIPPED_CALIBRATION, Params
 from ..engine.targets import LAST_TARGET_YEAR
+from ..engine.values import Bool, Float, Int, Seed
 from .levers import KINDS, LEVER_CLASSES, LeverSpec
 from .seek import Seek
 
@@ -45,20 +46,22 @@ class Title(_Strict):
 
     zh: str = ""
     en: str = ""
-    inherited: bool = Field(False, description="set by extends, not by hand: the title was derived from the parent's")
+    inherited: Bool = Field(False, description="set by extends, not by hand: the title was derived from the parent's")
 
 
 class Years(_Strict):
     """The simulated span: the synthesized population is the base year ``start`` as it ends; the run
     simulates January of the next year to December of ``end``, and outputs label each year completed."""
 
-    start: int = Field(2023, ge=2000, le=2100)
-    end: int = Field(LAST_TARGET_YEAR, ge=2000, le=2100)
+    start: Int = Field(2023, ge=2000, le=2100)
+    end: Int = Field(LAST_TARGET_YEAR, ge=2000, le=2100)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Years":
         if self.end < self.start:
             raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        if self.end == self.start:
+            raise ValueError(f"end equals start ({self.start}): the run simulates the years after start, so it would run no month")
         if self.start > LAST_TARGET_YEAR:
             raise ValueError(f"start ({self.start}) is after {LAST_TARGET_YEAR}: a run is judged against the "
                              f"{LAST_TARGET_YEAR} targets in its last year up to {LAST_TARGET_YEAR}")
@@ -68,7 +71,7 @@ class Years(_Strict):
 class GridSpec(_Strict):
     """The analysis grid."""
 
-    cell_m: float = Field(250.0, ge=50.0, le=5000.0, description="cell edge in metres")
+    cell_m: Float = Field(250.0, ge=50.0, le=5000.0, description="cell edge in metres")
 
 
 class LayerFiles(_Strict):
@@ -86,7 +89,7 @@ class LayerFiles(_Strict):
     anchor_revenue_series: str | None = Field(None, description="anchors' published revenue by year (gis_data/anchor_revenue_series.csv's columns)")
     compute_centres: str | None = Field(None, description="compute centres (gis_data/compute_centres.csv's columns)")
     zone_files: dict[str, str] = Field(default_factory=dict, description="zone id -> boundary file, e.g. an official 一园 boundary")
-    repair: bool = False
+    repair: Bool = False
 
 
 class Scenario(_Strict):
@@ -95,7 +98,7 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$", max_length=100, description="used in output folder names, so at most 100 characters")
     title: Title = Field(default_factory=Title)
     description: str = ""
-    seed: int = Field(1, ge=0)
+    seed: Seed = Field(1, description="a whole number from 0 to 2^64 - 1")
     years: Years = Field(default_factory=Years)
     step: str = Field("month", pattern="^month$", description="steps are months")
     grid: GridSpec = Field(default_factory=GridSpec)
@@ -135,8 +138,11 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     except pydantic.ValidationError as exc:
         raise _input_error(path, exc) from None
     scenario = scenario.model_copy(update={"source": str(path), "files": [str(p) for p in chain(path)]})
-    try:
-        scenario.parameters()  # names, ranges and the calibration file; what the machine can run: policy.resources
+    problem = scenario.seek.bounds_problem(scenario.levers)
+    if problem is not None:
+        raise InputError(path, *problem)
+    try:  # names, ranges and the calibration file, and the smoothing scale against the grid; what the machine can run: policy.resources
+        scenario.parameters().coarse_factor(scenario.grid.cell_m)
     except InputError as exc:
         if exc.file != "params":  # the calibration file itself is at fault
             raise
@@ -215,7 +221,23 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise InputError(path, "top level", "a scenario must be a mapping of keys to values")
+    _require_encodable(path, data, ())
     return data
+
+
+def _require_encodable(path: Path, value: Any, where: tuple[str, ...]) -> None:
+    """No text may hold an unpaired surrogate (YAML's "\\ud800"): UTF-8 cannot encode it, so a title holding one
+    would fail only when the map is written, after the whole run, and a path holding one cannot be opened."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        for text in (key, item):
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise InputError(path, ".".join((*where, str(key))) or "top level",
+                                     "holds an unpaired surrogate (such as \\ud800), which UTF-8 cannot encode") from None
+        _require_encodable(path, item, (*where, str(key)))
 
 
 def _require_scenario_file(path: Path) -> None:

@@ -44,7 +44,7 @@ from ..engine.infrastructure import update_compute
 from ..engine.labour import revenue_per_worker
 from ..engine.land import update_land
 from ..engine.metrics import COLUMNS, headline, tidy_rows
-from ..engine.params import is_integer
+from ..engine.values import number_problem, seed_problem
 from ..engine.state import StepLog
 from ..engine.streams import Streams
 from ..engine.synth import synthesize
@@ -222,27 +222,21 @@ class VisionValleyModel(mesa.Model):
         self._spend = dict.fromkeys(self.lever_labels, 0.0)
 
 
-SEEDS = 2**64
-"""Seeds are ints in [0, 2**64): numpy's seeding takes any, but the outputs keep a seed in 64 bits (a larger one failed
-in the CSV writer after the whole run)."""
-
-
 def check_arguments(scenario: object, seed: object, rng: object, stack: object, levers: object) -> list[Lever] | None:
     """Refuse arguments of the wrong type or range before any work, naming the argument; the levers as a list.
 
-    Integers go through :func:`twin.engine.params.is_integer`, the parameters' own rule: 1.5, 16.0 and True
-    are not seeds (``random.Random(1.5)`` would take it, and a bool would run as seed 1).
+    Seeds go through :func:`twin.engine.values.seed_problem`, the one rule for numbers a user gives: 1.5, 16.0
+    and True are not seeds (``random.Random(1.5)`` would take it, and a bool would run as seed 1).
     """
     if scenario is not None and not isinstance(scenario, (str, os.PathLike, scenarios.Scenario)):
         raise TypeError(f"scenario must be a scenario file path or name, or a Scenario, got {_brief(scenario)}")
     for name, value in (("seed", seed), ("rng", rng)):
         if value is None or (name == "rng" and isinstance(value, np.random.Generator)):
             continue
-        if not is_integer(value):
-            kind = "an int" + (" or a numpy.random.Generator" if name == "rng" else "")
-            raise TypeError(f"{name} must be {kind}, got {_brief(value)}")
-        if not 0 <= value < SEEDS:
-            raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+        problem = seed_problem(value)
+        if problem is not None:
+            error = TypeError if number_problem(value, integer=True) else ValueError
+            raise error(f"{name} {problem}" + (" (or a numpy.random.Generator)" if name == "rng" else ""))
     if stack is not None and not isinstance(stack, LayerStack):
         raise TypeError(f"stack must be a layers.LayerStack (layers.load()), got {_brief(stack)}")
     if levers is None:

@@ -193,11 +193,12 @@ def pick_best(table: pd.DataFrame) -> int:
 
 
 def best_yaml(spec: Scenario, variant: Scenario, out: Path) -> str:
-    """A scenario file extending SCENARIO with the chosen levers (lists replace the parent's whole)."""
+    """A scenario file extending SCENARIO with the chosen levers (lists replace the parent's whole) and the default seek bounds."""
     parent = os.path.relpath(Path(spec.source).resolve(), out) if spec.source else spec.name
     data = {"extends": parent, "name": f"{spec.name}_best",
             "description": f"goal seeking's pick for {spec.name} (run_scenario.py --seek)",
-            "levers": [lever.model_dump(mode="json") for lever in variant.levers]}
+            "levers": [lever.model_dump(mode="json") for lever in variant.levers],
+            "seek": {"levers": []}}  # the parent's seek entries name levers by position, which the pick may have removed
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
