@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,24 +18,32 @@ from layers import InputError
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
 from .members import member_file, read_member, run_member, write_atomic
+from .scheduler import probe, scheduler_address
 
 
 @contextlib.contextmanager
 def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
-    """A Dask client on a new LocalCluster, or on the scheduler given; closed on success and on error."""
-    from distributed import Client, LocalCluster
+    """A Dask client on a new LocalCluster, or on the scheduler given; closed on success and on error.
 
-    if scheduler:
+    A scheduler given is checked by :func:`scheduler.probe` first, without
+    unpickling anything, since Dask's client unpickles whatever its peer sends.
+    """
+    from distributed import Client, LocalCluster, Security
+
+    if scheduler is not None:
         import dask
 
+        address, security = scheduler_address(scheduler), Security()  # TLS from Dask's config: distributed.comm.tls.*
+        warning = probe(address, security, SCHEDULER_WAIT_S)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         timeout = dask.config.get("distributed.comm.timeouts.connect")
         try:
-            _probe(scheduler, SCHEDULER_WAIT_S)
             with dask.config.set({"distributed.comm.timeouts.tcp": f"{SCHEDULER_WAIT_S:g}s"}):
-                client = Client(scheduler, timeout=timeout, set_as_default=False)
+                client = Client(address, timeout=timeout, security=security, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError("arguments", "--scheduler", f"cannot reach a Dask scheduler at {scheduler} ({reason})") from None
+            raise InputError("arguments", "--scheduler", f"cannot reach a Dask scheduler at {address} ({reason})") from None
         try:
             yield client
         finally:
@@ -49,42 +59,38 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     # Members run side by side, one a worker: the engine's threaded kernels get the worker's share of the
     # cores, since more threads than cores wait on each other (results do not depend on the thread count).
     environ["NUMBA_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
     try:
+        if pressed:
+            raise KeyboardInterrupt
         with Client(cluster, set_as_default=False) as client:
             yield client
     finally:
         cluster.close()
 
 
+@contextlib.contextmanager
+def _interrupt_held() -> Iterator[list[int]]:
+    """Hold Ctrl-C while a LocalCluster starts, and report it after (the caller raises it once it can close the cluster).
+
+    A KeyboardInterrupt inside ``LocalCluster()`` leaves a half-started cluster
+    that no one closes: distributed's atexit hook then fails on it with a traceback.
+    """
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 SCHEDULER_WAIT_S = 15.0
 """How long a scheduler may take to answer a connection and a first request before it is called unreachable."""
-
-
-def _probe(address: str, timeout: float) -> None:
-    """Connect to a scheduler and ask who it is, within ``timeout`` seconds in all.
-
-    distributed's own connect timeout covers only the TCP connection, so a
-    server that accepts and never answers would hang the Client forever.
-    """
-    import asyncio
-
-    from distributed.comm import connect
-
-    async def ask() -> None:
-        comm = await connect(address, timeout=timeout)
-        try:
-            await comm.write({"op": "identity"})
-            await comm.read()
-        finally:
-            comm.abort()
-
-    try:
-        asyncio.run(asyncio.wait_for(ask(), timeout))
-    except asyncio.TimeoutError:
-        raise TimeoutError(f"no answer within {timeout:g} s") from None
 
 
 def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tuple[int, int]], members_dir: Path,
@@ -119,6 +125,8 @@ def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tupl
         state["in_flight"] -= 1
         try:
             result = future.result()
+        except OSError:  # a full disk or a read-only folder, not a bug of the member: the command line says so in a line
+            raise
         except Exception as exc:
             raise _member_error(future.key, exc) from exc
         del future
