@@ -6,7 +6,10 @@ import sys
 if __name__ == "__mp_main__":  # imported by multiprocessing in a Dask worker process: Ctrl-C is the parent's to handle
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-from twin.cli import main  # noqa: E402 (after the line above, so a worker ignores Ctrl-C from its first moment)
+try:
+    from twin.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the libraries load, before anything started
+    sys.exit("error: interrupted; nothing was run")
 
 if __name__ == "__main__":
     sys.exit(main())
