@@ -59,24 +59,29 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     # Members run side by side, one a worker: the engine's threaded kernels get the worker's share of the
     # cores, since more threads than cores wait on each other (results do not depend on the thread count).
     environ["NUMBA_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+    cluster = None
     try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
+            cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
+            if not pressed:
+                _start_workers(cluster, workers)
         if pressed:
             raise KeyboardInterrupt
         with Client(cluster, set_as_default=False) as client:
             yield client
     finally:
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
 
 
 @contextlib.contextmanager
 def _interrupt_held() -> Iterator[list[int]]:
     """Hold Ctrl-C while a LocalCluster starts, and report it after (the caller raises it once it can close the cluster).
 
-    A KeyboardInterrupt inside ``LocalCluster()`` leaves a half-started cluster
-    that no one closes: distributed's atexit hook then fails on it with a traceback.
+    A KeyboardInterrupt inside ``LocalCluster()`` or while its workers start
+    leaves a half-started cluster that no one closes: distributed's atexit hook
+    then fails on it with a traceback.
     """
     pressed: list[int] = []
     if threading.current_thread() is not threading.main_thread():
@@ -87,6 +92,40 @@ def _interrupt_held() -> Iterator[list[int]]:
         yield pressed
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _start_workers(cluster, workers: int) -> None:
+    """Start the worker processes with SIGINT ignored, which they inherit from their first instruction on.
+
+    Ctrl-C goes to the terminal's whole process group; the workers would each
+    print a KeyboardInterrupt traceback, while this process closes them anyway.
+    A Python handler is not inherited by a new process, an ignored signal is,
+    so SIGINT is ignored here only until the workers are forked (well under a
+    second), then given back.
+    """
+    import psutil
+
+    def spawned() -> set[int]:
+        """Worker processes (multiprocessing's spawn_main), not e.g. its resource tracker."""
+        found = set()
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                if any("spawn_main" in part for part in child.cmdline()):
+                    found.add(child.pid)
+        return found
+
+    main = threading.current_thread() is threading.main_thread()
+    before = spawned()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        cluster.scale(workers)
+        deadline = time.monotonic() + SCHEDULER_WAIT_S
+        while main and len(spawned() - before) < workers and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    cluster.sync(cluster._correct_state)  # what LocalCluster(n_workers=...) runs: wait for the workers, raise if one fails
 
 
 SCHEDULER_WAIT_S = 15.0
