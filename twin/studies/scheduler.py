@@ -95,7 +95,7 @@ def probe(address: str, security, timeout: float) -> str | None:
     try:
         raw = socket.create_connection((host, int(port)), timeout=timeout)
     except OSError as exc:
-        raise _unreachable(address, exc) from None
+        raise _unreachable(address, exc, timeout) from None
     with raw:
         loopback = ipaddress.ip_address(raw.getpeername()[0].split("%")[0]).is_loopback
         owner = _listener_owner(raw) if loopback and scheme == "tcp" else None
@@ -108,7 +108,7 @@ def probe(address: str, security, timeout: float) -> str | None:
                 _read_handshake(conn, address, deadline)
                 conn.sendall(_frame(_handshake_bytes()))  # answer in kind, so the scheduler sees a polite goodbye
         except OSError as exc:  # ssl.SSLError is an OSError: a certificate not signed by the configured CA
-            raise _unreachable(address, exc) from None
+            raise _unreachable(address, exc, timeout) from None
     if scheme == "tcp" and owner is None:
         return (f"{FLAG} {address} is plain tcp:// and not verifiable: whoever answers there can run code in this process; "
                 "on a shared network use tls:// (README, Ensembles)")
@@ -143,7 +143,7 @@ def _read(conn: socket.socket, n: int, address: str, deadline: float) -> bytes:
     while len(data) < n:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError("no answer in time")
+            raise TimeoutError
         conn.settimeout(left)
         chunk = conn.recv(n - len(data))
         if not chunk:
@@ -187,8 +187,8 @@ def _proc_address(family: int, address: tuple) -> str:
     return f"{words}:{address[1]:04X}"
 
 
-def _unreachable(address: str, exc: BaseException) -> InputError:
-    reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+def _unreachable(address: str, exc: OSError, timeout: float) -> InputError:
+    reason = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else (str(exc).splitlines() or [""])[0]
     return InputError("arguments", FLAG, f"cannot reach a Dask scheduler at {address} ({reason[:200]})")
 
 
