@@ -342,3 +342,124 @@ def test_an_ensemble_runs_on_a_tls_scheduler_from_the_command_line(tls_cluster, 
                timeout=600)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-3000:]
     assert (tmp_path / "tls" / "manifest.json").exists()
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------------------
+
+
+def _interrupt(args: list, ready, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Start ``run_scenario.py ARGS`` in its own process group, wait for ``ready(process)``, then Ctrl-C the group."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "run_scenario.py"), *map(str, args)], cwd=ROOT, env=env or ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not ready(process):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _worker_processes(process: subprocess.Popen) -> int:
+    import psutil
+
+    found = 0
+    for child in psutil.Process(process.pid).children():
+        try:
+            found += any("spawn_main" in part for part in child.cmdline())
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_ctrl_c_during_an_ensemble_is_one_line(tiny, tmp_path):
+    """SIGINT to the process group while members run: the workers say nothing, the tool says one line."""
+    out = tmp_path / "e"
+    proc = _interrupt([tiny, "--ensemble", 40, "--workers", 2, "--out", out, "--quiet"],
+                      lambda p: len(list((out / "members").glob("p*_m*.npz"))) >= 2)
+    one_line(proc, 1, "error: interrupted", "rerun with --resume")
+    assert not (out / "manifest.json").exists()
+
+
+def test_ctrl_c_while_the_workers_start_is_one_line(tiny, tmp_path):
+    """SIGINT while the LocalCluster's worker processes boot: no worker traceback, no atexit traceback."""
+    proc = _interrupt([tiny, "--ensemble", 4, "--workers", 2, "--out", tmp_path / "e", "--quiet"],
+                      lambda p: _worker_processes(p) >= 2 and not time.sleep(0.5))
+    one_line(proc, 1, "error: interrupted")
+
+
+def test_ctrl_c_while_the_libraries_load_is_one_line(tmp_path):
+    proc = _interrupt(["--quiet", "--out", tmp_path / "o"], lambda p: not time.sleep(0.3))
+    one_line(proc, 1, "error: interrupted")
+
+
+# --- the machine: a Turkish locale, a path too long, a full disk ----------------------------------
+
+
+def _turkish_locale() -> str:
+    """tr_TR.UTF-8, generated with localedef when the system has its source but not the compiled locale."""
+    probe_locale = [sys.executable, "-c", "import locale; locale.setlocale(locale.LC_ALL, '')"]
+    env = {**ENV, "LC_ALL": "tr_TR.UTF-8"}
+    if subprocess.run(probe_locale, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["localedef", "-i", "tr_TR", "-f", "UTF-8", "tr_TR.UTF-8"], capture_output=True)
+    if subprocess.run(probe_locale, env=env, capture_output=True).returncode != 0:
+        pytest.skip("the tr_TR.UTF-8 locale is not installed and localedef cannot make it (no /usr/share/i18n/locales/tr_TR)")
+    return "tr_TR.UTF-8"
+
+
+def test_under_a_turkish_locale_gdal_is_quiet_and_chinese_text_prints(tmp_path):
+    """GDAL's option table is sorted by strcasecmp, which follows LC_CTYPE: 'I' and 'i' differ in Turkish."""
+    env = {**ENV, "LC_ALL": _turkish_locale()}
+    check = ("import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+             "before = libc.strcasecmp(b'I', b'i')\nimport layers, pyogrio, rasterio\nprint(before != 0, libc.strcasecmp(b'I', b'i'))")
+    root_cause = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert root_cause.stdout.split() == ["True", "0"] and root_cause.stderr == "", root_cause.stderr[-2000:]
+    noisy = subprocess.run([sys.executable, "-c", "import pyogrio"], env=env, capture_output=True, text=True)
+    assert "apszKnownConfigOptions" in noisy.stderr  # without the package's fix GDAL does complain
+
+    small = tmp_path / "small.yaml"
+    small.write_text("name: small\nyears: {start: 2023, end: 2024}\nparams: {scale: 0.002, anchors: 0}\n", encoding="utf-8")
+    run = cli(small, "--out", tmp_path / "o", env=env)
+    assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
+    assert "亿元" in run.stdout and "against the 2027 targets" in run.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nlayers: {anchors: missing.gpkg}\n", encoding="utf-8")
+    one_line(cli(bad, "--out", tmp_path / "b", env=env), 2, "missing.gpkg: file: not found")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 kB tmpfs: room for a small earlier output, not for a new run's map."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode() + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()
+
+
+def test_a_full_disk_keeps_the_old_output_and_ends_in_one_line(full_disk, tmp_path):
+    """ENOSPC while writing: exit status 1 (the input was fine), one line, the earlier output byte for byte."""
+    import json
+
+    from twin.outputs.folder import TOOL
+
+    out = full_disk / "run"
+    out.mkdir()
+    (out / "metrics.csv").write_text("scenario,seed\nsmall,1\n", encoding="utf-8")
+    (out / "manifest.json").write_text(json.dumps({"tool": TOOL}), encoding="utf-8")
+    before = _digest(full_disk)
+    small = tmp_path / "small.yaml"
+    small.write_text("name: small\nyears: {start: 2023, end: 2024}\nparams: {scale: 0.002, anchors: 0}\n", encoding="utf-8")
+    proc = cli(small, "--out", out, "--quiet")
+    one_line(proc, 1, f"error: {out}: No space left on device")
+    assert _digest(full_disk) == before

@@ -115,12 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in DISK_ERRNOS:
             raise
-        print(f"error: {exc.filename or 'output'}: {exc.strerror}; the previous output, if any, is kept", file=sys.stderr)
+        print(f"error: {exc.filename or args.out or 'the output folder'}: {exc.strerror}; free some space and run again",
+              file=sys.stderr)
         return 1
 
 
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
-"""Failures of the disk, not of the input: one ``error:`` line and exit status 1 (the folder swap keeps the old output)."""
+"""Failures of the disk, not of the input: one ``error:`` line and exit status 1 (a run's folder swap keeps its old output)."""
 
 
 def _interrupted(exc: BaseException | None) -> bool:
