@@ -463,3 +463,27 @@ def test_a_full_disk_keeps_the_old_output_and_ends_in_one_line(full_disk, tmp_pa
     proc = cli(small, "--out", out, "--quiet")
     one_line(proc, 1, f"error: {out}: No space left on device")
     assert _digest(full_disk) == before
+
+
+def test_the_tool_s_own_cluster_admits_only_holders_of_its_throwaway_certificate():
+    """The LocalCluster's scheduler runs in this process: a local user's client without the certificate gets nothing."""
+    import ssl
+
+    from twin.studies.cluster import dask_client
+
+    with dask_client(1, None) as client:
+        address = client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:") and sum(client.nthreads().values()) == 1
+        port = int(address.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as plain:  # Dask over plain tcp: no handshake
+            with pytest.raises(TimeoutError):
+                plain.recv(64)
+        anyone = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        anyone.check_hostname, anyone.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:  # TLS without a client certificate
+            try:
+                with anyone.wrap_socket(raw) as conn:
+                    answer = conn.recv(64)
+            except (ssl.SSLError, ConnectionError):
+                answer = b""
+        assert answer == b""

@@ -62,8 +62,10 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     cluster = None
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
+            # TLS with throw-away certificates: any local user can reach a port on 127.0.0.1, and a Dask
+            # client that reaches this scheduler (which runs in this process) could run code here.
             cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.ERROR, security=Security.temporary())
             if not pressed:
                 _start_workers(cluster, workers)
         if pressed:
