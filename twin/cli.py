@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("ensembles (Dask)")
     group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
     group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
-    group.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use an existing Dask scheduler")
+    group.add_argument("--scheduler", metavar="tcp|tls://HOST:PORT", help="use an existing Dask scheduler; it can run code in this process, so only one you trust (README: TLS)")
     group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...", help="sweep a parameter (repeatable)")
     group.add_argument("--resume", action="store_true", help="skip ensemble members already finished")
     study = parser.add_argument_group("attribution and goal seeking (Dask; --ensemble N sets the paired members)")
