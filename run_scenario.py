@@ -2,7 +2,10 @@
 
 import sys
 
-from twin.cli import main
+try:
+    from twin.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the libraries load, before anything started
+    sys.exit("error: interrupted; nothing was run")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -239,3 +239,31 @@ def test_huge_sparse_land_raster_is_refused_from_its_header(tmp_path, main):
     assert (tmp_path / "huge.tif").stat().st_size < 2_000_000
     out = main("name: x\nlayers: {land: huge.tif}\n")
     _assert_clean_failure(out, r"huge\.tif: size: the part covering the city is [\d,]+ x [\d,]+ cells .* at most 400,000,000 are read", tmp_path)
+
+
+ARGUMENT_CASES = {
+    "scheduler inproc": (["--ensemble", "2", "--scheduler", "inproc://192.168.1.2/123/4"],
+                         r"arguments: --scheduler: 'inproc://.*' is an in-process address"),
+    "scheduler ucx": (["--ensemble", "2", "--scheduler", "ucx://127.0.0.1:8786"],
+                      r"arguments: --scheduler: 'ucx://127\.0\.0\.1:8786': the ucx:// protocol is not supported"),
+    "scheduler port not a number": (["--ensemble", "2", "--scheduler", "tcp://127.0.0.1:http"],
+                                    r"arguments: --scheduler: .*the port must be a whole number from 1 to 65535, got 'http'"),
+    "out longer than PATH_MAX": (["--out", "/tmp/" + "/".join(["d" * 200] * 21)],
+                                 r"argument --out: is \d+ bytes long as an absolute path; this file system takes 4096"),
+    "out name longer than NAME_MAX": (["--out", "o" * 256], r"argument --out: has a name of 256 bytes; this file system takes 255"),
+}
+
+
+@pytest.mark.parametrize("case", ARGUMENT_CASES, ids=list(ARGUMENT_CASES))
+def test_bad_environment_arguments_get_one_line_before_any_work(tmp_path, case):
+    """A scheduler address Dask cannot use and an --out the file system cannot hold: one line, status 2, nothing run.
+
+    The other address forms are checked in tests/test_peers.py without a process each."""
+    extra, pattern = ARGUMENT_CASES[case]
+    if "--out" in extra:
+        out = subprocess.run([sys.executable, str(ROOT / "run_scenario.py"), str(BASELINE), "--quiet", *extra], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert not any(tmp_path.iterdir())
+    else:
+        out = _run(tmp_path, "name: x\nyears: {start: 2023, end: 2024}\nparams: {scale: 0.002, anchors: 0}\n", *extra)
+    _assert_clean_failure(out, pattern, tmp_path)

@@ -8,6 +8,7 @@ left behind; 1 for anything else.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -39,7 +40,28 @@ def _out_path(text: str) -> Path:
     """--out as a Path; an empty one is refused here, because Path('') silently means the working folder."""
     if not text.strip():
         raise argparse.ArgumentTypeError("--out is empty; give a folder name")
+    path = Path(os.path.abspath(text))
+    name_max, path_max = next(limits for limits in map(_name_and_path_max, path.parents) if limits)
+    size, longest = len(os.fsencode(path)), max(len(os.fsencode(part)) for part in path.parts)
+    if size + OUT_ROOM > path_max:
+        raise argparse.ArgumentTypeError(f"is {size} bytes long as an absolute path; this file system takes "
+                                         f"{path_max}, {OUT_ROOM} of them for the files written inside")
+    if max(longest, len(os.fsencode(path.name)) + OUT_ROOM // 8) > name_max:
+        raise argparse.ArgumentTypeError(f"has a name of {longest} bytes; this file system takes {name_max}, "
+                                         f"{OUT_ROOM // 8} of them for the temporary folder's suffix")
     return Path(text)
+
+
+OUT_ROOM = 128
+"""Bytes of a path kept for what the tool writes inside --out (``.NAME.tmp-PID``, ``members/...``, sweep file names)."""
+
+
+def _name_and_path_max(folder: Path) -> tuple[int, int] | None:
+    """The file system's NAME_MAX and PATH_MAX at ``folder``, or None when it does not exist (yet)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX"), os.pathconf(folder, "PC_PATH_MAX")
+    except OSError:
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("ensembles (Dask)")
     group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
     group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
-    group.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use an existing Dask scheduler")
+    group.add_argument("--scheduler", metavar="tcp|tls://HOST:PORT", help="use an existing Dask scheduler; it can run code in this process, so only one you trust (README: TLS)")
     group.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...", help="sweep a parameter (repeatable)")
     group.add_argument("--resume", action="store_true", help="skip ensemble members already finished")
     study = parser.add_argument_group("attribution and goal seeking (Dask; --ensemble N sets the paired members)")
@@ -92,6 +114,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = "; finished ensemble members are kept: rerun with --resume" if args.ensemble or args.attribute or args.seek else ""
         print(f"error: interrupted; no output was written{kept}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        print(f"error: {exc.filename or args.out or 'the output folder'}: {exc.strerror}; free some space and run again",
+              file=sys.stderr)
+        return 1
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+"""Failures of the disk, not of the input: one ``error:`` line and exit status 1 (a run's folder swap keeps its old output)."""
 
 
 def _interrupted(exc: BaseException | None) -> bool:
@@ -193,6 +225,10 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
         raise InputError("arguments", "--ensemble", f"must be between 1 and 100000, got {args.ensemble}")
     if args.workers < 1:
         raise InputError("arguments", "--workers", f"must be at least 1, got {args.workers}")
+    if args.scheduler is not None:
+        from .studies.scheduler import scheduler_address
+
+        args.scheduler = scheduler_address(args.scheduler)
     for year in args.firm_years or ():
         if not spec.years.start <= year <= spec.years.end:
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")

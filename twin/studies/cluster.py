@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,25 +19,33 @@ from ..policy.scenario import Scenario
 from .aggregate import Aggregate
 from ..outputs.folder import write_file
 from .members import member_file, read_member, run_member
+from .scheduler import probe, scheduler_address
 from .seeds import MemberSpec
 
 
 @contextlib.contextmanager
 def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
-    """A Dask client on a new LocalCluster, or on the scheduler given; closed on success and on error."""
-    from distributed import Client, LocalCluster
+    """A Dask client on a new LocalCluster, or on the scheduler given; closed on success and on error.
 
-    if scheduler:
+    A scheduler given is checked by :func:`scheduler.probe` first, without
+    unpickling anything, since Dask's client unpickles whatever its peer sends.
+    """
+    from distributed import Client, LocalCluster, Security
+
+    if scheduler is not None:
         import dask
 
+        address, security = scheduler_address(scheduler), Security()  # TLS from Dask's config: distributed.comm.tls.*
+        warning = probe(address, security, SCHEDULER_WAIT_S)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         timeout = dask.config.get("distributed.comm.timeouts.connect")
         try:
-            _probe(scheduler, SCHEDULER_WAIT_S)
             with dask.config.set({"distributed.comm.timeouts.tcp": f"{SCHEDULER_WAIT_S:g}s"}):
-                client = Client(scheduler, timeout=timeout, set_as_default=False)
+                client = Client(address, timeout=timeout, security=security, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError("arguments", "--scheduler", f"cannot reach a Dask scheduler at {scheduler} ({reason})") from None
+            raise InputError("arguments", "--scheduler", f"cannot reach a Dask scheduler at {address} ({reason})") from None
         try:
             yield client
         finally:
@@ -51,42 +61,79 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     # Members run side by side, one a worker: the engine's threaded kernels get the worker's share of the
     # cores, since more threads than cores wait on each other (results do not depend on the thread count).
     environ["NUMBA_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+    cluster = None
     try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
+            # TLS with throw-away certificates: any local user can reach a port on 127.0.0.1, and a Dask
+            # client that reaches this scheduler (which runs in this process) could run code here.
+            cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR, security=Security.temporary())
+            if not pressed:
+                _start_workers(cluster, workers)
+        if pressed:
+            raise KeyboardInterrupt
         with Client(cluster, set_as_default=False) as client:
             yield client
     finally:
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextlib.contextmanager
+def _interrupt_held() -> Iterator[list[int]]:
+    """Hold Ctrl-C while a LocalCluster starts, and report it after (the caller raises it once it can close the cluster).
+
+    A KeyboardInterrupt inside ``LocalCluster()`` or while its workers start
+    leaves a half-started cluster that no one closes: distributed's atexit hook
+    then fails on it with a traceback.
+    """
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _start_workers(cluster, workers: int) -> None:
+    """Start the worker processes with SIGINT ignored, which they inherit from their first instruction on.
+
+    Ctrl-C goes to the terminal's whole process group; the workers would each
+    print a KeyboardInterrupt traceback, while this process closes them anyway.
+    A Python handler is not inherited by a new process, an ignored signal is,
+    so SIGINT is ignored here only until the workers are forked (well under a
+    second), then given back.
+    """
+    import psutil
+
+    def spawned() -> set[int]:
+        """Worker processes (multiprocessing's spawn_main), not e.g. its resource tracker."""
+        found = set()
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                if any("spawn_main" in part for part in child.cmdline()):
+                    found.add(child.pid)
+        return found
+
+    main = threading.current_thread() is threading.main_thread()
+    before = spawned()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        cluster.scale(workers)
+        deadline = time.monotonic() + SCHEDULER_WAIT_S
+        while main and len(spawned() - before) < workers and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    cluster.sync(cluster._correct_state)  # what LocalCluster(n_workers=...) runs: wait for the workers, raise if one fails
 
 
 SCHEDULER_WAIT_S = 15.0
 """How long a scheduler may take to answer a connection and a first request before it is called unreachable."""
-
-
-def _probe(address: str, timeout: float) -> None:
-    """Connect to a scheduler and ask who it is, within ``timeout`` seconds in all.
-
-    distributed's own connect timeout covers only the TCP connection, so a
-    server that accepts and never answers would hang the Client forever.
-    """
-    import asyncio
-
-    from distributed.comm import connect
-
-    async def ask() -> None:
-        comm = await connect(address, timeout=timeout)
-        try:
-            await comm.write({"op": "identity"})
-            await comm.read()
-        finally:
-            comm.abort()
-
-    try:
-        asyncio.run(asyncio.wait_for(ask(), timeout))
-    except asyncio.TimeoutError:
-        raise TimeoutError(f"no answer within {timeout:g} s") from None
 
 
 def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tuple[int, int]], members_dir: Path,
@@ -121,6 +168,8 @@ def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tupl
         state["in_flight"] -= 1
         try:
             result = future.result()
+        except OSError:  # a full disk or a read-only folder, not a bug of the member: the command line says so in a line
+            raise
         except Exception as exc:
             raise _member_error(future.key, exc) from exc
         del future
