@@ -61,12 +61,15 @@ class Month:
     effects: object = None
 
 
+def _spec() -> scenario.Scenario:
+    """The baseline's first simulated year with every lever kind acting in its first month."""
+    return scenario.Scenario.model_validate({**scenario.load(scenario.BASELINE).model_dump(), "years": {"start": 2023, "end": 2024}, "levers": LEVERS})
+
+
 @pytest.fixture(scope="module")
 def run(stack) -> tuple[VisionValleyModel, list[Month]]:
     """The engine's months, each process's state recorded around it."""
-    spec = scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2024)})
-    spec = scenario.Scenario.model_validate({**spec.model_dump(), "levers": LEVERS})
-    model = VisionValleyModel(spec, seed=5, stack=stack, **CITY, **RATES)
+    model = VisionValleyModel(_spec(), seed=5, stack=stack, **CITY, **RATES)
     months: list[Month] = []
     with pytest.MonkeyPatch.context() as patch:
         for name in PROCESSES:
@@ -302,3 +305,27 @@ def test_rent(run, m):
     ref = _mirror(model, months[m], "update_land")
     ref.update_land()
     np.testing.assert_allclose(months[m].after["update_land"].rent, ref.rent, rtol=1e-6)
+
+
+# --- the whole month ----------------------------------------------------------------------
+def test_keyed_reference_follows_the_engine(stack):
+    """Given the engine's keyed draws (and, for the levers, the same Mesa rng), the whole reference model follows
+    the engine month after month: every firm's revenue, stock, cell and payroll, every worker's employer, wage and home."""
+    ref = ReferenceModel(_spec(), seed=7, stack=stack, keyed=True, **CITY, **RATES)
+    engine = VisionValleyModel(_spec(), seed=7, stack=stack, **CITY, **RATES)
+    for _ in range(3):
+        ref.step()
+        engine.step()
+    firms, talent = engine.state.firms, engine.state.talent
+    rows = _firms(engine.state)
+    assert [x.uid for x in ref.firms] == list(rows)
+    table = [(x.track, x.cell, x.employees) for x in ref.firms]
+    assert table == [(int(firms.track[r]), int(firms.cell[r]), int(firms.employees[r])) for r in rows.values()]
+    np.testing.assert_allclose(firms.revenue[list(rows.values())], [x.revenue for x in ref.firms], rtol=1e-8)
+    np.testing.assert_allclose(firms.policy_stock[list(rows.values())], [x.stock for x in ref.firms], rtol=1e-8)
+    workers = _workers(engine.state)
+    assert [w.uid for w in ref.workers] == list(workers)
+    people = [(w.firm.uid if w.firm else -1, w.home) for w in ref.workers]
+    assert people == [(int(firms.uid[talent.firm[r]]) if talent.firm[r] >= 0 else -1, int(talent.home[r])) for r in workers.values()]
+    np.testing.assert_allclose(talent.wage[list(workers.values())], [w.wage for w in ref.workers], rtol=1e-6)
+    assert ref.log.firm_births and ref.log.firm_exits and ref.log.relocations and ref.log.hires

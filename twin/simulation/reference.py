@@ -70,7 +70,8 @@ class ReferenceModel(TalentStage, mesa.Model):
         **params: Any,
     ) -> None:
         spec = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario or scenarios.BASELINE)
-        super().__init__(seed=spec.seed if seed is None else seed)
+        self.seed = int(spec.seed if seed is None else seed)
+        super().__init__(seed=self.seed)
         params = Params().with_overrides({**spec.params, **params})
         geo = Geography.from_layers(stack if stack is not None else layers.load(**spec.layer_arguments()), params)
         base = synthesize(geo, params, float(spec.years.start), self.rng)
