@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+import mesa
 import numpy as np
 import pytest
 
@@ -44,7 +45,16 @@ LEVERS = [
     {"kind": "talent", "inflow_multiplier": 1.5, "retention_multiplier": 2.0},
     {"kind": "smart_om", "growth_per_year": 0.05},
 ]
-PROCESSES = ("update_compute", "step_talent", "grow_firms", "exit_firms", "found_firms", "relocate_firms", "update_land")
+REPLAY = {
+    "update_compute": lambda ref, draws: ref.update_compute(),
+    "step_talent": ReferenceModel.talent_stage,
+    "grow_firms": ReferenceModel.grow_firms,
+    "exit_firms": ReferenceModel.exit_firms,
+    "found_firms": ReferenceModel.found_firms,
+    "relocate_firms": ReferenceModel.relocate_firms,
+    "update_land": lambda ref, draws: ref.update_land(),
+}
+"""The reference's counterpart of each engine process the tests wrap (twin/simulation/model.py calls them by these names)."""
 MONTHS = 2
 RTOL = 1e-9
 
@@ -72,7 +82,7 @@ def run(stack) -> tuple[VisionValleyModel, list[Month]]:
     model = VisionValleyModel(_spec(), seed=5, stack=stack, **CITY, **RATES)
     months: list[Month] = []
     with pytest.MonkeyPatch.context() as patch:
-        for name in PROCESSES:
+        for name in REPLAY:
             patch.setattr(engine_model, name, _recording(getattr(engine_model, name), name, months))
         for _ in range(MONTHS):
             months.append(Month(copy.deepcopy(model.state), copy.deepcopy(model.rng), round(model.year * 12)))
@@ -111,6 +121,16 @@ def _mirror(model: VisionValleyModel, month: Month, process: str, before: bool =
         fields.compute_fields()
         ref.density, ref.density_mean, ref.access, ref.self_weight = fields.density, fields.density_mean, fields.access, fields.self_weight
     return ref
+
+
+def _replay(run, m: int, process: str) -> tuple[ReferenceModel, State]:  # noqa: ANN001
+    """The reference's own update of one process of month ``m``, made from the engine's state before it with the
+    engine's keyed draws, and the engine's state after it."""
+    model, months = run
+    month = months[m]
+    ref = _mirror(model, month, process)
+    REPLAY[process](ref, KeyedDraws(model.streams, month.index))
+    return ref, month.after[process]
 
 
 def _firms(state: State) -> dict[int, int]:
@@ -177,23 +197,15 @@ def test_parks_and_compute_buildout_change_the_land_and_the_compute(run, m):
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_compute_price(run, m):
     """The compute price index after build-out and growth: (demand/supply over the base year's)^elasticity."""
-    model, months = run
-    ref = _mirror(model, months[m], "update_compute")
-    ref.update_compute()
-    assert months[m].after["update_compute"].compute_price == pytest.approx(ref.compute_price, rel=1e-6)
+    ref, after = _replay(run, m, "update_compute")
+    assert after.compute_price == pytest.approx(ref.compute_price, rel=1e-6)
 
 
 # --- talent -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def talent(run) -> list[tuple[ReferenceModel, State]]:
     """Each month's talent stage by the reference, from the engine's state before it and with its keyed draws."""
-    model, months = run
-    out = []
-    for month in months:
-        ref = _mirror(model, month, "step_talent")
-        ref.talent_stage(KeyedDraws(model.streams, month.index))
-        out.append((ref, month.after["step_talent"]))
-    return out
+    return [_replay(run, m, "step_talent") for m in range(MONTHS)]
 
 
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
@@ -230,10 +242,7 @@ def test_home_choice(talent, m):
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_growth_with_funding_stock(run, m):
     """Every firm's revenue, policy stock and funding received after a month of growth."""
-    model, months = run
-    ref = _mirror(model, months[m], "grow_firms")
-    ref.grow_firms(KeyedDraws(model.streams, months[m].index))
-    after = months[m].after["grow_firms"]
+    ref, after = _replay(run, m, "grow_firms")
     rows = [_firms(after)[f.uid] for f in ref.firms]
     np.testing.assert_allclose(after.firms.revenue[rows], [f.revenue for f in ref.firms], rtol=RTOL)
     np.testing.assert_allclose(after.firms.policy_stock[rows], [f.stock for f in ref.firms], rtol=RTOL)
@@ -244,39 +253,26 @@ def test_growth_with_funding_stock(run, m):
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_exit(run, m):
     """The same firms close: each firm's keyed uniform against its hazard (size, age, shield)."""
-    model, months = run
-    ref = _mirror(model, months[m], "exit_firms")
-    ref.exit_firms(KeyedDraws(model.streams, months[m].index))
-    assert sorted(_firms(months[m].after["exit_firms"])) == sorted(f.uid for f in ref.firms)
+    ref, after = _replay(run, m, "exit_firms")
+    assert sorted(_firms(after)) == sorted(f.uid for f in ref.firms)
     assert ref.log.firm_exits >= 5
 
 
 @pytest.mark.parametrize("age", [0.0, 0.5, 1.0, 2.0, 5.0, 20.0])
 def test_exit_hazard_by_age_and_size(age):
-    """The engine's hazard at several ages and sizes (1 k to 100 亿, and the shield) equals the stated formula."""
-    params = Params().with_overrides({"exit_shield_cny": 2e9})
-    ref = ReferenceModel.__new__(ReferenceModel)
-    ref.params = params
-    revenue = np.array([1e3, 1e5, 1e6, 2e7, 1e9, 1e10])
-    ours = [Firm.exit_hazard(_Born(ref, r, 2024.0 - age), 2024.0) for r in revenue]
-    np.testing.assert_allclose(exit_hazard(revenue, np.full(len(revenue), age), params), ours, rtol=1e-12)
-
-
-class _Born:
-    """Just what Firm.exit_hazard reads of a firm."""
-
-    def __init__(self, model: ReferenceModel, revenue: float, born: float) -> None:
-        self.model, self.revenue, self.born = model, revenue, born
+    """The engine's hazard at several ages and sizes (1 k to 100 亿, past the shield) equals the stated formula."""
+    holder = mesa.Model(seed=0)
+    holder.params = Params().with_overrides({"exit_shield_cny": 2e9})
+    revenue = [1e3, 1e5, 1e6, 2e7, 1e9, 1e10]
+    ours = [Firm(holder, 0, 0, r, 0, 2024.0 - age, -1).exit_hazard(2024.0) for r in revenue]
+    np.testing.assert_allclose(exit_hazard(np.array(revenue), np.full(len(revenue), age), holder.params), ours, rtol=1e-12)
 
 
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_births(run, m):
     """The same start-ups: ids, tracks, sites (logit over cells sampled by floor space, zone appeal), revenues."""
-    model, months = run
-    ref = _mirror(model, months[m], "found_firms")
-    before = {f.uid for f in ref.firms}
-    ref.found_firms(KeyedDraws(model.streams, months[m].index))
-    after = months[m].after["found_firms"]
+    before = set(_firms(run[1][m].before["found_firms"]))
+    ref, after = _replay(run, m, "found_firms")
     born = [f for f in ref.firms if f.uid not in before]
     rows = _firms(after)
     assert sorted(set(rows) - before) == sorted(f.uid for f in born)
@@ -289,10 +285,7 @@ def test_births(run, m):
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_relocation(run, m):
     """Every firm is in the same cell after relocation (own cell and sampled others, zone appeal, rationing)."""
-    model, months = run
-    ref = _mirror(model, months[m], "relocate_firms")
-    ref.relocate_firms(KeyedDraws(model.streams, months[m].index))
-    after = months[m].after["relocate_firms"]
+    ref, after = _replay(run, m, "relocate_firms")
     rows = _firms(after)
     assert {f.uid: f.cell for f in ref.firms} == {uid: int(after.firms.cell[r]) for uid, r in rows.items()}
     assert ref.log.relocations >= 5
@@ -301,10 +294,8 @@ def test_relocation(run, m):
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_rent(run, m):
     """Rent after the month: base x (1 + elasticity x occupancy / capacity)."""
-    model, months = run
-    ref = _mirror(model, months[m], "update_land")
-    ref.update_land()
-    np.testing.assert_allclose(months[m].after["update_land"].rent, ref.rent, rtol=1e-6)
+    ref, after = _replay(run, m, "update_land")
+    np.testing.assert_allclose(after.rent, ref.rent, rtol=1e-6)
 
 
 # --- the whole month ----------------------------------------------------------------------
