@@ -5,8 +5,11 @@ the vectorized engine against. It is slow on purpose: every firm and worker
 is a ``mesa.Agent`` whose methods state a rule in plain Python
 (:mod:`.reference_agents`; the talent stage in :mod:`.reference_talent`, the
 levers in :mod:`.reference_levers`), written from the documented formulas
-rather than imported from the engine. It starts from the same synthesized
-base year as :class:`twin.model.VisionValleyModel` (same seed, same
+rather than imported from the engine, so a wrong engine rule is not mirrored
+in its oracle. What it shares with the engine is data, not rules: the
+parameters and track tables, the lever objects' fields, the grid with its
+Gaussian smoothing, the state's table format and the base-year synthesis. It
+starts from the same synthesized base year as :class:`twin.model.VisionValleyModel` (same seed, same
 population), runs the scenario's levers with the funding stock, and follows
 the same monthly order:
 
@@ -82,7 +85,6 @@ class ReferenceModel(TalentStage, mesa.Model):
         self.base_compute_ratio = self._compute_ratio()
         self.compute_price = 1.0
         self.streams = Streams(self.seed) if keyed else None
-        self._seeded = SeededDraws(self.rng, first_id=1 << 62)
         self.running = self.end_year > self.start_year
 
     @classmethod
@@ -92,8 +94,8 @@ class ReferenceModel(TalentStage, mesa.Model):
         of a month; ``rng`` is the generator the levers draw from, ``policy`` this month's if the levers have run."""
         model = cls.__new__(cls)
         mesa.Model.__init__(model, seed=0)
-        model._load(state, geo, params, start_year, list(levers))
         model.rng = rng if rng is not None else model.rng
+        model._load(state, geo, params, start_year, list(levers))
         model.base_compute_ratio, model.compute_price = state.base_compute_ratio, state.compute_price
         model.policy = policy if policy is not None else model.policy
         model.streams = None
@@ -124,6 +126,7 @@ class ReferenceModel(TalentStage, mesa.Model):
         self._site_cdf: tuple[bytes, list[int], list[float]] | None = None
         self.policy = Policy([0.0] * len(geo.zone_ids))
         self.log = StepLog()
+        self._seeded = SeededDraws(self.rng, first_id=1 << 62)  # newborn ids above any the engine gives
 
     # --- the month ----------------------------------------------------------------
     def draws(self) -> Draws:
