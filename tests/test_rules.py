@@ -111,7 +111,7 @@ def _policy(model: VisionValleyModel, month: Month) -> tuple[ReferenceModel, Pol
     return ref, apply_levers(ref, ref.levers)
 
 
-def _mirror(model: VisionValleyModel, month: Month, process: str, before: bool = True) -> ReferenceModel:
+def _mirror(model: VisionValleyModel, month: Month, process: str) -> ReferenceModel:
     """The reference holding the engine's state just before ``process``, with the reference's own policy of the month;
     for the firm processes after growth, with the fields the engine took before growth."""
     _, policy = _policy(model, month)
