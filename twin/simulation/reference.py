@@ -123,7 +123,7 @@ class ReferenceModel(TalentStage, mesa.Model):
             self.workers.append(worker)
         self._home_cells = [int(c) for c in np.flatnonzero(geo.housing > 0)]
         self._home_cdf = running_shares([float(geo.housing[c]) for c in self._home_cells])
-        self._site_cdf: tuple[bytes, list[int], list[float]] | None = None
+        self._site_cdf: tuple[list[int], list[float]] | None = None  # site cells and their running floor-space shares
         self.policy = Policy([0.0] * len(geo.zone_ids))
         self.log = StepLog()
         self._seeded = SeededDraws(self.rng, first_id=1 << 62)  # newborn ids above any the engine gives
@@ -273,11 +273,16 @@ class ReferenceModel(TalentStage, mesa.Model):
     # --- helpers --------------------------------------------------------------------
     def site_candidates(self, uniforms: list[float]) -> list[int]:
         """Candidate firm sites: cells drawn in proportion to floor space."""
-        if self._site_cdf is None or self._site_cdf[0] != self.capacity.tobytes():
+        if self._site_cdf is None:
             cells = [int(c) for c in np.flatnonzero(self.capacity > 0)]
-            self._site_cdf = (self.capacity.tobytes(), cells, running_shares([float(self.capacity[c]) for c in cells]))
-        _, cells, cdf = self._site_cdf
+            self._site_cdf = (cells, running_shares([float(self.capacity[c]) for c in cells]))
+        cells, cdf = self._site_cdf
         return [cells[pick(cdf, u)] for u in uniforms]
+
+    def add_floor(self, cell: int, m2: float) -> None:
+        """New floor space in a cell (a park); site candidates are drawn by the new floor space from now on."""
+        self.capacity[cell] += m2
+        self._site_cdf = None
 
     def distance_km(self, a: int, b: int) -> float:
         """Straight-line km between cell centres."""

@@ -171,7 +171,7 @@ def parks(model: Any, lever: Any, policy: Policy) -> float:
             near = [c for c in model.cells_around(centre, park.radius_m) if geo.district[c] >= 0 and model.distance_km(centre, c) * 1000 <= park.radius_m]
             floor = park.floor_m2 * model.params.scale
             for c in near:
-                model.capacity[c] += floor / len(near)
+                model.add_floor(c, floor / len(near))
             spend += floor * lever.cost_cny_per_m2
         if model.year >= max(opens, model.start_year + 1):
             policy.zone_appeal[geo.zone[centre]] += lever.appeal
