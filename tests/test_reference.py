@@ -2,14 +2,14 @@
 
 Both models start from the same synthesized base year for a given seed, run
 the baseline's levers (vouchers, model subsidies, the fund with its funding
-stock, compute build-out) plus smart_om and talent, and then draw their randomness differently: the
-reference from its own seeded generator, one draw at a time, the engine from
-its keyed streams. So they agree in distribution, not draw for draw. Over
-many seeds, a paired t-test on each key metric must not reject agreement; the
-same test against an engine with a small, real change to one rule must
-reject it. The reference shares no rule with the engine (only the base year,
-the grid and its smoothing); tests/test_rules.py compares the two draw for
-draw, agent by agent.
+stock, compute build-out) plus smart_om and talent, and then draw their
+randomness differently: the reference from its own seeded generator, one
+draw at a time, the engine from its keyed streams. So they agree in
+distribution, not draw for draw. Over many seeds, a paired t-test on each key
+metric must not reject agreement; the same test against an engine with a
+small, real change to one rule must reject it. The reference shares no rule
+with the engine (only data: the base year, the grid and its smoothing);
+tests/test_rules.py compares the two draw for draw, agent by agent.
 """
 
 from __future__ import annotations
