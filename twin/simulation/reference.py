@@ -123,6 +123,7 @@ class ReferenceModel(TalentStage, mesa.Model):
             self.workers.append(worker)
         self._home_cells = [int(c) for c in np.flatnonzero(geo.housing > 0)]
         self._home_cdf = running_shares([float(geo.housing[c]) for c in self._home_cells])
+        self.self_weight: float | None = None
         self._site_cdf: tuple[list[int], list[float]] | None = None  # site cells and their running floor-space shares
         self.policy = Policy([0.0] * len(geo.zone_ids))
         self.log = StepLog()
@@ -177,10 +178,11 @@ class ReferenceModel(TalentStage, mesa.Model):
         talent = geo.smooth(people, p.talent_radius_m)[0]
         mean = talent[geo.coarse_city].mean()
         self.access = np.log1p(talent / mean) if mean > 0 else np.zeros_like(talent)
-        impulse = np.zeros((1, geo.coarse_size))
-        centre = (geo.coarse_shape[0] // 2) * geo.coarse_shape[1] + geo.coarse_shape[1] // 2
-        impulse[0, centre] = 1.0
-        self.self_weight = float(geo.smooth(impulse, p.agglomeration_radius_m)[0, centre])
+        if self.self_weight is None:  # the kernel's weight of a cell on itself: a unit impulse smoothed, read where it was
+            impulse = np.zeros((1, geo.coarse_size))
+            centre = (geo.coarse_shape[0] // 2) * geo.coarse_shape[1] + geo.coarse_shape[1] // 2
+            impulse[0, centre] = 1.0
+            self.self_weight = float(geo.smooth(impulse, p.agglomeration_radius_m)[0, centre])
 
     def agglomeration(self, track: int, cell: int, own: float = 0.0) -> float:
         """Same-track agglomeration at a cell, without ``own`` revenue's share of it (a firm does not feed its own field)."""
