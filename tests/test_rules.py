@@ -35,7 +35,7 @@ from twin.simulation.reference_draws import KeyedDraws
 from twin.simulation.reference_levers import Policy, apply_levers
 
 CITY = {"scale": 0.005, "anchors": 0}
-RATES = {"exit_rate": 0.6, "birth_rate": 0.1, "relocation_rate": 1.0, "quit_rate": 1.0, "home_move_rate": 1.0}
+RATES = {"exit_rate": 0.6, "birth_rate": 0.1, "relocation_rate": 1.0, "quit_rate": 1.0, "home_move_rate": 1.0, "industry_far": 0.01}
 LEVERS = [
     {"kind": "compute_vouchers"},
     {"kind": "model_subsidies", "specialised_per_year": 1000},
