@@ -1,10 +1,15 @@
-"""The vectorized engine agrees with the per-agent reference model, and the comparison has teeth.
+"""The vectorized engine agrees in distribution with the per-agent reference model, and the comparison has teeth.
 
-Both models start from the same synthesized base year for a given seed and
-then draw their randomness differently, so they agree in distribution, not
-draw for draw. Over many seeds, a paired t-test on each key metric must not
-reject agreement; the same test against an engine with a small, real change
-to one rule must reject it.
+Both models start from the same synthesized base year for a given seed, run
+the baseline's levers (vouchers, model subsidies, the fund with its funding
+stock, compute build-out) plus smart_om and talent, and then draw their
+randomness differently: the reference from its own seeded generator, one
+draw at a time, the engine from its keyed streams. So they agree in
+distribution, not draw for draw. Over many seeds, a paired t-test on each key
+metric must not reject agreement; the same test against an engine with a
+small, real change to one rule must reject it. The reference shares no rule
+with the engine (only data: the base year, the grid and its smoothing);
+tests/test_rules.py compares the two draw for draw, agent by agent.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ CITY = {"scale": 0.003, "anchors": 0}
 ALPHA = 1e-3  # per metric; twelve metrics, so a false alarm is rarer than 1 in 80 runs
 
 
+EXTRA_LEVERS = [{"kind": "smart_om"}, {"kind": "talent"}]
+
+
 def _one_year() -> scenario.Scenario:
-    """The baseline's first simulated year without its levers (the reference model has none)."""
-    return scenario.load(scenario.BASELINE).model_copy(update={"years": scenario.Years(start=2023, end=2024), "levers": []})
+    """The baseline's first simulated year, with its levers and the two it leaves out (smart_om, talent)."""
+    spec = scenario.load(scenario.BASELINE).model_dump()
+    return scenario.Scenario.model_validate({**spec, "years": {"start": 2023, "end": 2024}, "levers": [*spec["levers"], *EXTRA_LEVERS]})
 
 
 EVENTS = ("firm_births", "firm_exits", "hires", "relocations", "talent_in", "talent_out")

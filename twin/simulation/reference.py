@@ -2,9 +2,16 @@
 
 This is the specification researchers read and the oracle the tests compare
 the vectorized engine against. It is slow on purpose: every firm and worker
-is a ``mesa.Agent`` whose methods state a rule in plain Python. It starts
-from the same synthesized base year as :class:`twin.model.VisionValleyModel`
-(same seed, same population) and follows the same monthly order:
+is a ``mesa.Agent`` whose methods state a rule in plain Python
+(:mod:`.reference_agents`; the talent stage in :mod:`.reference_talent`, the
+levers in :mod:`.reference_levers`), written from the documented formulas
+rather than imported from the engine, so a wrong engine rule is not mirrored
+in its oracle. What it shares with the engine is data, not rules: the
+parameters and track tables, the lever objects' fields, the grid with its
+Gaussian smoothing, the state's table format and the base-year synthesis. It
+starts from the same synthesized base year as :class:`twin.model.VisionValleyModel` (same seed, same
+population), runs the scenario's levers with the funding stock, and follows
+the same monthly order:
 
     policy -> infrastructure -> talent -> firms -> land -> metrics
 
@@ -13,10 +20,13 @@ out, the rule is the same in both models: requests are served in random
 order, and once a request does not fit, the cell turns away the rest of the
 month's requests (so a small later request cannot jump a refused larger one).
 
-Policy levers act on the vectorized engine only; the reference model runs
-without them. Its draws come one at a time from the model's seeded ``rng``,
-not from the engine's keyed streams (:mod:`twin.engine.streams`), so the two
-agree in distribution, not draw for draw (tests/test_reference.py).
+Chance comes through :mod:`.reference_draws`. By default the model draws from
+its own seeded ``rng``, one draw at a time, so it agrees with the engine in
+distribution, not draw for draw (tests/test_reference.py). Given ``keyed=True``
+it takes the engine's keyed streams (seed, process, month, agent id) and the
+levers draw from the same Mesa ``rng``, so it agrees with the engine draw for
+draw; :meth:`ReferenceModel.mirror` loads an engine state at any point of a
+month, so tests/test_rules.py compares one process's update agent by agent.
 The clock is the engine's: ``year`` is the decimal date at the start of the
 month simulated next.
 """
@@ -25,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
 from typing import Any
 
 import mesa
@@ -34,19 +43,24 @@ import numpy as np
 import layers
 from layers import LayerStack
 
-from ..engine.fields import Fields, city_mean, kernel_self_weight, log_ratio, others_agglomeration
-from ..engine.firms import startup_revenue
 from ..engine.geography import Geography
-from ..engine.params import MONTH, TRACK_COMPUTE_INTENSITY, TRACK_FIRM_SHARES, TRACK_IDS, TRACKS
-from ..engine.state import StepLog
+from ..engine.params import TRACK_FIRM_SHARES, TRACK_IDS, TRACKS, Params
+from ..engine.state import State, StepLog
+from ..engine.streams import Streams
 from ..engine.synth import synthesize
-from ..engine.talent import draw_skill
 from ..policy import scenario as scenarios
-from .reference_agents import Firm, Worker
+from .reference_agents import MONTH, Firm, Worker, gumbel, pick, running_shares, startup_revenue
+from .reference_draws import Draws, KeyedDraws, SeededDraws
+from .reference_levers import Policy, apply_levers
+from .reference_talent import Request, TalentStage, ration
 
 
-class ReferenceModel(mesa.Model):
-    """The same model as :class:`twin.model.VisionValleyModel`, one agent at a time."""
+class ReferenceModel(TalentStage, mesa.Model):
+    """The same model as :class:`twin.model.VisionValleyModel`, one agent at a time.
+
+    Args as the engine's (``levers``: ``None`` for the scenario's, ``[]`` for none); ``keyed``
+    takes the engine's keyed draws instead of the model's own.
+    """
 
     def __init__(
         self,
@@ -54,315 +68,250 @@ class ReferenceModel(mesa.Model):
         seed: int | None = None,
         *,
         stack: LayerStack | None = None,
+        levers: list[Any] | None = None,
+        keyed: bool = False,
         **params: Any,
     ) -> None:
         spec = scenario if isinstance(scenario, scenarios.Scenario) else scenarios.load(scenario or scenarios.BASELINE)
-        super().__init__(seed=spec.seed if seed is None else seed)
-        self.params = spec.parameters(**params)
+        self.seed = int(spec.seed if seed is None else seed)
+        super().__init__(seed=self.seed)
+        params = spec.parameters(**params)
         self.layers = stack if stack is not None else layers.load(**spec.layer_arguments())
-        self.geo = Geography.from_layers(self.layers, self.params)
-        self.start_year, self.end_year = spec.years.start, spec.years.end
-        base = synthesize(self.geo, self.params, float(self.start_year), self.rng, self.layers)
-        self.year = self.start_year + 1.0  # the clock: start of the month simulated next
-        self.capacity = base.capacity_m2.copy()
-        self.rent = base.rent.copy()
-        self.compute = [(float(pf), float(on)) for pf, on in zip(base.compute.pflops, base.compute.online)]
-        self.firms: list[Firm] = []
-        for row in range(base.firms.n):
-            f = base.firms
-            self.firms.append(Firm(self, int(f.track[row]), float(f.revenue[row]), int(f.cell[row]), float(f.born[row]), int(f.anchor[row])))
-        self.workers: list[Worker] = []
-        for row in range(base.talent.n):
-            t = base.talent
-            worker = Worker(self, float(t.skill[row]), int(t.home[row]))
-            if t.firm[row] >= 0:
-                worker.firm = self.firms[t.firm[row]]
-                worker.firm.workers.add(worker)
-                worker.wage = float(t.wage[row])
-            self.workers.append(worker)
-        self._capacity_cdf = np.cumsum(self.capacity)
-        self._housing_cdf = np.cumsum(self.geo.housing, dtype=np.float64)
+        geo = Geography.from_layers(self.layers, params)
+        base = synthesize(geo, params, float(spec.years.start), self.rng, self.layers)
+        base.talent.uid = np.arange(base.talent.n)  # base-year ids, as the engine's
+        base.year = spec.years.start + 1.0
+        self._load(base, geo, params, spec.years.start, list(spec.levers if levers is None else levers))
+        self.end_year = spec.years.end
         self.base_compute_ratio = self._compute_ratio()
         self.compute_price = 1.0
-        self.log = StepLog()
+        self.streams = Streams(self.seed) if keyed else None
         self.running = self.end_year > self.start_year
 
+    @classmethod
+    def mirror(cls, state: State, geo: Geography, params: Params, start_year: int, *, levers: list[Any] = (),
+               policy: Policy | None = None, rng: np.random.Generator | None = None) -> ReferenceModel:
+        """A reference holding a copy of an engine state (its live rows, in row order), e.g. between two processes
+        of a month; ``rng`` is the generator the levers draw from, ``policy`` this month's if the levers have run."""
+        model = cls.__new__(cls)
+        mesa.Model.__init__(model, seed=0)
+        model.rng = rng if rng is not None else model.rng
+        model._load(state, geo, params, start_year, list(levers))
+        model.base_compute_ratio, model.compute_price = state.base_compute_ratio, state.compute_price
+        model.policy = policy if policy is not None else model.policy
+        model.streams = None
+        return model
+
+    def _load(self, state: State, geo: Geography, params: Params, start_year: int, levers: list[Any]) -> None:
+        """Agents and land from an engine-format state (the synthesized base year, or a state mid-run)."""
+        self.params, self.geo, self.levers, self.start_year, self.end_year = params, geo, levers, start_year, start_year
+        self.year = float(state.year)
+        self.capacity, self.rent = state.capacity_m2.copy(), state.rent.copy()
+        c = state.compute
+        self.compute = [(float(c.pflops[r]), int(c.cell[r]), float(c.online[r])) for r in np.flatnonzero(c.alive)]
+        f, t = state.firms, state.talent
+        by_row = {}
+        for r in np.flatnonzero(f.alive):
+            by_row[r] = Firm(self, int(f.uid[r]), int(f.track[r]), float(f.revenue[r]), int(f.cell[r]), float(f.born[r]),
+                             int(f.anchor[r]), float(f.policy_stock[r]), float(f.funding[r]))
+        self.firms = list(by_row.values())
+        self.workers = []
+        for r in np.flatnonzero(t.alive):
+            worker = Worker(self, int(t.uid[r]), float(t.skill[r]), int(t.home[r]))
+            if t.firm[r] in by_row:
+                worker.firm, worker.wage = by_row[t.firm[r]], float(t.wage[r])
+                worker.firm.workers.add(worker)
+            self.workers.append(worker)
+        self._home_cells = [int(c) for c in np.flatnonzero(geo.housing > 0)]
+        self._home_cdf = running_shares([float(geo.housing[c]) for c in self._home_cells])
+        self.self_weight: float | None = None
+        self._site_cdf: tuple[list[int], list[float]] | None = None  # site cells and their running floor-space shares
+        self.policy = Policy([0.0] * len(geo.zone_ids))
+        self.log = StepLog()
+        self._seeded = SeededDraws(self.rng, first_id=1 << 62)  # newborn ids above any the engine gives
+
     # --- the month ----------------------------------------------------------------
+    def draws(self) -> Draws:
+        """This month's draws: the engine's keyed streams (keyed=True) or the model's own."""
+        return KeyedDraws(self.streams, round(self.year * 12)) if self.streams else self._seeded
+
     def step(self) -> None:
         """One month, in the engine's order; ``log`` counts its events as the engine's does."""
         self.log = StepLog()
-        self._update_compute()
-        self._talent_stage()
-        self._compute_fields()
-        offsets = self._drift_offsets()
-        for firm in list(self.firms):
-            firm.grow(offsets)
-        closed = [f for f in self.firms if f.maybe_exit()]
-        for firm in closed:
-            self._close(firm)
-        self.log.firm_exits = len(closed)
-        self._found_firms()
-        self._relocate_firms()
-        self._update_land()
+        draws = self.draws()
+        self.policy = apply_levers(self, self.levers)
+        self.update_compute()
+        self.talent_stage(draws)
+        self.compute_fields()
+        self.grow_firms(draws)
+        self.exit_firms(draws)
+        self.found_firms(draws)
+        self.relocate_firms(draws)
+        self.update_land()
         self.year = self.start_year + 1.0 + self.steps / 12.0
-        if self.start_year + self.steps / 12.0 >= self.end_year - 1e-9:
+        if self.year >= self.end_year + 1 - 1e-9:
             self.running = False
 
-    def _update_compute(self) -> None:
-        """Compute price index: (demand/supply over the base year's)^elasticity, within the cap."""
+    def update_compute(self) -> None:
+        """Compute price index: (demand/supply over the base year's)^elasticity, within [1/cap, cap]."""
         p = self.params
         price = (self._compute_ratio() / self.base_compute_ratio) ** p.compute_price_elasticity
         self.compute_price = min(max(price, 1.0 / p.compute_price_cap), p.compute_price_cap)
 
     def _compute_ratio(self) -> float:
         """Compute demand over the supply online now."""
-        p = self.params
-        demand = sum(f.revenue / 1e8 * p.compute_pflops_per_100m_cny * TRACK_COMPUTE_INTENSITY[TRACK_IDS[f.track]] for f in self.firms)
-        supply = sum(pf for pf, online in self.compute if online <= self.year + 1e-6)
+        demand = sum(f.compute_pflops() for f in self.firms)
+        supply = sum(pf for pf, _, online in self.compute if online <= self.year + 1e-6)
         return max(demand, 1e-9) / max(supply, 1e-9)
 
-    def _talent_stage(self) -> None:
-        """Separations, seekers leaving, in-migration for unmet demand, matching, home moves."""
-        p = self.params
-        p_leave = -math.expm1(-p.leave_rate_employed * MONTH)
-        p_quit = -math.expm1(-p.quit_rate * MONTH)
-        for worker in list(self.workers):
-            if worker.firm is None:
-                continue
-            outcome = worker.separate(p_leave, p_quit)
-            if outcome:
-                self._unemploy(worker)
-            if outcome == "leave":
-                self._remove_worker(worker)
-                self.log.talent_out += 1
-        p_seek_leave = -math.expm1(-p.leave_rate_seeking * MONTH)
-        for worker in [w for w in self.workers if w.firm is None]:
-            if self.rng.random() < p_seek_leave:
-                self._remove_worker(worker)
-                self.log.talent_out += 1
-        seekers = [w for w in self.workers if w.firm is None]
-        openings = self._open_positions()
-        unmet = max(0.0, sum(openings.values()) - len(seekers))
-        arrivals = self.rng.poisson(p.inflow_response * unmet + p.inflow_base * MONTH * len(self.workers))
-        for _ in range(arrivals):
-            worker = Worker(self, float(draw_skill(1, p, self.rng)[0]), self.choose_home(-1))
-            self.workers.append(worker)
-            seekers.append(worker)
-        self.log.talent_in += arrivals
-        self._match(seekers, openings)
-        p_move = -math.expm1(-p.home_move_rate * MONTH)
-        for worker in self.workers:
-            if self.rng.random() < p_move:
-                worker.choose_home()
-
-    def _open_positions(self) -> dict[Firm, float]:
-        """Unfilled labour demand per firm, scaled down where its cell lacks desks."""
-        p = self.params
-        gap = {f: max(math.ceil(f.labour_demand()) - f.employees, 0) for f in self.firms}
-        wanted: dict[int, float] = defaultdict(float)
-        for firm, g in gap.items():
-            wanted[firm.cell] += g
-        occupancy = self._occupancy()
-        openings = {}
-        for firm, g in gap.items():
-            desks = max(self.capacity[firm.cell] - occupancy[firm.cell], 0.0) / p.floor_m2_per_worker
-            share = min(1.0, desks / wanted[firm.cell]) if wanted[firm.cell] > 0 else 1.0
-            if math.floor(g * share) > 0:
-                openings[firm] = math.floor(g * share)
-        return openings
-
-    def _match(self, seekers: list[Worker], openings: dict[Firm, float]) -> None:
-        """Seekers apply to their logit pick; each firm takes applicants in random order up to its
-        openings; then each cell seats the taken hires in random order while desks last."""
-        if not seekers or not openings:
-            return
-        p = self.params
-        firms = list(openings)
-        weights = np.array([openings[f] for f in firms], dtype=float)
-        applicants: dict[Firm, list[Worker]] = defaultdict(list)
-        for worker in seekers:
-            picks = self.rng.choice(len(firms), size=p.job_candidates, p=weights / weights.sum())
-            firm = worker.pick_job([firms[i] for i in picks])
-            if firm is not None:
-                applicants[firm].append(worker)
-        by_cell: dict[int, list[tuple[Worker, Firm]]] = defaultdict(list)
-        for firm, people in applicants.items():
-            self.rng.shuffle(people)
-            for worker in people[: int(openings[firm])]:
-                by_cell[firm.cell].append((worker, firm))
-        occupancy = self._occupancy()
-        for cell, hires in by_cell.items():
-            self.rng.shuffle(hires)
-            desks = int((self.capacity[cell] - occupancy[cell]) // p.floor_m2_per_worker + 1e-9)
-            for worker, firm in hires[: max(desks, 0)]:
-                worker.firm, worker.wage = firm, firm.wage_offer() * worker.skill
-                firm.workers.add(worker)
-                self.log.hires += 1
-
-    def _compute_fields(self) -> None:
-        """Bin firms' revenue by track and workers by home onto the coarse grid, then smooth."""
+    def compute_fields(self) -> None:
+        """Same-track revenue and talent by home, binned on the coarse grid and smoothed; agglomeration and talent
+        access are log(1 + value / city mean), the mean over the coarse cells that overlap the city."""
         geo, p = self.geo, self.params
         revenue = np.zeros((len(TRACKS), geo.coarse_size))
         for firm in self.firms:
-            revenue[firm.track, geo.coarse(np.array([firm.cell]))[0]] += firm.revenue
+            revenue[firm.track, geo.coarse_of[firm.cell]] += firm.revenue
         people = np.zeros((1, geo.coarse_size))
         for worker in self.workers:
-            people[0, geo.coarse(np.array([worker.home]))[0]] += 1
-        density = geo.smooth(revenue, p.agglomeration_radius_m)
-        self.fields_access = log_ratio(geo.smooth(people, p.talent_radius_m), geo.coarse_city)[0]
-        self.fields = Fields(density, city_mean(density, geo.coarse_city), self.fields_access.astype(np.float32),
-                             kernel_self_weight(geo, p.agglomeration_radius_m))
+            people[0, geo.coarse_of[worker.home]] += 1
+        self.density = geo.smooth(revenue, p.agglomeration_radius_m)
+        self.density_mean = self.density[:, geo.coarse_city].mean(axis=1)
+        talent = geo.smooth(people, p.talent_radius_m)[0]
+        mean = talent[geo.coarse_city].mean()
+        self.access = np.log1p(talent / mean) if mean > 0 else np.zeros_like(talent)
+        if self.self_weight is None:  # the kernel's weight of a cell on itself: a unit impulse smoothed, read where it was
+            impulse = np.zeros((1, geo.coarse_size))
+            centre = (geo.coarse_shape[0] // 2) * geo.coarse_shape[1] + geo.coarse_shape[1] // 2
+            impulse[0, centre] = 1.0
+            self.self_weight = float(geo.smooth(impulse, p.agglomeration_radius_m)[0, centre])
 
-    def firm_agglomeration(self, firm) -> float:
-        """One firm's agglomeration from the other firms around it (the engine's rule, one firm at a time)."""
-        coarse = self.geo.coarse(np.array([firm.cell]))
-        return float(others_agglomeration(self.fields, np.array([firm.track]), coarse, np.array([firm.revenue]))[0])
+    def agglomeration(self, track: int, cell: int, own: float = 0.0) -> float:
+        """Same-track agglomeration at a cell, without ``own`` revenue's share of it (a firm does not feed its own field)."""
+        mean = self.density_mean[track]
+        return math.log1p(max(self.density[track, self.geo.coarse_of[cell]] - own * self.self_weight, 0.0) / mean) if mean > 0 else 0.0
 
-    def _drift_offsets(self) -> tuple[float, float]:
-        """Revenue-weighted city averages of agglomeration and talent access, which growth is relative to."""
+    def grow_firms(self, draws: Draws) -> None:
+        """Every firm grows (Firm.grow) with its agglomeration and talent access relative to their revenue-weighted
+        city averages, taken before anybody grows."""
+        terms = [(self.agglomeration(f.track, f.cell, f.revenue), float(self.access[self.geo.coarse_of[f.cell]])) for f in self.firms]
         total = sum(f.revenue for f in self.firms)
-        a = t = 0.0
-        for firm in self.firms:
-            coarse = self.geo.coarse(np.array([firm.cell]))[0]
-            a += firm.revenue * self.firm_agglomeration(firm)
-            t += firm.revenue * self.fields_access[coarse]
-        return a / total, t / total
+        mean_a = sum(f.revenue * a for f, (a, _) in zip(self.firms, terms)) / total
+        mean_t = sum(f.revenue * t for f, (_, t) in zip(self.firms, terms)) / total
+        for firm, (a, t) in zip(self.firms, terms):
+            firm.grow(a - mean_a, t - mean_t, draws.normal("grow", firm.uid))
 
-    def _found_firms(self) -> None:
-        """Start-ups in proportion to the talent pool, placed by logit over cells sampled by floor space."""
+    def exit_firms(self, draws: Draws) -> None:
+        """Firms close by their hazard (Firm.exits); their workers become seekers."""
+        closed = [f for f in self.firms if f.exits(self.year, draws.uniform("exit", f.uid))]
+        for firm in closed:
+            for worker in list(firm.workers):
+                self._unemploy(worker)
+            self.firms.remove(firm)
+            firm.remove()
+        self.log.firm_exits = len(closed)
+
+    def location_utility(self, cell: int, track: int) -> float:
+        """How much a firm of this track likes a cell: its track nearby, talent, rent, universities, metro, zone policy."""
+        p, geo = self.params, self.geo
+        zone = int(geo.zone[cell])
+        return (
+            p.location_agglomeration * self.agglomeration(track, cell)
+            + p.location_talent * float(self.access[geo.coarse_of[cell]])
+            - p.location_rent * math.log(self.rent[cell])
+            + p.university_weight * geo.pull[cell]
+            + p.metro_weight_firm * geo.metro_access[cell]
+            + (self.policy.zone_appeal[zone] if zone >= 0 else 0.0)
+        )
+
+    def best_cell(self, cells: list[int], track: int, feasible: list[bool], uniforms: list[float]) -> int:
+        """Position of the Gumbel-max logit pick among candidate cells; infeasible ones cannot win unless all are."""
+        utility = [(self.location_utility(c, track) if ok else -math.inf) + gumbel(u) for c, ok, u in zip(cells, feasible, uniforms)]
+        return max(range(len(cells)), key=lambda j: (utility[j], -j))
+
+    def found_firms(self, draws: Draws) -> None:
+        """Start-ups in proportion to the talent pool: a track by the firm shares, the logit pick among cells sampled by
+        floor space that have a desk free, rationed per cell; a revenue from the truncated start-up lognormal."""
         p = self.params
-        births = self.rng.poisson(p.birth_rate * MONTH * len(self.workers))
-        shares = np.array([TRACK_FIRM_SHARES[t] for t in TRACK_IDS])
-        need = p.floor_m2_per_worker
-        occupancy = self._occupancy()
+        n = draws.poisson("births", p.birth_rate * MONTH * len(self.workers) * self.policy.births)
+        need, free = p.floor_m2_per_worker, self.free_m2()
+        shares = list(np.cumsum([TRACK_FIRM_SHARES[t] for t in TRACK_IDS]))
         requests = []
-        for _ in range(births):
-            track = int(self.rng.choice(len(TRACK_IDS), p=shares))
-            cells = self._sample_cells(p.candidates)
-            best = self._best_cell(cells, track, lambda c: max(self.capacity[c] - occupancy[c], 0.0) >= need)
-            if best is not None:
-                requests.append((best, need, track))
-        for cell, _, track in self._seat(requests, occupancy):
-            revenue = float(startup_revenue(1, p, self.rng)[0])
-            self.firms.append(Firm(self, track, revenue, cell, self.year, -1))
+        for uid in draws.newborn_ids(n):
+            track = min(int(np.searchsorted(shares, draws.uniform("birth_track", uid))), len(TRACK_IDS) - 1)
+            cells = self.site_candidates(draws.uniforms("birth_cells", uid, p.candidates))
+            feasible = [free(c) >= need for c in cells]
+            j = self.best_cell(cells, track, feasible, draws.uniforms32("birth_noise", uid, p.candidates))
+            if feasible[j]:
+                requests.append(Request(cells[j], need, uid, (uid, track, cells[j])))
+        for uid, track, cell in ration(requests, free, draws, "birth_order"):
+            revenue = startup_revenue(draws.uniform("birth_revenue", uid), p)
+            self.firms.append(Firm(self, uid, track, revenue, cell, self.year, -1))
             self.log.firm_births += 1
 
-    def _relocate_firms(self) -> None:
-        """A share of firms (not anchors) re-choose among their own cell and sampled others."""
+    def relocate_firms(self, draws: Draws) -> None:
+        """A share of firms (not anchors) re-choose among their own cell and sampled others; moves are rationed per cell."""
         p = self.params
-        p_move = -math.expm1(-p.relocation_rate * MONTH)
-        occupancy = self._occupancy()
+        p_move = 1.0 - math.exp(-p.relocation_rate * MONTH)
+        free = self.free_m2()
         requests = []
         for firm in self.firms:
-            if firm.anchor >= 0 or self.rng.random() >= p_move:
+            if firm.anchor >= 0 or draws.uniform("relocate", firm.uid) >= p_move:
                 continue
             need = firm.floor_need()
-            cells = [firm.cell, *self._sample_cells(p.candidates)[1:]]
-            room = lambda c, f=firm, n=need: max(self.capacity[c] - occupancy[c], 0.0) + (n if c == f.cell else 0.0) >= n  # noqa: E731
-            best = self._best_cell(cells, firm.track, room, first_is_own=True)
-            if best is not None and best != firm.cell:
-                requests.append((best, need, firm))
-        for cell, _, firm in self._seat(requests, occupancy):
-            firm.cell = cell
+            cells = [firm.cell, *self.site_candidates(draws.uniforms("relocate_cells", firm.uid, p.candidates))[1:]]
+            feasible = [free(c) + (need if c == firm.cell else 0.0) >= need for c in cells]
+            dest = cells[self.best_cell(cells, firm.track, feasible, draws.uniforms32("relocate_noise", firm.uid, p.candidates))]
+            if dest != firm.cell:
+                requests.append(Request(dest, need, firm.uid, (firm, dest)))
+        for firm, dest in ration(requests, free, draws, "relocate_order"):
+            firm.cell = dest
             self.log.relocations += 1
 
-    def _seat(self, requests: list[tuple[int, float, Any]], occupancy: np.ndarray) -> list[tuple[int, float, Any]]:
-        """Serve floor-space requests per cell in random order; the first that does not fit closes the cell."""
-        by_cell: dict[int, list] = defaultdict(list)
-        for request in requests:
-            by_cell[request[0]].append(request)
-        seated = []
-        for cell, queue in by_cell.items():
-            self.rng.shuffle(queue)
-            free = max(self.capacity[cell] - occupancy[cell], 0.0)
-            for request in queue:
-                if request[1] > free + 1e-9:
-                    break
-                free -= request[1]
-                seated.append(request)
-        return seated
-
-    def _best_cell(self, cells, track: int, feasible, first_is_own: bool = False) -> int | None:
-        """Gumbel-max logit over candidate cells; None if even the pick is infeasible."""
-        best, best_u, best_ok = None, -math.inf, False
-        for cell in cells:
-            ok = feasible(cell)
-            u = (self.location_utility(cell, track) if ok else -math.inf) + self.gumbel()
-            if best is None or u > best_u:
-                best, best_u, best_ok = cell, u, ok
-        return best if best_ok else None
-
-    def _update_land(self) -> None:
-        """Rent responds to occupancy: base x (1 + elasticity x occupancy / capacity)."""
-        occupancy = self._occupancy()
+    def update_land(self) -> None:
+        """Rent responds to occupancy: base x (1 + elasticity x occupancy / capacity); no rise without floor space."""
+        occupancy = self.occupancy()
         use = np.divide(occupancy, self.capacity, out=np.zeros_like(occupancy), where=self.capacity > 0)
         self.rent = (self.geo.base_rent * (1.0 + self.params.rent_occupancy_elasticity * use)).astype(np.float32)
 
     # --- helpers --------------------------------------------------------------------
-    def location_utility(self, cell: int, track: int) -> float:
-        """How much a firm of this track likes a cell: its track nearby, talent, rent, universities and platforms."""
-        p, geo = self.params, self.geo
-        coarse = geo.coarse(np.array([cell]))[0]
-        return (
-            p.location_agglomeration * self.fields.agglomeration(track, coarse)
-            + p.location_talent * self.fields_access[coarse]
-            - p.location_rent * math.log(self.rent[cell])
-            + p.university_weight * geo.pull[cell]
-            + p.metro_weight_firm * geo.metro_access[cell]
-        )
+    def site_candidates(self, uniforms: list[float]) -> list[int]:
+        """Candidate firm sites: cells drawn in proportion to floor space."""
+        if self._site_cdf is None:
+            cells = [int(c) for c in np.flatnonzero(self.capacity > 0)]
+            self._site_cdf = (cells, running_shares([float(self.capacity[c]) for c in cells]))
+        cells, cdf = self._site_cdf
+        return [cells[pick(cdf, u)] for u in uniforms]
 
-    def choose_home(self, work: int) -> int:
-        """Home by logit over cells sampled by housing: rent and commute; the first if none is in reach."""
-        p, geo = self.params, self.geo
-        cells = self._sample(self._housing_cdf, p.home_candidates)
-        best, best_u = cells[0], -math.inf
-        for cell in cells:
-            commute = self.distance_km(work, cell) if work >= 0 else 0.0
-            appeal = -p.rent_weight_home * math.log(geo.base_rent[cell]) + p.metro_weight_home * geo.metro_access[cell]
-            u = (appeal - p.commute_cost * commute) if commute <= p.commute_max_km else -math.inf
-            u += self.gumbel()
-            if u > best_u:
-                best, best_u = cell, u
-        return int(best)
+    def add_floor(self, cell: int, m2: float) -> None:
+        """New floor space in a cell (a park); site candidates are drawn by the new floor space from now on."""
+        self.capacity[cell] += m2
+        self._site_cdf = None
 
     def distance_km(self, a: int, b: int) -> float:
         """Straight-line km between cell centres."""
-        return float(self.geo.distance_km(np.array([a]), np.array([b]))[0])
+        cols, km = self.geo.shape[1], self.geo.cell_m / 1000.0
+        (ra, ca), (rb, cb) = divmod(a, cols), divmod(b, cols)
+        return math.hypot((ca - cb) * km, (ra - rb) * km)
 
-    def gumbel(self) -> float:
-        """A standard Gumbel draw."""
-        return -math.log(-math.log(max(self.rng.random(), 1e-300)))
+    def cells_around(self, centre: int, radius_m: float) -> list[int]:
+        """The cells of the square of half-side ``radius_m`` around a cell (a superset of those within the radius)."""
+        rows, cols = self.geo.shape
+        reach = math.ceil(radius_m / self.geo.cell_m) + 1
+        r0, c0 = divmod(centre, cols)
+        return [r * cols + c for r in range(max(r0 - reach, 0), min(r0 + reach + 1, rows))
+                for c in range(max(c0 - reach, 0), min(c0 + reach + 1, cols))]
 
-    def _sample_cells(self, k: int) -> list[int]:
-        """Cells drawn by floor space."""
-        return self._sample(self._capacity_cdf, k)
-
-    def _sample(self, cdf: np.ndarray, k: int) -> list[int]:
-        """k cells drawn with replacement in proportion to the weights whose running sum is ``cdf``."""
-        return [int(c) for c in np.searchsorted(cdf, self.rng.random(k) * cdf[-1], side="right")]
-
-    def _occupancy(self) -> np.ndarray:
+    def occupancy(self) -> np.ndarray:
         """Floor space in use per cell."""
         occupancy = np.zeros(self.geo.size)
         for firm in self.firms:
             occupancy[firm.cell] += firm.floor_need()
         return occupancy
 
-    def _unemploy(self, worker: Worker) -> None:
-        if worker.firm is not None:
-            worker.firm.workers.discard(worker)
-        worker.firm, worker.wage = None, 0.0
-
-    def _remove_worker(self, worker: Worker) -> None:
-        self._unemploy(worker)
-        self.workers.remove(worker)
-        worker.remove()
-
-    def _close(self, firm: Firm) -> None:
-        for worker in list(firm.workers):
-            self._unemploy(worker)
-        self.firms.remove(firm)
-        firm.remove()
+    def free_m2(self) -> Any:
+        """Free floor space by cell now, as a function of the cell."""
+        occupancy = self.occupancy()
+        return lambda cell: max(float(self.capacity[cell] - occupancy[cell]), 0.0)
 
     @property
     def figures(self) -> dict[str, float]:
@@ -381,5 +330,3 @@ class ReferenceModel(mesa.Model):
             "revenue": np.array([f.revenue for f in self.firms]),
             "cell": np.array([f.cell for f in self.firms], dtype=np.int64),
         }
-
-
