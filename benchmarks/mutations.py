@@ -69,7 +69,8 @@ def load(path: Path = LIST) -> list[Mutation]:
         source = REPO / m.file
         count = source.read_text(encoding="utf-8").count(m.original) if source.is_file() else -1
         if count != 1:
-            problems.append(f"{m.name}: {m.file}: " + ("no such file" if count < 0 else f"the original text occurs {count} times, not once"))
+            found = "no such file" if count < 0 else f"the original text occurs {count} times, not once"
+            problems.append(f"{m.name}: {m.file}: {found}")
         if "\n" in m.original or m.original == m.replacement or not m.tests:
             problems.append(f"{m.name}: the original must be one line, differ from the replacement, and name tests")
         mutations.append(m)
@@ -101,8 +102,8 @@ def run_tests(root: Path, tests: tuple[str, ...], scratch: Path) -> tuple[int, s
 
 def imports_the_copy(root: Path) -> bool:
     """Whether Python started as the tests are imports ``twin`` from the copy (not an installed checkout)."""
-    probe = subprocess.run([sys.executable, "-c", "import twin; print(twin.__file__)"], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-                           capture_output=True, text=True, check=True)
+    probe = subprocess.run([sys.executable, "-c", "import twin; print(twin.__file__)"], cwd=root,
+                           env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, check=True)
     return Path(probe.stdout.strip()).resolve().is_relative_to(root.resolve())
 
 

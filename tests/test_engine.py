@@ -218,7 +218,10 @@ def _documented_hazard(revenue: float, age: float, p) -> float:
             * (1.0 + p.exit_youth_factor * np.exp(-age / 2.0)))
 
 
-@pytest.mark.parametrize("overrides", [{}, {"exit_rate": 0.2, "exit_size_elasticity": 0.7, "exit_youth_factor": 3.0, "exit_shield_cny": 1e9}])
+OTHER_EXIT = {"exit_rate": 0.2, "exit_size_elasticity": 0.7, "exit_youth_factor": 3.0, "exit_shield_cny": 1e9}
+
+
+@pytest.mark.parametrize("overrides", [{}, OTHER_EXIT])
 def test_exit_hazard_is_the_documented_formula_at_every_age_and_size(overrides):
     """Young firms close more often (by 1 + youth at age 0, fading to nothing), small firms more than large ones, by value."""
     from twin.engine.firms import exit_hazard
@@ -248,7 +251,9 @@ def test_growth_is_the_documented_drift_term_by_term():
     terms = GrowthTerms(mu=0.05, agglomeration_weight=0.3, agglomeration_mean=0.5, talent_weight=0.2, access_mean=1.0, size_drag=0.04,
                         labour_penalty=0.5, compute=0.1, compute_price=1.4, sigma=0.3, sigma_floor=1e6, sigma_power=-0.1,
                         sigma_at_floor=0.3 * 0.1**-0.1, decay=0.9, funding_return=0.0)
-    n = 8  # 0 neutral; 1 dense; 2 talent access; 3 large (drag); 4 short of workers; 5 compute subsidy; 6 policy growth; 7 track of intensity 0 or less
+    # firm 0 is neutral; 1 dense; 2 near talent; 3 large (drag); 4 short of workers; 5 compute subsidy; 6 policy growth;
+    # 7 of the least compute-intensive track
+    n = 8
     agglomeration, access = np.full(n, 0.5), np.full(n, 1.0)
     agglomeration[1], access[2] = 2.5, 3.0
     revenue = np.full(n, 5e7)
@@ -268,14 +273,15 @@ def test_growth_is_the_documented_drift_term_by_term():
     intensity = INTENSITY[track]
     price = terms.compute_price * (1.0 - subsidy)
     shortage = np.clip(1.0 - employees / np.maximum(1.0, before / per_worker), 0.0, 1.0)
-    drift = (terms.mu + terms.agglomeration_weight * (agglomeration - terms.agglomeration_mean) + terms.talent_weight * (access - terms.access_mean)
-             - terms.size_drag * np.log10(np.maximum(before, 1e8) / 1e8) - terms.labour_penalty * shortage
+    drift = (terms.mu + terms.agglomeration_weight * (agglomeration - terms.agglomeration_mean)
+             + terms.talent_weight * (access - terms.access_mean) - terms.size_drag * np.log10(np.maximum(before, 1e8) / 1e8)
+             - terms.labour_penalty * shortage
              - terms.compute * intensity * (price - 1.0) + growth)
     sigma = terms.sigma * (before / 1e7) ** terms.sigma_power
     np.testing.assert_allclose(revenue, before * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock), rtol=1e-12)
     rate = np.log(revenue / before) - sigma * np.sqrt(MONTH) * shock  # the month's drift of each firm
-    assert rate[1] > rate[0] and rate[2] > rate[0] and rate[5] > rate[0] and rate[6] > rate[0]  # agglomeration, talent, subsidy, policy lift
-    assert rate[3] < rate[0] and rate[4] < rate[0] and rate[7] > rate[0]  # size drag, labour shortage, compute cost falls on intensive tracks
+    assert rate[1] > rate[0] and rate[2] > rate[0] and rate[5] > rate[0] and rate[6] > rate[0]  # density, talent, subsidy, policy
+    assert rate[3] < rate[0] and rate[4] < rate[0] and rate[7] > rate[0]  # size drag, shortage; dear compute hits intensive tracks
 
 
 @pytest.fixture
