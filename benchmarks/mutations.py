@@ -101,10 +101,10 @@ def run_tests(root: Path, tests: tuple[str, ...], scratch: Path) -> tuple[int, s
 
 
 def imports_the_copy(root: Path) -> bool:
-    """Whether Python started as the tests are imports ``twin`` from the copy (not an installed checkout)."""
-    probe = subprocess.run([sys.executable, "-c", "import twin; print(twin.__file__)"], cwd=root,
+    """Whether Python started as the tests are imports ``twin`` and ``layers`` from the copy (not an installed checkout)."""
+    probe = subprocess.run([sys.executable, "-c", "import twin, layers; print(twin.__file__); print(layers.__file__)"], cwd=root,
                            env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, check=True)
-    return Path(probe.stdout.strip()).resolve().is_relative_to(root.resolve())
+    return all(Path(line).resolve().is_relative_to(root.resolve()) for line in probe.stdout.split())
 
 
 def verdict(status: int) -> str:
