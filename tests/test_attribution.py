@@ -64,6 +64,41 @@ def test_sampled_permutations_add_up_exactly_and_state_their_error():
     assert se[0, 0] > 0 and np.isclose(phi[0, 0] + phi[1, 0], weights[0] + weights[1] + 4.0)
 
 
+
+def brute_force_shapley(values: dict[tuple[int, ...], np.ndarray], k: int) -> np.ndarray:
+    """The Shapley value by its definition: each player's marginal contribution averaged over all k! orders of arrival."""
+    phi = np.zeros((k, *next(iter(values.values())).shape))
+    orders = list(itertools.permutations(range(k)))
+    for order in orders:
+        for j, i in enumerate(order):
+            phi[i] += values[tuple(sorted(order[: j + 1]))] - values[tuple(sorted(order[:j]))]
+    return phi / len(orders)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_exact_shapley_is_the_average_over_every_order_on_games_with_higher_order_interactions(k):
+    """Random games (every subset its own value, so interactions of three and more levers) and a unanimity game on three
+    levers: the exact path against the definition. Weights that differ from Shapley's (Banzhaf's 1 / 2^(k-1)) fail here."""
+    rng = np.random.default_rng(k)
+    subsets = [s for size in range(k + 1) for s in itertools.combinations(range(k), size)]
+    random_game = {s: rng.normal(size=2) * (len(s) > 0) for s in subsets}
+    unanimity = {s: np.array([6.0 if {0, 1, 2} <= set(s) else 0.0]) for s in subsets}  # pays only when levers 0, 1 and 2 all act
+    for values in (random_game, unanimity):
+        phi, se = shapley(values, k, None)
+        np.testing.assert_allclose(phi, brute_force_shapley(values, k), rtol=1e-12, atol=1e-12)
+        assert not se.any()
+    np.testing.assert_allclose(shapley(unanimity, k, None)[0][:, 0], [2.0, 2.0, 2.0] + [0.0] * (k - 3), atol=1e-12)
+
+
+def test_sampled_shapley_over_every_order_is_the_exact_value():
+    """The permutation path, given all k! orders once each, is the definition itself."""
+    k = 4
+    rng = np.random.default_rng(9)
+    values = {s: rng.normal(size=1) * (len(s) > 0) for size in range(k + 1) for s in itertools.combinations(range(k), size)}
+    phi, _ = shapley(values, k, [list(o) for o in itertools.permutations(range(k))])
+    np.testing.assert_allclose(phi, brute_force_shapley(values, k), rtol=1e-12, atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def two_levers(tmp_path_factory) -> Path:
     data = yaml.safe_load((scenario.SCENARIOS / "trillion_push.yaml").read_text(encoding="utf-8"))

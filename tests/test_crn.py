@@ -42,6 +42,23 @@ def test_a_draw_depends_on_the_agent_id_not_on_who_else_draws():
     assert wide.shape == (4, 3) and len(np.unique(wide)) == 12
 
 
+
+def test_seeds_keys_and_member_seeds_are_pairwise_distinct_over_a_range():
+    """No two run seeds share a stream key (every process, several months), nor a first draw; no two ensemble members,
+    under any of a range of root seeds, share a seed. Pairs such as 2k and 2k + 1 are covered, not only 11 and 12."""
+    from twin.studies.seeds import member_seeds
+
+    seeds = range(0, 300)
+    for process in ("grow", "exit", "talent_month", "births"):
+        for month in (0, 1, 24289):
+            keys = [int(Streams(s).key(process, month)) for s in seeds]
+            assert len(set(keys)) == len(keys), (process, month)
+    first = np.array([Streams(s).uniform("grow", 3, np.arange(4)) for s in seeds])
+    assert len(np.unique(first)) == first.size
+    members = [m for root in range(0, 60) for m in member_seeds(root, 24)]
+    assert len(set(members)) == len(members)
+
+
 def test_keyed_uniforms_are_uniform_and_counts_are_monotone_in_the_rate():
     from scipy import stats
 

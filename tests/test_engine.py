@@ -206,3 +206,140 @@ def test_exits_skipping_the_hazard_below_the_ceiling_are_the_exits_of_the_full_f
     assert len(expected) > 10
     exit_firms(state, model.params, draws)
     np.testing.assert_array_equal(np.flatnonzero(~firms.alive[rows]), np.searchsorted(rows, expected))
+
+
+# --- each rule by its direction and value ----------------------------------------------------------------------------
+
+
+def _documented_hazard(revenue: float, age: float, p) -> float:
+    """The exit hazard as docs/parameters.md states it, written out here: exit_rate for a 1 M CNY firm, times
+    (revenue / 1 M)^-exit_size_elasticity, times exp(-revenue / exit_shield_cny), times 1 + exit_youth_factor x exp(-age / 2)
+    (the youth term fading over about two years)."""
+    return (p.exit_rate * (max(revenue, 1.0) / 1e6) ** -p.exit_size_elasticity * np.exp(-max(revenue, 1.0) / p.exit_shield_cny)
+            * (1.0 + p.exit_youth_factor * np.exp(-age / 2.0)))
+
+
+OTHER_EXIT = {"exit_rate": 0.2, "exit_size_elasticity": 0.7, "exit_youth_factor": 3.0, "exit_shield_cny": 1e9}
+
+
+@pytest.mark.parametrize("overrides", [{}, OTHER_EXIT])
+def test_exit_hazard_is_the_documented_formula_at_every_age_and_size(overrides):
+    """Young firms close more often (by 1 + youth at age 0, fading to nothing), small firms more than large ones, by value."""
+    from twin.engine.firms import exit_hazard
+    from twin.engine.params import Params
+
+    p = Params(**overrides)
+    revenue = np.array([1e4, 1e6, 3e7, 1e9, 2e10])[:, None]
+    age = np.array([0.0, 0.25, 1.0, 2.0, 5.0, 20.0])[None, :]
+    got = exit_hazard(revenue, age, p)
+    expected = np.array([[_documented_hazard(r, a, p) for a in age[0]] for r in revenue[:, 0]])
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert (np.diff(got, axis=1) < 0).all() and (np.diff(got, axis=0) < 0).all()  # falls with age and with size
+    np.testing.assert_allclose(got[:, 0] / got[:, -1], 1.0 + p.exit_youth_factor, rtol=1e-3)  # a newborn: 1 + youth times an old firm's
+
+
+def test_growth_is_the_documented_drift_term_by_term():
+    """One month of _grow against the drift written out here, each term moved alone from a neutral firm, with its sign.
+
+    Every firm gets the same id, so the same shock: the ratio of two firms' revenues is exp(the drift difference / 12).
+    """
+    from scipy import special
+
+    from twin.engine.firms import MONTH, GrowthTerms, _grow
+    from twin.engine.kernels import keyed_uniforms
+    from twin.engine.params import INTENSITY
+
+    terms = GrowthTerms(mu=0.05, agglomeration_weight=0.3, agglomeration_mean=0.5, talent_weight=0.2, access_mean=1.0, size_drag=0.04,
+                        labour_penalty=0.5, compute=0.1, compute_price=1.4, sigma=0.3, sigma_floor=1e6, sigma_power=-0.1,
+                        sigma_at_floor=0.3 * 0.1**-0.1, decay=0.9, funding_return=0.0)
+    # firm 0 is neutral; 1 dense; 2 near talent; 3 large (drag); 4 short of workers; 5 compute subsidy; 6 policy growth;
+    # 7 of the least compute-intensive track
+    n = 8
+    agglomeration, access = np.full(n, 0.5), np.full(n, 1.0)
+    agglomeration[1], access[2] = 2.5, 3.0
+    revenue = np.full(n, 5e7)
+    employees = np.full(n, 1000, np.int32)
+    employees[4] = 0
+    subsidy, growth = np.zeros(n), np.zeros(n)
+    subsidy[5], growth[6] = 0.5, 0.1
+    track = np.full(n, int(np.argmax(INTENSITY)), np.int8)
+    track[7] = int(np.argmin(INTENSITY))
+    per_worker = np.full(n, 1e5)
+    key, uid = np.uint64(12345), np.full(n, 77, np.int64)
+    before = revenue.copy()
+    revenue[3] = before[3] = 5e9
+    _grow(np.ones(n, bool), agglomeration, access, uid, track, employees, per_worker, subsidy, growth, np.zeros(n), revenue,
+          np.zeros(n), np.zeros(n, np.float32), INTENSITY, terms, key)
+    shock = special.ndtri(keyed_uniforms(key, uid[:1], 1)[0, 0])
+    intensity = INTENSITY[track]
+    price = terms.compute_price * (1.0 - subsidy)
+    shortage = np.clip(1.0 - employees / np.maximum(1.0, before / per_worker), 0.0, 1.0)
+    drift = (terms.mu + terms.agglomeration_weight * (agglomeration - terms.agglomeration_mean)
+             + terms.talent_weight * (access - terms.access_mean) - terms.size_drag * np.log10(np.maximum(before, 1e8) / 1e8)
+             - terms.labour_penalty * shortage
+             - terms.compute * intensity * (price - 1.0) + growth)
+    sigma = terms.sigma * (before / 1e7) ** terms.sigma_power
+    np.testing.assert_allclose(revenue, before * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock), rtol=1e-12)
+    rate = np.log(revenue / before) - sigma * np.sqrt(MONTH) * shock  # the month's drift of each firm
+    assert rate[1] > rate[0] and rate[2] > rate[0] and rate[5] > rate[0] and rate[6] > rate[0]  # density, talent, subsidy, policy
+    assert rate[3] < rate[0] and rate[4] < rate[0] and rate[7] > rate[0]  # size drag, shortage; dear compute hits intensive tracks
+
+
+@pytest.fixture
+def month_model(stack):
+    """A small city one month in, with the inputs the firm processes take (fresh for each test: the processes change it)."""
+    from twin.engine.effects import Effects
+    from twin.engine.fields import neighbourhood_fields
+
+    model = VisionValleyModel(seed=6, stack=stack, scale=0.01, anchors=0, birth_rate=0.2, relocation_rate=1.0)
+    model.step()
+    state = model.state
+    fields = neighbourhood_fields(state, model.geo, model.params)
+    effects = Effects.neutral(state.firms.n, len(model.geo.zone_ids))
+    return model, fields, effects, model._cell_sampler(), model.streams.month(500)
+
+
+def test_births_are_the_monthly_poisson_count_of_the_annual_rate(month_model):
+    """found_firms starts at most the Poisson count of birth_rate / 12 x talent, and most of them find room."""
+    from twin.engine.firms import found_firms
+    from twin.engine.streams import poisson_quantile
+
+    model, fields, effects, cells, draws = month_model
+    mean = model.params.birth_rate / 12 * model.state.talent.count
+    expected = poisson_quantile(draws.uniform("births", np.zeros(1, np.int64))[0], mean)
+    assert abs(expected - mean) < 4 * np.sqrt(mean)
+    born = found_firms(model.state, model.geo, model.params, fields, effects, cells, draws)
+    assert 0.8 * expected <= born <= expected
+    assert model.state.firms.count == int(model.state.firms.alive.sum())
+
+
+def test_relocation_moves_only_firms_whose_draw_is_under_the_monthly_probability(month_model):
+    """A firm re-chooses its site with probability 1 - exp(-relocation_rate / 12) a month; anchors never move."""
+    from twin.engine.firms import relocate_firms
+
+    model, fields, effects, cells, draws = month_model
+    firms = model.state.firms
+    firms.anchor[:5] = 0  # some anchors: they keep their HQ
+    p = -np.expm1(-model.params.relocation_rate / 12)
+    live = firms.alive.copy()
+    eligible = live & (firms.anchor < 0) & (draws.uniform("relocate", firms.uid) < p)
+    assert abs(eligible.sum() - p * (live & (firms.anchor < 0)).sum()) < 4 * np.sqrt(p * live.sum())
+    before = firms.cell.copy()
+    moved = relocate_firms(model.state, model.geo, model.params, fields, effects, cells, draws)
+    changed = before != firms.cell
+    assert moved == changed.sum() > 0.2 * eligible.sum()
+    assert not (changed & ~eligible).any(), "a firm moved without its draw, or an anchor moved"
+
+
+def test_a_hire_is_paid_the_offer_times_their_skill():
+    """_hire: the wage is the firm's offer x the worker's skill; the firm gains a worker and the cell a desk."""
+    from twin.engine.talent import _hire
+
+    who, hiring, pick = np.array([0, 2]), np.array([1, 0]), np.array([0, 1])
+    offer = np.array([1e5, 2e5], np.float32)
+    skill = np.array([0.5, 1.0, 2.0], np.float32)
+    firm_of, wage_of = np.full(3, -1, np.int32), np.zeros(3, np.float32)
+    employees, cell, occupancy = np.zeros(2, np.int32), np.array([3, 4], np.int32), np.zeros(5)
+    _hire(who, hiring, pick, offer, skill, firm_of, wage_of, employees, cell, occupancy, 20.0)
+    assert firm_of.tolist() == [1, -1, 0] and wage_of.tolist() == [0.5 * 1e5, 0.0, 2.0 * 2e5]
+    assert employees.tolist() == [1, 1] and occupancy.tolist() == [0, 0, 0, 20.0, 20.0]

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from twin.engine.effects import Effects
-from twin.engine.params import TIERS, TRACK_IDS
+from twin.engine.params import INTENSITY, TIERS, TRACK_IDS
 from twin.model import VisionValleyModel
 from twin.policy import scenario
-from twin.policy.levers import ComputeBuildout, ComputeVouchers, Parks, Talent, VisionFund
+from twin.policy.levers import ComputeBuildout, ComputeVouchers, ModelSubsidies, Park, Parks, SmartOM, Talent, VisionFund
 from twin.simulation.run import simulate
 
 CITY = {"scale": 0.02, "anchors": 0}
@@ -53,7 +53,6 @@ def test_vouchers_raise_ai_intensive_firms_growth(stack):
         for group, values in lift.items():
             values.append(gap[targeted == group].mean())
         assert _spend(paid).sum() > 0
-        assert paid.state.firms.funding.sum() == 0  # counted once: through the price, not also as funding
     assert np.mean(lift[True]) > 0.01, lift
     assert np.mean(lift[True]) > np.mean(lift[False]) + 0.01, lift
 
@@ -198,3 +197,116 @@ def test_funding_lifts_revenue_by_a_stock_that_fades(stack):
     lift = p.funding_return * stock
     # The gap tracks the faded lift (the bigger firm also meets more labour shortage and size drag), well below the undecayed r x 50 M.
     assert 0.5 * lift < gap < 1.2 * lift < 0.8 * p.funding_return * 5e7
+
+
+# --- each lever's channel by direction and value, on one small city ---------------------------------------------------
+
+
+def _first_month(stack, levers: list, **params) -> tuple[VisionValleyModel, int]:
+    """A small city after its first month under ``levers``, and how many talent were employed before it."""
+    spec = _spec("no_policy", years=scenario.Years(start=2023, end=2024), params={**CITY, **params})
+    model = VisionValleyModel(spec, seed=4, stack=stack, levers=levers)
+    employed = int((model.state.talent.alive & (model.state.talent.firm >= 0)).sum())
+    model.step()
+    return model, employed
+
+
+def test_retention_divides_the_rate_at_which_employed_talent_leave(stack):
+    """Retention alone (inflow 1): employed talent leave at 1 - exp(-rate / 12 / retention) a month, so three times better
+    retention means about a third of the leavers (seekers do not leave here, so only the employed rule counts)."""
+    rate = 0.6
+    out = {}
+    for retention in (1.0, 3.0):
+        lever = Talent(kind="talent", inflow_multiplier=1.0, retention_multiplier=retention, cost_cny_per_year=0)
+        model, employed = _first_month(stack, [lever], leave_rate_employed=rate, leave_rate_seeking=0.0)
+        expected = employed * -np.expm1(-rate / 12 / retention)
+        out[retention] = model.state.log.talent_out
+        assert abs(out[retention] - expected) < 5 * np.sqrt(expected), (retention, out[retention], expected)
+    assert out[3.0] < 0.5 * out[1.0]
+
+
+def test_inflow_multiplies_arrivals_and_leaves_leaving_alone(stack):
+    """Inflow alone (retention 1): the month's arrivals are the Poisson count of the multiplied mean, leavers unchanged."""
+    runs = {k: _first_month(stack, [Talent(kind="talent", inflow_multiplier=k, retention_multiplier=1.0, cost_cny_per_year=0)])[0]
+            for k in (1.0, 3.0)}
+    plain, more = runs[1.0].state.log, runs[3.0].state.log
+    assert plain.talent_out == more.talent_out
+    assert abs(more.talent_in - 3 * plain.talent_in) < 5 * np.sqrt(3 * plain.talent_in) and more.talent_in > 2 * plain.talent_in
+
+
+@pytest.fixture(scope="module")
+def city(stack) -> VisionValleyModel:
+    """A small city at the start of its first simulated month, for levers applied by hand (tests restore what they change)."""
+    return VisionValleyModel(_spec("no_policy", years=scenario.Years(start=2023, end=2024)), seed=2, stack=stack)
+
+
+def _apply(lever, model: VisionValleyModel) -> Effects:
+    effects = Effects.neutral(model.state.firms.n, len(model.geo.zone_ids))
+    effects.lever = "x#0"
+    lever.apply(model, effects)
+    return effects
+
+
+def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_the_price(city):
+    """Each eligible firm's subsidy is min(max_share x cost, max_per_firm) / cost, none elsewhere; a binding budget scales
+    every claim alike; what is paid is booked as spend and never also as funding."""
+    firms, p = city.state.firms, city.params
+    cost = firms.revenue * p.compute_cost_share * INTENSITY[firms.track] * city.state.compute_price
+    ample = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=1e11, max_share=0.3, max_per_firm_cny=2e5)
+    eligible = ample.targets(city)
+    assert 0 < eligible.sum() < firms.alive.sum()
+    claim = np.where(eligible, np.minimum(0.3 * cost, 2e5), 0.0)
+    effects = _apply(ample, city)
+    np.testing.assert_allclose(effects.compute_subsidy, claim / cost, rtol=1e-12)
+    paid = effects.compute_subsidy[eligible]
+    assert np.isclose(paid, 0.3, rtol=1e-12).any() and (paid < 0.29).any()  # the share binds on some firms, the per-firm cap on others
+    assert effects.spend["x#0"] == pytest.approx(claim.sum() / 12) and not effects.funding.any()
+    budget = 0.25 * claim.sum() / p.scale  # a quarter of the claims: every firm gets a quarter of its claim
+    effects = _apply(ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=budget, max_share=0.3, max_per_firm_cny=2e5), city)
+    np.testing.assert_allclose(effects.compute_subsidy, 0.25 * claim / cost, rtol=1e-9)
+
+
+def test_the_fund_draws_only_its_zones_and_invests_only_in_its_targets(city):
+    fund = VisionFund(kind="vision_fund", zones=["core"], appeal=0.7, ticket_cny=2e5)
+    effects = _apply(fund, city)
+    expected = np.zeros(len(city.geo.zone_ids))
+    expected[city.geo.zone_ids.index("core")] = 0.7
+    np.testing.assert_array_equal(effects.zone_appeal, expected)
+    funded = effects.funding > 0
+    assert funded.any() and not (funded & ~fund.targets(city)).any()
+    per_ticket = 2e5 * (1 + fund.credit_ratio * fund.credit_additionality)  # only the additional share of the credit funds activity
+    np.testing.assert_allclose(effects.funding[funded] / per_ticket, np.round(effects.funding[funded] / per_ticket), rtol=1e-12)
+
+
+def test_smart_om_lifts_the_growth_of_its_tracks_only(city):
+    effects = _apply(SmartOM(kind="smart_om", tracks=["medical"], growth_per_year=0.03), city)
+    firms = city.state.firms
+    np.testing.assert_array_equal(effects.growth, np.where(firms.alive & (firms.track == TRACK_IDS.index("medical")), 0.03, 0.0))
+
+
+def test_the_large_model_subsidy_goes_to_the_largest_model_builder(city):
+    lever = ModelSubsidies(kind="model_subsidies", specialised_per_year=0)
+    firms = city.state.firms
+    builders = np.flatnonzero(firms.alive & np.isin(firms.track, [TRACK_IDS.index(t) for t in lever.tracks]))
+    leader = builders[np.argmax(firms.revenue[builders])]
+    effects = _apply(lever, city)
+    assert np.flatnonzero(effects.funding).tolist() == [leader]
+    assert effects.funding[leader] == pytest.approx(lever.large_model_cny * city.params.scale)
+
+
+def test_a_park_adds_its_floor_space_within_its_radius_of_its_anchor(city):
+    """Every cell that gains floor space lies within radius_m of the anchor (distances from the grid's rows and columns), and
+    the cells within the radius that are in the city all gain."""
+    geo, state = city.geo, city.state
+    saved = state.capacity_m2.copy(), state.parks.n
+    try:
+        _apply(Parks(kind="parks", start_year=2024, parks=[Park(anchor="iot_town_binjiang", radius_m=1500.0, floor_m2=1e6)]), city)
+        gained = np.flatnonzero(state.capacity_m2 > saved[0])
+    finally:
+        state.capacity_m2[:] = saved[0]
+        state.parks.n = saved[1]
+    row, col = np.divmod(np.arange(geo.size), geo.shape[1])
+    centre = geo.anchor_cells["iot_town_binjiang"]
+    metres = np.hypot(row - row[centre], col - col[centre]) * geo.cell_m
+    inside = np.flatnonzero((metres <= 1500.0) & (geo.district >= 0))
+    assert gained.tolist() == inside.tolist() and len(inside) > 50

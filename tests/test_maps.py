@@ -247,6 +247,59 @@ def test_the_density_cells_add_up_to_the_run(result):
     assert [len(f) for f in data["firms"]] == [len(s.top_firms) for s in result.years]
 
 
+
+def _metric(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 points in the grid's metric CRS, by geopandas (not the payload's own reprojection)."""
+    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(layers.METRIC_CRS)
+    return points.x.to_numpy(), points.y.to_numpy()
+
+
+def test_the_density_cells_lie_in_hangzhou_where_the_firms_they_summarise_are(result):
+    """Every map cell's centre is inside the real district boundary (within half a cell's diagonal), and every firm of the
+    last year lies in the 1 km cell around a cell centre that shows revenue: cells are where their firms are."""
+    data = payload._density_layers(result, [snap.year for snap in result.years], round(payload.CELL_M / result.grid.cell_m))
+    cells, half = data["cells"], data["cells"]["size_m"] / 2
+    x, y = _metric(cells["lon"], cells["lat"])
+    city = gpd.read_file(GIS_DATA / "districts.geojson").to_crs(layers.METRIC_CRS).union_all().buffer(half * 1.5)
+    assert gpd.GeoSeries(gpd.points_from_xy(x, y), crs=layers.METRIC_CRS).within(city).all()
+    firms = result.years[-1].firms
+    fx, fy = _metric(firms.geometry.x, firms.geometry.y)
+    shows = np.asarray(data["revenue"]["values"][-1]) > 0
+    inside = (np.abs(x[None, :] - fx[:, None]) <= half + 1) & (np.abs(y[None, :] - fy[:, None]) <= half + 1)  # firms x cells
+    assert (inside.sum(axis=1) == 1).all() and shows[inside.argmax(axis=1)].all()
+
+
+def test_a_firm_at_a_known_place_lands_in_the_map_cell_at_that_place(result):
+    """Revenue put on the 250 m cell of 海康威视's headquarters (anchors layer) shows on exactly one 1 km map cell, whose
+    centre is within 0.71 km (half its diagonal) of the headquarters, at Hangzhou's longitude and latitude."""
+    anchors = gpd.read_file(GIS_DATA / "anchors.geojson").set_index("id")
+    hq = anchors.loc["hikvision_hq", "geometry"]
+    hx, hy = _metric([hq.x], [hq.y])
+    grid = result.grid
+    col, row = ~grid.transform @ (hx[0], hy[0])
+    revenue = np.zeros(grid.shape)
+    revenue[int(row), int(col)] = 1e10
+
+    class Year:
+        def __init__(self) -> None:
+            self.revenue, self.talent = revenue, np.zeros(grid.shape)
+
+    class Run:
+        def __init__(self) -> None:
+            self.grid = grid
+
+        def year(self, year: int) -> Year:
+            return Year()
+
+    factor = round(payload.CELL_M / grid.cell_m)
+    layer = payload._density_layers(Run(), [2024], factor)
+    cells = layer["cells"]
+    assert len(cells["lon"]) == 1 and layer["revenue"]["values"][0][0] > 0
+    assert 119.5 < cells["lon"][0] < 121 and 29.5 < cells["lat"][0] < 30.8  # Hangzhou: longitude about 120, latitude about 30
+    x, y = _metric(cells["lon"], cells["lat"])
+    assert np.hypot(x[0] - hx[0], y[0] - hy[0]) <= cells["size_m"] / np.sqrt(2)
+
+
 def test_write_png_says_clearly_when_chromium_is_missing(single_map, tmp_path, monkeypatch):
     monkeypatch.setattr(maps, "CHROMIUM", tmp_path / "no-chromium")
     with pytest.raises(RuntimeError, match="Chromium not found"):

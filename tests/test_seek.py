@@ -19,7 +19,7 @@ from conftest import kill_midway
 
 from twin.engine.targets import TARGETS_2027
 from twin.policy import scenario
-from twin.studies.seek import judged_targets, pareto_front, pick_best, space
+from twin.studies.seek import judged_targets, pareto_front, pick_best, space, summary
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
@@ -59,6 +59,19 @@ def test_pareto_front_and_pick():
     assert pick_best(table) == 3  # none meets it: the most probable
 
 
+
+def test_the_summary_says_reachable_only_when_the_pick_meets_the_probability(small):
+    """The verdict line follows the picked trial: "reachable" when it meets P >= probability, "NOT reachable" otherwise."""
+    spec = scenario.load(small)
+    table = pd.DataFrame({"trial": [0, 1], "cost_cny": [5e8, 1e8], "p_all_targets": [0.9, 0.3],
+                          **{f"p_{m}": [0.9, 0.3] for m in TARGETS_2027}})
+    for probability, says in ((0.8, "  reachable within the bounds: P(all three targets) = 90% >= 80%"),
+                              (0.95, "  NOT reachable within the bounds at P >= 95%: the most probable trial (0)")):
+        table["meets_probability"] = table["p_all_targets"] >= probability
+        text = summary(spec, table, pick_best(table), probability, 2, "", 2027)
+        assert text.splitlines()[1].startswith(says), text
+
+
 def test_defaults_and_scaled_targets(small):
     spec = scenario.load(small)
     targets, note = judged_targets(spec)
@@ -95,7 +108,10 @@ def test_seek_writes_the_front_and_a_runnable_best(reference, tmp_path):
         assert column in table, column
     assert table["compute_vouchers#0.budget_cny_per_year"].between(0, 5e8).all()
     assert set(table["vision_fund#1.zones"]) <= {"core", "window+core", "all"}
-    assert "reachable within the bounds" in run.stdout and "scaled by 0.005" in run.stdout
+    verdict = next(line.strip() for line in run.stdout.splitlines() if "reachable within the bounds" in line)
+    reachable = bool((table["p_all_targets"] >= 0.5).any())  # the scenario's seek.probability
+    assert verdict.startswith("reachable within the bounds: ") == reachable and verdict.startswith("NOT reachable") == (not reachable)
+    assert "scaled by 0.005" in run.stdout
     assert (out / "pareto.png").stat().st_size > 10_000
     best = scenario.load(out / "best.yaml")
     assert best.name == "small_best" and best.params["scale"] == 0.005
