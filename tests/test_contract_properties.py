@@ -133,7 +133,10 @@ def test_any_echoed_value_prints_as_one_line_without_control_characters(value: s
     assert all(ch in escape(value) for ch in value if _printable_line(ch))  # printable text is kept as written
 
 
-HOSTILE = st.one_of(st.text(min_size=1, max_size=12), st.sampled_from(["core\nerror: fake\x1b[31m", "a\rb", "\u2028x", "\x85", "\x00", "\x1b]0;pwned\x07"]))
+VALID = {"window", "core", "four", "wide"} | {p.stem for p in (ROOT / "scenarios").glob("*.yaml")}
+"""Zone ids and scenario names that would make a slot valid (and the file run)."""
+HOSTILE = st.one_of(st.text(min_size=1, max_size=12).filter(lambda v: v not in VALID),
+                    st.sampled_from(["core\nerror: fake\x1b[31m", "a\rb", "\u2028x", "\x85", "\x00", "\x1b]0;pwned\x07"]))
 SLOTS = {
     "zone id": lambda v: f"layers: {{zone_files: {{{json.dumps(v)}: zone.geojson}}}}\n",
     "layer path": lambda v: f"layers: {{water: {json.dumps(v + '.geojson')}}}\n",
