@@ -487,3 +487,9 @@ def test_the_tool_s_own_cluster_admits_only_holders_of_its_throwaway_certificate
             except (ssl.SSLError, ConnectionError):
                 answer = b""
         assert answer == b""
+
+
+def test_a_full_disk_during_an_ensemble_ends_in_one_line(full_disk, tiny):
+    """ENOSPC in a Dask worker writing its member, or here writing the outputs: one line, exit 1, no traceback."""
+    proc = cli(tiny, "--ensemble", 6, "--out", full_disk / "e", "--quiet", timeout=600)
+    one_line(proc, 1, f"error: {full_disk / 'e'}", "No space left on device")
