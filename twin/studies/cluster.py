@@ -73,6 +73,10 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             raise KeyboardInterrupt
         with Client(cluster, set_as_default=False) as client:
             yield client
+    except KeyboardInterrupt:
+        # The user stopped the run: what the closing cluster logs (keys it could not gather, comms closed) is noise.
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        raise
     finally:
         if cluster is not None:
             cluster.close()
