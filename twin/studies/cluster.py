@@ -64,19 +64,17 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
             # TLS with throw-away certificates: any local user can reach a port on 127.0.0.1, and a Dask
-            # client that reaches this scheduler (which runs in this process) could run code here.
+            # client that reaches this scheduler (which runs in this process) could run code here. Logs
+            # only at CRITICAL: a member's failure comes back as its exception and is reported in one line,
+            # and after Ctrl-C the closing cluster logs comms it lost ("failed during get data").
             cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=logging.ERROR, security=Security.temporary())
+                                   silence_logs=logging.CRITICAL, security=Security.temporary())
             if not pressed:
                 _start_workers(cluster, workers)
         if pressed:
             raise KeyboardInterrupt
         with Client(cluster, set_as_default=False) as client:
             yield client
-    except KeyboardInterrupt:
-        # The user stopped the run: what the closing cluster logs (keys it could not gather, comms closed) is noise.
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        raise
     finally:
         if cluster is not None:
             cluster.close()
