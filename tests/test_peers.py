@@ -89,11 +89,11 @@ def real_handshake() -> bytes:
 
 
 class FakeScheduler:
-    """A TCP server on 127.0.0.1 that answers every connection with ``reply`` (or nothing) and keeps it open."""
+    """A TCP server (on 127.0.0.1 unless told) that answers every connection with ``reply`` (or nothing) and keeps it open."""
 
-    def __init__(self, reply: bytes | None) -> None:
+    def __init__(self, reply: bytes | None, host: str = "127.0.0.1") -> None:
         self.reply, self.connections = reply, []
-        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server = socket.create_server((host, 0))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -156,6 +156,33 @@ def test_the_probe_accepts_dask_s_handshake_from_this_user_and_gives_up_on_silen
     finally:
         silent.close()
     assert time.monotonic() - started < 5
+
+
+def _own_non_loopback_address() -> str | None:
+    """An IPv4 address of this machine's own that is not loopback (no packet leaves the machine to reach it)."""
+    for target in ("203.0.113.1", "10.254.254.254"):  # a UDP "connect" only picks a route and a source; nothing is sent
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.connect((target, 9))
+            except OSError:
+                continue
+            address = udp.getsockname()[0]
+            if not address.startswith("127.") and address != "0.0.0.0":
+                return address
+    return None
+
+
+def test_plain_tcp_to_an_address_that_cannot_be_checked_warns_and_points_to_tls():
+    host = _own_non_loopback_address()
+    if host is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    server = FakeScheduler(real_handshake(), host=host)
+    try:
+        warning = probe(f"tcp://{host}:{server.port}", _security(), 5)
+    finally:
+        server.close()
+    assert warning.startswith(f"--scheduler tcp://{host}:{server.port} is plain tcp:// and not verifiable")
+    assert "can run code in this process" in warning and "use tls://" in warning and "\n" not in warning
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to listen as another user (nobody)")
@@ -487,3 +514,9 @@ def test_the_tool_s_own_cluster_admits_only_holders_of_its_throwaway_certificate
             except (ssl.SSLError, ConnectionError):
                 answer = b""
         assert answer == b""
+
+
+def test_a_full_disk_during_an_ensemble_ends_in_one_line(full_disk, tiny):
+    """ENOSPC in a Dask worker writing its member, or here writing the outputs: one line, exit 1, no traceback."""
+    proc = cli(tiny, "--ensemble", 6, "--out", full_disk / "e", "--quiet", timeout=600)
+    one_line(proc, 1, f"error: {full_disk / 'e'}", "No space left on device")

@@ -8,7 +8,6 @@ left behind; 1 for anything else.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
@@ -115,15 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: interrupted; no output was written{kept}", file=sys.stderr)
         return 1
     except OSError as exc:
+        from .studies.cluster import DISK_ERRNOS
+
         if exc.errno not in DISK_ERRNOS:
             raise
         print(f"error: {exc.filename or args.out or 'the output folder'}: {exc.strerror}; free some space and run again",
               file=sys.stderr)
         return 1
-
-
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
-"""Failures of the disk, not of the input: one ``error:`` line and exit status 1 (a run's folder swap keeps its old output)."""
 
 
 def _interrupted(exc: BaseException | None) -> bool:

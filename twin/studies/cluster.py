@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -65,9 +66,11 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), _interrupt_held() as pressed:
             # TLS with throw-away certificates: any local user can reach a port on 127.0.0.1, and a Dask
-            # client that reaches this scheduler (which runs in this process) could run code here.
+            # client that reaches this scheduler (which runs in this process) could run code here. Logs
+            # only at CRITICAL: a member's failure comes back as its exception and is reported in one line,
+            # and after Ctrl-C the closing cluster logs comms it lost ("failed during get data").
             cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=logging.ERROR, security=Security.temporary())
+                                   silence_logs=logging.CRITICAL, security=Security.temporary())
             if not pressed:
                 _start_workers(cluster, workers)
         if pressed:
@@ -132,6 +135,9 @@ def _start_workers(cluster, workers: int) -> None:
     cluster.sync(cluster._correct_state)  # what LocalCluster(n_workers=...) runs: wait for the workers, raise if one fails
 
 
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+"""Failures of the disk, not of the input or the model: one ``error:`` line and exit status 1."""
+
 SCHEDULER_WAIT_S = 15.0
 """How long a scheduler may take to answer a connection and a first request before it is called unreachable."""
 
@@ -168,8 +174,10 @@ def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tupl
         state["in_flight"] -= 1
         try:
             result = future.result()
-        except OSError:  # a full disk or a read-only folder, not a bug of the member: the command line says so in a line
-            raise
+        except OSError as exc:
+            if exc.errno in DISK_ERRNOS:  # the disk, not the member: the command line says so in one line
+                raise
+            raise _member_error(future.key, exc) from exc
         except Exception as exc:
             raise _member_error(future.key, exc) from exc
         del future
