@@ -269,6 +269,18 @@ def test_a_rerun_refuses_a_folder_holding_a_users_file_and_keeps_it(studies, sce
         assert (tmp_path / added).read_bytes() == b"a user's work"
 
 
+def test_an_output_of_an_earlier_version_without_a_file_list_is_refused_not_guessed(tmp_path) -> None:
+    from layers import InputError
+    from twin.outputs.folder import check_target
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "metrics.csv").write_text("old")
+    (tmp_path / "old" / "manifest.json").write_text('{"tool": "vision-valley-twin"}')
+    with pytest.raises(InputError, match="earlier version of this tool"):
+        check_target(tmp_path / "old")
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["manifest.json", "metrics.csv"]
+
+
 def test_a_members_folder_that_is_a_symbolic_link_is_refused_and_never_followed(studies, scenario, tmp_path) -> None:
     users = tmp_path / "users_folder"
     users.mkdir()

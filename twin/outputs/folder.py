@@ -97,10 +97,7 @@ def listed_files(folder: Path) -> list[str]:
 def foreign_entries(folder: Path) -> list[str]:
     """What in an earlier output ``folder`` this tool did not write: files its manifest does not list, symbolic
     links, and files in the member store not named like the tool's own. Empty for a folder that is wholly ours."""
-    try:
-        files = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        files = []
+    files = (_manifest(folder) or {}).get("files", [])
     listed = {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
     listed |= {"manifest.json", PARTIAL}
     parents = {parent for name in listed for parent in _parents(name)} | {STORE}
@@ -126,13 +123,18 @@ def _parents(name: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-def is_own_output(folder: Path) -> bool:
-    """True when ``folder`` holds a manifest.json written by this tool."""
+def _manifest(folder: Path) -> dict | None:
+    """``folder/manifest.json`` as an object; None when there is none, or it is not JSON or not an object."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("tool") == TOOL
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def is_own_output(folder: Path) -> bool:
+    """True when ``folder`` holds a manifest.json written by this tool."""
+    return (_manifest(folder) or {}).get("tool") == TOOL
 
 
 def check_target(target: Path, *, flag: str = "--out", allow: tuple[str, ...] = ()) -> Path:
@@ -154,6 +156,10 @@ def check_target(target: Path, *, flag: str = "--out", allow: tuple[str, ...] = 
     if target.is_dir() and any(target.iterdir()) and not is_own_output(target) and not any((target / a).exists() for a in allow):
         raise InputError("arguments", flag, f"{_short(target)} holds files that are not an output of this tool; "
                                             "give a new or empty folder (nothing was changed)")
+    if is_own_output(target) and "files" not in _manifest(target):
+        raise InputError("arguments", flag, f"{_short(target)} was written by an earlier version of this tool, whose manifest "
+                                            "does not list its files, so a rerun cannot tell them from yours; delete the "
+                                            "folder or give another (nothing was changed)")
     foreign = foreign_entries(target) if target.is_dir() else []
     if foreign:
         raise InputError("arguments", flag, f"{_short(target)} holds {_short(Path(foreign[0]), 60)}"
