@@ -207,14 +207,14 @@ def write_pngs(html_path: str | os.PathLike[str], folder: str | os.PathLike[str]
 def slides(html_path: str | os.PathLike[str], years: list[int | None], lang: str | None = None) -> list[bytes]:
     """PNG slides of a map page, one per year (None: the final year), from one browser page in ``lang``."""
     html_path = Path(html_path).resolve()
-    held = _map_years(html_path)
+    held = map_years(html_path)
     for year in years:
         if year is not None and year not in held:
             raise ValueError(f"{html_path}: year {year} is not in the map (years {held[0]}-{held[-1]})")
     return _off_event_loop(_snapshots, html_path, years, None if lang is None else _language(lang))
 
 
-def _map_years(html_path: Path) -> list[int]:
+def map_years(html_path: Path) -> list[int]:
     """The years a map page holds, read from its embedded data: a bad year fails before any browser starts."""
     found = re.search(r'<script type="application/json" id="vv-data">(.*?)</script>', html_path.read_text(encoding="utf-8"), re.S)
     if found is None:

@@ -178,10 +178,11 @@
       if (a >= 1e4) return num(cny / 1e4, digits) + ' 万元';
       return num(cny, digits) + ' 元';
     }
-    if (a >= 1e9) return 'CNY ' + num(cny / 1e9, digits) + ' bn';
-    if (a >= 1e6) return 'CNY ' + num(cny / 1e6, digits) + ' m';
-    if (a >= 1e3) return 'CNY ' + num(cny / 1e3, digits) + ' k';
-    return 'CNY ' + num(cny, digits);
+    const cur = (cny < 0 ? '-' : '') + 'CNY ';
+    if (a >= 1e9) return cur + num(a / 1e9, digits) + ' bn';
+    if (a >= 1e6) return cur + num(a / 1e6, digits) + ' m';
+    if (a >= 1e3) return cur + num(a / 1e3, digits) + ' k';
+    return cur + num(a, digits);
   }
 
   /* A probability sent in per mille, as a percentage. */
@@ -653,8 +654,8 @@
     return list;
   }
 
-  /* Two runs: the figures side by side (means over the paired seeds), the mean difference with its 90 % interval,
-     and the target; a note says over how many seeds, or that it is one seed. All from comparison.csv's function. */
+  /* Two runs: the figures side by side (means over the paired seeds) and the mean difference with its 90 % interval;
+     a note says over how many seeds, or that it is one seed. All from comparison.csv's function. */
   function figureTable() {
     const box = el('div');
     const paired = DATA.paired;
@@ -663,8 +664,7 @@
       : t('meanOf').split('{n}').join(String(paired.pairs)), 'note pairs-note'));
     const table = el('table', undefined, 'compare');
     const head = el('tr');
-    head.append(el('th', ''), el('th', runTitle(0)), el('th', runTitle(1)), el('th', t('difference') + (single ? '' : ' · ' + t('ci90'))),
-      el('th', t('target')));
+    head.append(el('th', ''), el('th', runTitle(0)), el('th', runTitle(1)), el('th', t('difference')));
     table.append(head);
     FIGURES.forEach(key => {
       const a = DATA.figures[0][state.year][key];
@@ -674,8 +674,7 @@
       row.dataset.key = key;
       const cell = el('td', signed(key, diff), 'difference');
       if (low !== null && high !== null) cell.append(el('span', '[' + signed(key, low) + ', ' + signed(key, high) + ']', 'interval'));
-      row.append(el('th', t('fig.' + key)), el('td', figure(key, a)), el('td', figure(key, b)), cell,
-        el('td', DATA.targets[key] ? figure(key, DATA.targets[key]) : ''));
+      row.append(el('th', t('fig.' + key)), el('td', figure(key, a)), el('td', figure(key, b)), cell);
       table.append(row);
     });
     box.append(table);

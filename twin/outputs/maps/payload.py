@@ -171,14 +171,14 @@ def _common_years(runs: list[RunResult]) -> list[int]:
 
 LANDMARKS = (
     ("water", "west_lake", "西湖", "West Lake", None),
-    ("water", "qiantang_estuary", "钱塘江", "Qiantang River", (120.25, 30.245)),
+    ("water", "qiantang_estuary", "钱塘江", "Qiantang River", (120.32, 30.268)),
     ("water", "xianghu", "湘湖", "Xianghu Lake", None),
     ("anchors", "future_sci_city", "未来科技城", "Future Sci-Tech City", None),
 )
 """Landmarks a visitor knows, labelled at the opening view: (layer, id, 中文, English, where to put the label).
 
-The label goes at the feature's point nearest to the given position (the Qiantang between 钱江新城 and 滨江,
-not somewhere on its 600 km² estuary), else at its representative point. A layer file without the id
+The label goes at the feature's point nearest to the given position (the Qiantang east of 钱江新城, clear of the
+district names, not somewhere on its 600 km² estuary), else at its representative point. A layer file without the id
 (a user's water file) simply has no such label."""
 
 
