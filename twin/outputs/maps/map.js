@@ -27,7 +27,7 @@
     leavePresent: ['退出演示', 'Leave presentation'],
     collapse: ['收起', 'Collapse'],
     expand: ['展开', 'Expand'],
-    flatNote: ['西湖、湘湖前的柱体画成平面，不遮挡湖面', 'columns in front of West Lake and Xianghu are drawn flat so the lakes stay visible'],
+    flatNote: ['西湖、湘湖画在网格之上，湖前的柱体画成平面', 'West Lake and Xianghu are drawn over the cells, and columns in front of them flat'],
     figures: ['关键指标', 'Key figures'],
     target: ['2027 目标', '2027 target'],
     difference: ['差值', 'Difference'],
@@ -120,6 +120,7 @@
   /* Mostly ambient light, so column tops keep the legend's colours. */
   const BRIGHT = {ambient: 0.75, diffuse: 0.35, shininess: 16, specularColor: [30, 30, 30]};
   const PLACE_NAMES_ZOOM = 10.5;
+  const LAKE_LABEL_GAP = 14; // pixels between a lake and its name
   const DISTRICT_NAMES_MAX_ZOOM = 12; // zoomed in further, district names only crowd the places' names
   const TALLEST_COLUMN_M = 25000;
   const TALLEST_COLUMN_SHARE = 0.2; // the tallest column never stands higher than this share of the window
@@ -277,6 +278,7 @@
     return new deck.TextLayer({
       id: id + '-labels', data, visible: labelVisible(id),
       getPosition: getPosition || (d => d.pos), getText, getSize: size, getColor: colour,
+      getTextAnchor: d => (d.shape ? 'end' : 'middle'), getPixelOffset: d => (d.shape ? [-LAKE_LABEL_GAP, 0] : [0, 0]),
       characterSet: 'auto', fontFamily: FONT, fontWeight: 600,
       background: true, getBackgroundColor: [255, 255, 255, 215], backgroundPadding: [4, 2, 4, 2],
       parameters: {depthCompare: 'always'},
@@ -355,14 +357,19 @@
     const viewport = currentViewport();
     const taken = panelBoxes();
     return (id, items, position, text, size) => (labelVisible(id) ? items : []).filter(d => {
-      const [x, y] = viewport.project(position(d));
       const half = labelWidth(text(d), size) / 2 + 4;
+      const [x, y] = labelCentre(viewport.project(position(d)), d, half);
       const box = [x - half, y - size / 2 - 3, x + half, y + size / 2 + 3];
       if (box[0] < 0 || box[1] < 0 || box[2] > window.innerWidth || box[3] > window.innerHeight) return false;
       if (taken.some(b => overlaps(box, b))) return false;
       taken.push(box);
       return true;
     });
+  }
+
+  /* A lake's name stands to the left of it, so the label never covers the lake it names. */
+  function labelCentre([x, y], d, half) {
+    return d.shape ? [x - LAKE_LABEL_GAP - half + 4, y] : [x, y];
   }
 
   function labelVisible(id) {
@@ -491,7 +498,17 @@
 
   function layers() {
     const middle = middleLayers();
-    return baseLayers().concat(middle, [windowOutline()], labelLayers());
+    return baseLayers().concat(middle, [landmarkLakes(), windowOutline()], labelLayers());
+  }
+
+  /* West Lake and Xianghu again, over the 1 km cells of their shores (whose firms stand on land, not on the
+     water): a visitor finds them on any map; columns in front of them are drawn flat (columnsOverLakes). */
+  function landmarkLakes() {
+    return new deck.GeoJsonLayer({
+      id: 'lakes', data: DATA.landmarks.filter(lm => lm.shape).map(lm => ({type: 'Feature', geometry: lm.shape, properties: {}})),
+      visible: state.visible.basemap, getFillColor: WATER_COLOUR, getLineColor: [120, 165, 205], lineWidthUnits: 'pixels',
+      getLineWidth: 1, parameters: {depthCompare: 'always'},
+    });
   }
 
   /* ---- tooltips (plain text only) ------------------------------------- */
@@ -921,8 +938,9 @@
       const viewport = currentViewport();
       return map.props.layers.filter(layer => layer.id.endsWith('-labels') && layer.props.visible).flatMap(layer =>
         layer.props.data.map(d => {
-          const [x, y] = viewport.project(layer.props.getPosition(d));
-          return {layer: layer.id.replace('-labels', ''), text: layer.props.getText(d), x, y};
+          const text = layer.props.getText(d);
+          const [x, y] = labelCentre(viewport.project(layer.props.getPosition(d)), d, labelWidth(text, layer.props.getSize) / 2 + 4);
+          return {layer: layer.id.replace('-labels', ''), text, x, y};
         }));
     },
     years: DATA.years.slice(),

@@ -183,7 +183,8 @@ district names, not somewhere on its 600 km² estuary), else at its representati
 
 
 def _landmarks(stack: LayerStack) -> list[dict]:
-    """The landmarks present in ``stack``: label position, names, and for lakes the box tilted columns must keep clear."""
+    """The landmarks present in ``stack``: label position, names, and for lakes their shape (drawn over the
+    revenue cells of their shores) and the box tilted columns must keep clear."""
     found = []
     for layer, ident, zh, en, near in LANDMARKS:
         frame = getattr(stack, layer)
@@ -192,8 +193,11 @@ def _landmarks(stack: LayerStack) -> list[dict]:
             continue
         geometry = rows.geometry.union_all()
         point = shapely.ops.nearest_points(geometry, shapely.Point(near))[0] if near else geometry.representative_point()
-        clear = [_deg(b) for b in geometry.bounds] if layer == "water" and rows["kind"].iloc[0] == "lake" else None
-        found.append({"pos": [_deg(point.x), _deg(point.y)], "name": [zh, en], "clear": clear})
+        landmark = {"pos": [_deg(point.x), _deg(point.y)], "name": [zh, en], "clear": None}
+        if layer == "water" and rows["kind"].iloc[0] == "lake":
+            landmark |= {"clear": [_deg(b) for b in geometry.bounds],
+                         "shape": _rounded_geojson(shapely.simplify(geometry, BASEMAP_SIMPLIFY_DEG, preserve_topology=True))}
+        found.append(landmark)
     return found
 
 
