@@ -18,7 +18,7 @@ from PIL import Image
 
 from twin import cli
 from twin.outputs import maps
-from twin.outputs.maps import payload
+from twin.outputs.maps import names, payload
 from twin.outputs.writer import write_comparison
 from twin.policy import scenario
 from twin.simulation.run import RunResult, simulate
@@ -141,7 +141,7 @@ def test_a_single_seed_comparison_says_it_is_one_seed(run, stack):
                                             ("Hikvision HQ", "Hikvision"), ("Dahua Technology HQ", "Dahua Technology"),
                                             ("海康威视总部", "海康威视"), ("网易（杭州）", "网易"), ("HQ", "HQ"), ("ArcSoft", "ArcSoft")])
 def test_a_firm_is_named_without_its_sites_suffix(site, firm):
-    assert payload.firm_name(site) == firm
+    assert names.firm_name(site) == firm
 
 
 def test_the_firm_list_names_the_ten_largest_firms(browser, single_map, run):

@@ -10,7 +10,6 @@ as a plain string; the page only ever shows it through ``textContent``.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 
 import geopandas as gpd
@@ -27,6 +26,7 @@ from ...engine.targets import TARGETS_2027
 from ...policy.scenario import Scenario
 from ...simulation.run import RunResult
 from ..tables import comparison_table
+from .names import district_of, firm_name
 
 CELL_M = 1000.0
 """Edge of the map's density cells: 1 km keeps a full-scale run to a few MB and draws fast."""
@@ -415,16 +415,6 @@ def _nice(value: float) -> float:
     return max(s for s in (1, 2, 5) if s * power <= value) * power
 
 
-SITE_SUFFIX = re.compile(r"(\s*[(（][^()（）]*[)）]|\s+HQ|总部)+\s*$")
-"""What anchors.geojson adds to a firm's name to name its site ("(义桥地块)", "(Yiqiao land parcel)", "HQ"):
-the firm list names the firm."""
-
-
-def firm_name(site: str) -> str:
-    """A firm's name from its anchor's site name, without the site's suffix (never emptied by it)."""
-    return SITE_SUFFIX.sub("", site) or site
-
-
 def _firms(top: pd.DataFrame, districts: gpd.GeoDataFrame) -> list[list]:
     """The year's largest firms as [lon, lat, name_zh, name_en, track index, revenue 万元, employees, district index].
 
@@ -432,21 +422,12 @@ def _firms(top: pd.DataFrame, districts: gpd.GeoDataFrame) -> list[list]:
     (the index into the payload's districts, -1 outside them) rather than hiding it among "other firms".
     """
     track = top["track"].map({t: i for i, t in enumerate(TRACK_IDS)}).fillna(-1).astype(int)
-    district = _district_of(top["lon"].to_numpy(), top["lat"].to_numpy(), districts)
+    district = district_of(top["lon"].to_numpy(), top["lat"].to_numpy(), districts)
     return [
         [_deg(lon), _deg(lat), firm_name(_text(zh)), firm_name(_text(en)), int(t), int(round(rev / WAN)), int(emp), int(d)]
         for lon, lat, zh, en, t, rev, emp, d in zip(top["lon"], top["lat"], top["name_zh"], top["name_en"], track,
                                                     top["revenue_cny"], top["employees"], district)
     ]
-
-
-def _district_of(lon: np.ndarray, lat: np.ndarray, districts: gpd.GeoDataFrame) -> np.ndarray:
-    """The position in ``districts`` of the district holding each point, -1 for none."""
-    points = shapely.points(lon, lat)
-    found = np.full(len(points), -1)
-    for i, geometry in enumerate(districts.geometry):
-        found[(found < 0) & shapely.contains(geometry, points)] = i
-    return found
 
 
 def _compute(compute: pd.DataFrame) -> list[list]:
