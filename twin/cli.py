@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
     parser.add_argument("--png", action="store_true", help="also write map_zh.png and map_en.png of the final year (headless Chromium)")
+    parser.add_argument("--frames", action="store_true", help="also write one PNG slide per year (frames/) and an animated GIF (map_<lang>.gif) in --lang (headless Chromium)")
     parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language map.html opens in (default zh; map.html#lang=en also works)")
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -156,6 +157,10 @@ def _run(args: argparse.Namespace) -> int:
     out = _out(args, spec)
     with atomic_folder(out) as folder:
         write_run(result, folder, png=args.png, lang=args.lang)
+        if args.frames:
+            from .outputs.frames import write_frames
+
+            write_frames(folder / "map.html", folder, args.lang)
     report(run_summary(result), out, quiet=args.quiet)
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
@@ -231,6 +236,13 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
     if (args.sweep or args.resume or args.scheduler) and not (args.ensemble or args.attribute or args.seek):
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
+    if args.frames and (args.compare or args.ensemble or args.attribute or args.seek):
+        raise InputError("arguments", "--frames", "goes with a single run (not --compare, --ensemble, --attribute or --seek)")
+    if args.png or args.frames:
+        from .outputs.maps import png_unavailable
+
+        if missing := png_unavailable():
+            raise InputError("arguments", "--png" if args.png else "--frames", missing)
     if args.compare and (args.sweep or args.resume):
         raise InputError("arguments", "--compare", "does not go with --sweep or --resume")
     if args.ensemble or args.attribute or args.seek:

@@ -169,31 +169,52 @@ def _deck_bundle() -> str:
     return js
 
 
+def png_unavailable() -> str | None:
+    """Why this machine cannot render a map to PNG, naming what to install; None when it can.
+
+    The browser is a real dependency: Chromium comes from the system's packages, Playwright (which drives it)
+    from pip, so a run checks for both before any work rather than failing after the simulation.
+    """
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"Chromium not found at {CHROMIUM} (as root: apt-get install chromium fonts-wqy-microhei)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append('Playwright for Python is not installed (pip install -e ".[png]", or pip install playwright)')
+    return "PNG export needs headless Chromium driven by Playwright: " + "; ".join(missing) if missing else None
+
+
 def write_png(html_path: str | os.PathLike[str], png_path: str | os.PathLike[str], year: int | None = None,
               lang: str | None = None) -> None:
-    """Render a map page in headless Chromium and save it as a PNG: the final year, or ``year``, in the
-    page's default language, or ``lang``.
+    """Render a map page as a slide (presentation mode, no controls) in headless Chromium and save it as a PNG:
+    the final year, or ``year``, in the page's default language, or ``lang``.
 
     Raises RuntimeError when Chromium (/usr/bin/chromium) or Playwright is
     missing, ValueError for a year the map does not hold or an unknown language.
     """
-    html_path = Path(html_path).resolve()
-    years = _map_years(html_path)
-    if year is not None and year not in years:
-        raise ValueError(f"{html_path}: year {year} is not in the map (years {years[0]}-{years[-1]})")
-    png = _off_event_loop(_snapshot, html_path, year, None if lang is None else _language(lang))
-    write_file(Path(png_path), png)
+    write_file(Path(png_path), slides(html_path, [year], lang)[0])
 
 
 def write_pngs(html_path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> list[Path]:
-    """One snapshot per language, ``map_zh.png`` and ``map_en.png`` in ``folder``: slides for either audience."""
+    """One slide per language, ``map_zh.png`` and ``map_en.png`` in ``folder``: slides for either audience."""
     paths = [Path(folder) / f"map_{lang}.png" for lang in LANGUAGES]
     for lang, path in zip(LANGUAGES, paths):
         write_png(html_path, path, lang=lang)
     return paths
 
 
-def _map_years(html_path: Path) -> list[int]:
+def slides(html_path: str | os.PathLike[str], years: list[int | None], lang: str | None = None) -> list[bytes]:
+    """PNG slides of a map page, one per year (None: the final year), from one browser page in ``lang``."""
+    html_path = Path(html_path).resolve()
+    held = map_years(html_path)
+    for year in years:
+        if year is not None and year not in held:
+            raise ValueError(f"{html_path}: year {year} is not in the map (years {held[0]}-{held[-1]})")
+    return _off_event_loop(_snapshots, html_path, years, None if lang is None else _language(lang))
+
+
+def map_years(html_path: Path) -> list[int]:
     """The years a map page holds, read from its embedded data: a bad year fails before any browser starts."""
     found = re.search(r'<script type="application/json" id="vv-data">(.*?)</script>', html_path.read_text(encoding="utf-8"), re.S)
     if found is None:
@@ -201,18 +222,21 @@ def _map_years(html_path: Path) -> list[int]:
     return json.loads(found.group(1))["years"]
 
 
-def _snapshot(html_path: Path, year: int | None, lang: str | None) -> bytes:
-    """Open the page (in ``lang`` through the address's #lang=) with the network blocked, pick the year,
-    wait for a fresh frame, screenshot."""
+def _snapshots(html_path: Path, years: list[int | None], lang: str | None) -> list[bytes]:
+    """Open the page as a slide (in ``lang`` through the address's #lang=) with the network blocked; per year,
+    pick it, wait for a fresh frame and screenshot."""
     with _launch_chromium() as browser:
         page = browser.new_page(viewport=SNAPSHOT_SIZE)
         page.route("**/*", _local_only)
-        page.goto(html_path.as_uri() + (f"#lang={lang}" if lang else ""))
+        page.goto(html_path.as_uri() + (f"#lang={lang}&slide" if lang else "#slide"))
         wait_until_drawn(page, READY_TIMEOUT_MS)
-        if year is not None:
-            page.evaluate("year => window.vvMap.setYear(year)", year)
-        page.evaluate("() => window.vvMap.nextFrame()")
-        return page.screenshot(type="png")
+        shots = []
+        for year in years:
+            if year is not None:
+                page.evaluate("year => window.vvMap.setYear(year)", year)
+            page.evaluate("() => window.vvMap.nextFrame()")
+            shots.append(page.screenshot(type="png"))
+        return shots
 
 
 def wait_until_drawn(page: Page, timeout_ms: int) -> None:
@@ -241,12 +265,11 @@ def _local_only(route: Route) -> None:
 @contextlib.contextmanager
 def _launch_chromium() -> Iterator[Browser]:
     """Debian's headless Chromium through Playwright, with a clear error when either is missing."""
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"Chromium not found at {CHROMIUM}: install Debian's chromium package (apt-get install chromium) to render maps to PNG")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise RuntimeError("Playwright for Python is needed to render maps to PNG (pip install playwright)") from None
+    missing = png_unavailable()
+    if missing:
+        raise RuntimeError(missing)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:

@@ -23,13 +23,21 @@
     play: ['▶ 播放', '▶ Play'],
     pause: ['❚❚ 暂停', '❚❚ Pause'],
     lang: ['English', '中文'],
+    present: ['演示模式', 'Present'],
+    leavePresent: ['退出演示', 'Leave presentation'],
+    collapse: ['收起', 'Collapse'],
+    expand: ['展开', 'Expand'],
+    flatNote: ['西湖、湘湖画在网格之上，湖前的柱体画成平面', 'West Lake and Xianghu are drawn over the cells, and columns in front of them flat'],
     figures: ['关键指标', 'Key figures'],
     target: ['2027 目标', '2027 target'],
     difference: ['差值', 'Difference'],
     topFirms: ['营收前十企业', 'Ten largest firms'],
     layers: ['图层', 'Layers'],
-    unnamed: ['其他企业', 'Other firm'],
-    otherFirms: ['其他企业（{n} 家）', 'Other firms ({n})'],
+    modelFirm: ['模拟企业', 'Model firm'],
+    modelFirmIn: ['{d}模拟企业', 'Model firm, {d}'],
+    modelFirmNote: ['模拟企业：模型按统计合成的企业，不是真实公司', 'Model firm: synthesized by the model from the statistics, not a real company'],
+    meanOf: ['{n} 组同种子配对的均值；差值附 90% 区间', 'means of {n} paired seeds; difference with its 90% interval'],
+    oneSeed: ['单一种子（{s}）：无区间', 'one seed ({s}): no interval'],
     inherited: ['标题沿用上级情景', 'title inherited from the parent scenario'],
     credits: ['数据来源', 'Sources'],
     water: ['水域（湖泊、江河）', 'Water (lakes, rivers)'],
@@ -112,6 +120,7 @@
   /* Mostly ambient light, so column tops keep the legend's colours. */
   const BRIGHT = {ambient: 0.75, diffuse: 0.35, shininess: 16, specularColor: [30, 30, 30]};
   const PLACE_NAMES_ZOOM = 10.5;
+  const LAKE_LABEL_GAP = 14; // pixels between a lake and its name
   const DISTRICT_NAMES_MAX_ZOOM = 12; // zoomed in further, district names only crowd the places' names
   const TALLEST_COLUMN_M = 25000;
   const TALLEST_COLUMN_SHARE = 0.2; // the tallest column never stands higher than this share of the window
@@ -124,16 +133,22 @@
   const PARK_SIDE = 5; // metres of square side per √m² of floor area: area ∝ floor area
   const METRES_PER_DEGREE = 111320;
 
+  const HASH = new URLSearchParams(window.location.hash.replace(/^#/, ''));
+  const SLIDE = HASH.has('slide'); // a slide for a PNG: presentation mode without any control
+  const HIDDEN_WHEN_PRESENTING = new Set(['talent', 'compute', 'parks', 'firms']); // a legend that fits a projector; the side panel lists the largest firms
   const state = {
     year: DATA.years.length - 1,
     lang: hashLang() || (DATA.lang === 'en' ? 'en' : 'zh'),
+    present: SLIDE || HASH.has('present'),
     zoom: 10, // the view's zoom, in quarter steps: column heights and which labels show follow it
     timer: null,
     near: false, // zoomed in far enough for the places' names not to pile up
-    visible: Object.fromEntries(LAYERS.map(k => [k, k !== 'talent'])),
+    visible: {},
   };
+  LAYERS.forEach(k => { state.visible[k] = !(state.present ? HIDDEN_WHEN_PRESENTING : new Set(['talent'])).has(k); });
 
-  /* `#lang=en` or `#lang=zh` in the page's address picks the language; null when it says neither. */
+  /* `#lang=en` or `#lang=zh` in the page's address picks the language; null when it says neither.
+     `#present` opens presentation mode (e.g. `#lang=en&present`). */
   function hashLang() {
     const found = /(?:^|[#&])lang=(zh|en)(?:&|$)/.exec(window.location.hash);
     return found ? found[1] : null;
@@ -164,10 +179,11 @@
       if (a >= 1e4) return num(cny / 1e4, digits) + ' 万元';
       return num(cny, digits) + ' 元';
     }
-    if (a >= 1e9) return 'CNY ' + num(cny / 1e9, digits) + ' bn';
-    if (a >= 1e6) return 'CNY ' + num(cny / 1e6, digits) + ' m';
-    if (a >= 1e3) return 'CNY ' + num(cny / 1e3, digits) + ' k';
-    return 'CNY ' + num(cny, digits);
+    const cur = (cny < 0 ? '-' : '') + 'CNY ';
+    if (a >= 1e9) return cur + num(a / 1e9, digits) + ' bn';
+    if (a >= 1e6) return cur + num(a / 1e6, digits) + ' m';
+    if (a >= 1e3) return cur + num(a / 1e3, digits) + ' k';
+    return cur + num(a, digits);
   }
 
   /* A probability sent in per mille, as a percentage. */
@@ -260,8 +276,9 @@
      handled by zoom instead: place names only near, district names only far. */
   function labels(id, data, getText, size, colour, getPosition) {
     return new deck.TextLayer({
-      id: id + '-labels', data, visible: state.visible[id],
+      id: id + '-labels', data, visible: labelVisible(id),
       getPosition: getPosition || (d => d.pos), getText, getSize: size, getColor: colour,
+      getTextAnchor: d => (d.shape ? 'end' : 'middle'), getPixelOffset: d => (d.shape ? [-LAKE_LABEL_GAP, 0] : [0, 0]),
       characterSet: 'auto', fontFamily: FONT, fontWeight: 600,
       background: true, getBackgroundColor: [255, 255, 255, 215], backgroundPadding: [4, 2, 4, 2],
       parameters: {depthCompare: 'always'},
@@ -315,31 +332,60 @@
     const featureName = d => pick(d.p.name_zh, d.p.name_en);
     const placeName = r => pick(r[2], r[3]);
     const placePos = r => [r[0], r[1]];
-    // Most important first: a label that would overlap one already placed is left out (the bundled deck.gl has
-    // no CollisionFilterExtension). Zone names, then district names (only when not zoomed in), then places.
+    const landmarkName = d => pick(d.name[0], d.name[1]);
+    const size = state.present ? {landmark: 17, district: 16, zone: 16, place: 14} : {landmark: 14, district: 13, zone: 16, place: 13};
+    // Most important first: a label that would overlap one already placed, or a panel, is left out (the bundled
+    // deck.gl has no CollisionFilterExtension). Landmarks a visitor knows (West Lake, the Qiantang), district
+    // names (only when not zoomed in), the window park, the other zones, then places.
     const free = declutter();
-    const zones = free('zones', DATA.zones.map(feature), d => d.pos, featureName, 16);
-    const districts = free('districts', state.zoom < DISTRICT_NAMES_MAX_ZOOM ? DATA.districts.map(feature) : [], d => d.pos, featureName, 13);
-    const places = free('places', state.near ? DATA.places : [], placePos, placeName, 13);
+    const landmarks = free('landmarks', DATA.landmarks, d => d.pos, landmarkName, size.landmark);
+    const districts = free('districts', state.zoom < DISTRICT_NAMES_MAX_ZOOM ? DATA.districts.map(feature) : [], d => d.pos, featureName, size.district);
+    const byWindow = d => (d.p.zone === 'window' ? 0 : 1);
+    const zones = free('zones', DATA.zones.map(feature).sort((a, b) => byWindow(a) - byWindow(b)), d => d.pos, featureName, size.zone);
+    const places = free('places', state.near ? DATA.places : [], placePos, placeName, size.place);
     return [
-      labels('districts', districts, featureName, 13, [80, 80, 80]),
-      labels('places', places, placeName, 13, [30, 30, 30], placePos),
-      labels('zones', zones, featureName, 16, zoneColour),
+      labels('districts', districts, featureName, size.district, [80, 80, 80]),
+      labels('places', places, placeName, size.place, [30, 30, 30], placePos),
+      labels('zones', zones, featureName, size.zone, zoneColour),
+      labels('landmarks', landmarks, landmarkName, size.landmark, [20, 70, 130]),
     ];
   }
 
-  /* A filter that keeps the labels whose on-screen boxes do not overlap any kept before, for the current view. */
+  /* A filter that keeps the labels whose on-screen boxes lie in the window, off the panels and off every
+     label kept before, for the current view. */
   function declutter() {
-    const viewport = new deck.WebMercatorViewport(Object.assign({width: window.innerWidth, height: window.innerHeight}, current));
-    const taken = [];
-    return (id, items, position, text, size) => (state.visible[id] ? items : []).filter(d => {
-      const [x, y] = viewport.project(position(d));
+    const viewport = currentViewport();
+    const taken = panelBoxes();
+    return (id, items, position, text, size) => (labelVisible(id) ? items : []).filter(d => {
       const half = labelWidth(text(d), size) / 2 + 4;
+      const [x, y] = labelCentre(viewport.project(position(d)), d, half);
       const box = [x - half, y - size / 2 - 3, x + half, y + size / 2 + 3];
-      if (taken.some(b => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) return false;
+      if (box[0] < 0 || box[1] < 0 || box[2] > window.innerWidth || box[3] > window.innerHeight) return false;
+      if (taken.some(b => overlaps(box, b))) return false;
       taken.push(box);
       return true;
     });
+  }
+
+  /* A lake's name stands to the left of it, so the label never covers the lake it names. */
+  function labelCentre([x, y], d, half) {
+    return d.shape ? [x - LAKE_LABEL_GAP - half + 4, y] : [x, y];
+  }
+
+  function labelVisible(id) {
+    return id === 'landmarks' ? state.visible.places : state.visible[id];
+  }
+
+  function currentViewport() {
+    return new deck.WebMercatorViewport(Object.assign({width: window.innerWidth, height: window.innerHeight}, current));
+  }
+
+  const overlaps = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+
+  /* The panels' boxes on screen, [left, top, right, bottom]. */
+  function panelBoxes() {
+    return Array.from(document.querySelectorAll('.panel')).map(p => p.getBoundingClientRect())
+      .filter(r => r.width > 0 && r.height > 0).map(r => [r.left, r.top, r.right, r.bottom]);
   }
 
   /* Approximate width in pixels: a CJK character is about one em, a Latin one about 0.6 em. */
@@ -360,15 +406,19 @@
   function densityLayers() {
     const y = state.year;
     const revenue = DATA.revenue.values[y];
+    const columns = nonzero('revenue').filter(i => revenue[i] >= DATA.revenue.floor);
+    const height = i => Math.sqrt(revenue[i]) * REVENUE_HEIGHT;
+    const flat = columnsOverLakes(columns, height);
+    state.flatColumns = flat.size;
     return [
       flatCells('talent', v => sequential(TALENT_COLOURS, DATA.talent.breaks, v), 200),
       new deck.ColumnLayer({
-        id: 'revenue', data: nonzero('revenue').filter(i => revenue[i] >= DATA.revenue.floor), visible: state.visible.revenue, pickable: true,
+        id: 'revenue', data: columns, visible: state.visible.revenue, pickable: true,
         diskResolution: 4, angle: 45, radius: 0.8 * CELL_M / Math.SQRT2, extruded: true, material: BRIGHT,
         elevationScale: elevationScale(),
-        getPosition: i => POS[i], getElevation: i => Math.sqrt(revenue[i]) * REVENUE_HEIGHT,
+        getPosition: i => POS[i], getElevation: i => (flat.has(i) ? 0 : height(i)),
         getFillColor: i => sequential(REVENUE_COLOURS, DATA.revenue.breaks, revenue[i]),
-        updateTriggers: {getFillColor: y, getElevation: y},
+        updateTriggers: {getFillColor: y, getElevation: [y, Array.from(flat).join()]},
       }),
     ];
   }
@@ -394,6 +444,32 @@
         getFillColor: site => TRACK_COLOURS[site[0][4]] || [90, 90, 90], stroked: true, getLineColor: [255, 255, 255], lineWidthUnits: 'pixels', getLineWidth: 1,
       }),
     ];
+  }
+
+  /* The columns whose body, as drawn in the current view, would stand over a landmark lake (West Lake, Xianghu):
+     they are drawn flat (their colour still gives their class, the legend says so), so a tilted view never
+     hides the lake. Columns behind a lake rise away from it on screen and keep their height. */
+  function columnsOverLakes(columns, height) {
+    const viewport = currentViewport();
+    const scale = elevationScale();
+    const half = 0.5 * CELL_M / metresPerPixel();
+    const lakes = DATA.landmarks.filter(lm => lm.clear).map(lm => {
+      const [w, s, e, n] = lm.clear;
+      const corners = [[w, s], [w, n], [e, s], [e, n]].map(c => viewport.project(c));
+      const xs = corners.map(c => c[0]);
+      const ys = corners.map(c => c[1]);
+      return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+    });
+    const flat = new Set();
+    if (!lakes.length || !current.pitch) return flat;
+    columns.forEach(i => {
+      const base = viewport.project(POS[i]);
+      const top = viewport.project([POS[i][0], POS[i][1], height(i) * scale]);
+      const body = [Math.min(base[0], top[0]) - half, Math.min(base[1], top[1]) - half,
+        Math.max(base[0], top[0]) + half, Math.max(base[1], top[1])];
+      if (lakes.some(lake => overlaps(body, lake) && base[1] > lake[3])) flat.add(i);
+    });
+    return flat;
   }
 
   /* A square of side `side` metres centred on a point: parks are drawn as squares, unlike every circle. */
@@ -422,7 +498,17 @@
 
   function layers() {
     const middle = middleLayers();
-    return baseLayers().concat(middle, [windowOutline()], labelLayers());
+    return baseLayers().concat(middle, [landmarkLakes(), windowOutline()], labelLayers());
+  }
+
+  /* West Lake and Xianghu again, over the 1 km cells of their shores (whose firms stand on land, not on the
+     water): a visitor finds them on any map; columns in front of them are drawn flat (columnsOverLakes). */
+  function landmarkLakes() {
+    return new deck.GeoJsonLayer({
+      id: 'lakes', data: DATA.landmarks.filter(lm => lm.shape).map(lm => ({type: 'Feature', geometry: lm.shape, properties: {}})),
+      visible: state.visible.basemap, getFillColor: WATER_COLOUR, getLineColor: [120, 165, 205], lineWidthUnits: 'pixels',
+      getLineWidth: 1, parameters: {depthCompare: 'always'},
+    });
   }
 
   /* ---- tooltips (plain text only) ------------------------------------- */
@@ -455,7 +541,9 @@
   }
 
   function firmName(r) {
-    return r[2] || r[3] ? pick(r[2], r[3]) : t('unnamed');
+    if (r[2] || r[3]) return pick(r[2], r[3]);
+    const district = DATA.districts[r[7]];
+    return district ? t('modelFirmIn').split('{d}').join(pick(district.properties.name_zh, district.properties.name_en)) : t('modelFirm');
   }
 
   function cellName() {
@@ -513,6 +601,12 @@
     $('year-slider').value = String(state.year);
     $('play').textContent = state.timer ? t('pause') : t('play');
     $('lang').textContent = t('lang');
+    $('present').textContent = state.present ? t('leavePresent') : t('present');
+    document.querySelectorAll('.panel > .collapse').forEach(button => {
+      const collapsed = button.parentElement.classList.contains('collapsed');
+      button.textContent = collapsed ? '+' : '−';
+      button.title = collapsed ? t('expand') : t('collapse');
+    });
     $('figures-title').textContent = PROBABILITY ? t('ensemble') : t('figures') + ' · ' + DATA.years[state.year];
     $('layers-title').textContent = t('layers');
     $('credits').replaceChildren(el('b', t('credits') + ': '), el('span', DATA.credits.join(' · ')));
@@ -577,41 +671,47 @@
     return list;
   }
 
-  /* Two runs: the figures side by side, their difference and the target. */
+  /* Two runs: the figures side by side (means over the paired seeds) and the mean difference with its 90 % interval;
+     a note says over how many seeds, or that it is one seed. All from comparison.csv's function. */
   function figureTable() {
+    const box = el('div');
+    const paired = DATA.paired;
+    const single = paired.pairs < 2;
+    box.append(el('p', single ? t('oneSeed').split('{s}').join(String(paired.seeds[0]))
+      : t('meanOf').split('{n}').join(String(paired.pairs)), 'note pairs-note'));
     const table = el('table', undefined, 'compare');
     const head = el('tr');
-    head.append(el('th', ''), el('th', runTitle(0)), el('th', runTitle(1)), el('th', t('difference')), el('th', t('target')));
+    head.append(el('th', ''), el('th', runTitle(0)), el('th', runTitle(1)), el('th', t('difference')));
     table.append(head);
     FIGURES.forEach(key => {
       const a = DATA.figures[0][state.year][key];
       const b = DATA.figures[1][state.year][key];
+      const [diff, low, high] = paired.difference[state.year][key];
       const row = el('tr');
       row.dataset.key = key;
-      const diff = a === null || b === null ? null : a - b;
-      const sign = diff > 0 ? '+' : '';
-      row.append(el('th', t('fig.' + key)), el('td', figure(key, a)), el('td', figure(key, b)),
-        el('td', diff === null ? '–' : sign + figure(key, diff)), el('td', DATA.targets[key] ? figure(key, DATA.targets[key]) : ''));
+      const cell = el('td', signed(key, diff), 'difference');
+      if (low !== null && high !== null) cell.append(el('span', '[' + signed(key, low) + ', ' + signed(key, high) + ']', 'interval'));
+      row.append(el('th', t('fig.' + key)), el('td', figure(key, a)), el('td', figure(key, b)), cell);
       table.append(row);
     });
-    return table;
+    box.append(table);
+    return box;
   }
 
+  function signed(key, v) {
+    return v === null ? '–' : (v > 0 ? '+' : '') + figure(key, v);
+  }
+
+  /* The ten largest firms, each by name: a real firm by its own name, a synthesized one as a model firm of its
+     district (the note says what that is), never folded into an anonymous 'other firms' line. */
   function renderFirms() {
     const list = $('firms');
     $('firms-title').textContent = SINGLE ? t('topFirms') : '';
     const top = SINGLE ? DATA.firms[state.year].slice(0, 10) : [];
-    const named = top.filter(r => r[2] || r[3]);
-    const others = top.filter(r => !(r[2] || r[3]));
-    const items = named.map(r => firmItem(firmName(r), money(r[5] * 1e4) + ' · ' + trackName(r[4])));
-    if (others.length) {
-      items.push(firmItem(t('otherFirms').split('{n}').join(String(others.length)), money(others.reduce((s, r) => s + r[5], 0) * 1e4)));
-      items[items.length - 1].classList.add('others');
-    }
-    list.replaceChildren(...items);
+    list.replaceChildren(...top.map(r => firmItem(firmName(r), money(r[5] * 1e4) + (state.present ? '' : ' · ' + trackName(r[4])))));
+    $('firms-note').textContent = top.some(r => !(r[2] || r[3])) ? t('modelFirmNote') : '';
   }
 
-  /* One entry of the largest-firms list; synthetic (unnamed) firms are summed into one 'other firms' entry. */
   function firmItem(name, meta) {
     const item = el('li');
     item.append(el('span', name, 'firm-name'), el('span', meta, 'firm-meta'));
@@ -681,7 +781,7 @@
     const makers = {
       zones: () => categoricalLegend('zones', DATA.zones.slice().reverse().map(f => [(ZONE_STYLE[f.properties.zone] || OTHER_ZONE).line,
         pick(f.properties.name_zh, f.properties.name_en) + (f.properties.approximate ? t('approximate') : '')])),
-      revenue: () => sequentialLegend('revenue', REVENUE_COLOURS, v => money(v * 1e4), t('revenueNote')),
+      revenue: () => sequentialLegend('revenue', REVENUE_COLOURS, v => money(v * 1e4), t('revenueNote') + '; ' + t('flatNote')),
       talent: () => sequentialLegend('talent', TALENT_COLOURS, count, t('talentNote')),
       firms: () => categoricalLegend('firms', DATA.tracks.map((tr, i) => [TRACK_COLOURS[i], pick(tr[1], tr[2])]), t('firmsNote')),
       compute: () => categoricalLegend('compute', [[COMPUTE_COLOUR, t('layer.compute')]], t('computeNote')),
@@ -706,6 +806,8 @@
     done.forEach(resolve => resolve());
   }
 
+  setBodyClasses();
+  renderPanels();
   const view = initialView();
   let current = Object.assign({}, view); // the view as it is now, for decluttering labels
   state.near = view.zoom >= PLACE_NAMES_ZOOM;
@@ -729,34 +831,62 @@
     view.latitude = viewState.latitude;
     current = {longitude: viewState.longitude, latitude: viewState.latitude, zoom: viewState.zoom, pitch: viewState.pitch, bearing: viewState.bearing};
     const zoom = quarter(viewState.zoom);
-    if (zoom !== state.zoom) {
+    const angle = Math.round(viewState.pitch || 0) + ',' + Math.round(viewState.bearing || 0);
+    if (zoom !== state.zoom || angle !== state.angle) {
       state.zoom = zoom;
+      state.angle = angle;
       state.near = viewState.zoom >= PLACE_NAMES_ZOOM;
       map.setProps({layers: layers()});
     }
   }
 
+  /* Fit the zones (in presentation mode: the labelled landmarks and plan districts, closer) into the part of the
+     window the panels leave free, when there is enough of it; a label's half width more in presentation mode. */
   function initialView() {
-    const [west, south, east, north] = DATA.bounds;
+    const [west, south, east, north] = state.present ? DATA.present_bounds : DATA.bounds;
     const width = Math.max(window.innerWidth, 320);
     const height = Math.max(window.innerHeight, 240);
-    // Fit the zones into the part of the window the panels leave free (when there is enough of it).
     const margin = Math.min(40, width / 10, height / 10);
-    const side = $('side').offsetWidth + 20;
-    const layersWidth = $('layers-panel').offsetWidth + 20;
+    const label = state.present ? 60 : 0;
+    const side = $('side').offsetWidth + 20 + label;
+    const layersWidth = $('layers-panel').offsetWidth + 20 + label;
     const roomy = width - side - layersWidth > width / 3;
-    const padding = {top: Math.min(110, height / 5), bottom: margin, left: roomy ? side : margin, right: roomy ? layersWidth : margin};
+    const top = state.present ? $('top').getBoundingClientRect().bottom + 20 : Math.min(110, height / 5);
+    const padding = {top, bottom: margin, left: roomy ? side : margin, right: roomy ? layersWidth : margin};
     const fit = new deck.WebMercatorViewport({width, height}).fitBounds([[west, south], [east, north]], {padding});
-    return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom, pitch: SINGLE ? 40 : 0, bearing: 0};
+    return {longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom, pitch: SINGLE ? (state.present ? 35 : 40) : 0, bearing: 0};
   }
 
-  function render() {
+  function renderPanels() {
     renderHeader();
     renderFigures();
     renderFirms();
     renderToggles();
     renderLegend();
+  }
+
+  function render() {
+    renderPanels();
     map.setProps({layers: layers()});
+  }
+
+  function setBodyClasses() {
+    document.body.classList.add(DATA.mode);
+    document.body.classList.toggle('present', state.present);
+    document.body.classList.toggle('slide', SLIDE);
+  }
+
+  /* Presentation mode on or off: bigger type, slimmer panels, the landmarks in view. */
+  function setPresent(on) {
+    state.present = Boolean(on);
+    setBodyClasses();
+    renderPanels();
+    const next = initialView();
+    Object.assign(view, next);
+    current = Object.assign({}, next);
+    map.setProps({initialViewState: next});
+    followZoom(next);
+    render();
   }
 
   function setYear(year) {
@@ -787,17 +917,32 @@
     renderHeader();
   }
 
-  document.body.classList.add(DATA.mode);
   const slider = $('year-slider');
   slider.max = String(DATA.years.length - 1);
   slider.addEventListener('input', () => setYear(DATA.years[Number(slider.value)]));
   $('play').addEventListener('click', play);
   $('lang').addEventListener('click', () => setLang(state.lang === 'zh' ? 'en' : 'zh'));
+  $('present').addEventListener('click', () => setPresent(!state.present));
+  document.querySelectorAll('.panel > .collapse').forEach(button => button.addEventListener('click', () => {
+    button.parentElement.classList.toggle('collapsed');
+    renderHeader();
+    map.setProps({layers: layers()}); // labels freed from under the panel may show now
+  }));
   window.addEventListener('hashchange', () => setLang(hashLang() || state.lang));
 
   /* For tests and the PNG snapshot: read the state, drive it, wait for the next frame. */
   window.vvMap = {
-    state, ready, setYear, setLang, toggle,
+    state, ready, setYear, setLang, toggle, setPresent,
+    /* Where each label is drawn now, as {layer, text, x, y} in window pixels (tests check them against the panels). */
+    labelsOnScreen: () => {
+      const viewport = currentViewport();
+      return map.props.layers.filter(layer => layer.id.endsWith('-labels') && layer.props.visible).flatMap(layer =>
+        layer.props.data.map(d => {
+          const text = layer.props.getText(d);
+          const [x, y] = labelCentre(viewport.project(layer.props.getPosition(d)), d, labelWidth(text, layer.props.getSize) / 2 + 4);
+          return {layer: layer.id.replace('-labels', ''), text, x, y};
+        }));
+    },
     years: DATA.years.slice(),
     layerVisible: id => map.props.layers.some(layer => layer.id === id && layer.props.visible),
     layerSize: id => (map.props.layers.find(layer => layer.id === id) || {props: {data: []}}).props.data.length,

@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from rasterio.warp import transform as reproject
 
 from layers import WGS84, Grid, LayerStack
@@ -24,6 +25,8 @@ from ...engine.params import TRACK_IDS, TRACKS, Params
 from ...engine.targets import TARGETS_2027
 from ...policy.scenario import Scenario
 from ...simulation.run import RunResult
+from ..tables import comparison_table
+from .names import district_of, firm_name
 
 CELL_M = 1000.0
 """Edge of the map's density cells: 1 km keeps a full-scale run to a few MB and draws fast."""
@@ -68,7 +71,8 @@ CREDITS = (
 def build(result: RunResult, other: RunResult | None = None, pairs: list[tuple[RunResult, RunResult]] | None = None) -> dict:
     """Everything the page needs: geography, per-year layers and figures, scales and targets.
 
-    ``pairs`` (result-side, other-side runs on shared seeds) make the difference layer their mean, shaded where they agree.
+    ``pairs`` (result-side, other-side runs on shared seeds) make the difference layer their mean, shaded where
+    they agree, and the key figures their means with the paired 90 % interval of the difference.
     """
     runs = [result] if other is None else [result, other]
     years = _common_years(runs)
@@ -76,17 +80,40 @@ def build(result: RunResult, other: RunResult | None = None, pairs: list[tuple[R
         "mode": "single" if other is None else "compare",
         "runs": [_run_meta(r.scenario, r.seed) for r in runs],
         "years": years,
-        "figures": [[_figures(r.year(y).figures) for y in years] for r in runs],
     }
     factor = max(1, round(CELL_M / result.grid.cell_m))
     if other is None:
+        data["figures"] = [[_figures(result.year(y).figures) for y in years]]
         data.update(_density_layers(result, years, factor))
-        data["firms"] = [_firms(result.year(y).top_firms) for y in years]
+        districts = result.layers.districts
+        data["firms"] = [_firms(result.year(y).top_firms, districts) for y in years]
         data["compute"] = [_compute(result.year(y).compute) for y in years]
         data["parks"] = [_parks(result.year(y).parks) for y in years]
     else:
+        data.update(paired_figures(pairs or [(result, other)], years))
         data.update(_difference_layer(result, other, years, factor, pairs))
     return data
+
+
+def paired_figures(pairs: list[tuple[RunResult, RunResult]], years: list[int]) -> dict:
+    """The comparison's key figures per year: each side's mean over the pairs and the mean paired difference
+    with its 90 % interval, as ``[difference, low, high]`` (low and high null for one pair).
+
+    They come from :func:`comparison_table`, the function behind comparison.csv and the terminal summary, so
+    the map can never show one member's figures under a legend that speaks of the mean.
+    """
+    table = comparison_table([other for _, other in pairs], [run for run, _ in pairs])
+    city = table[(table["level"] == "city") & table["metric"].isin(FIGURES)].set_index(["year", "metric"])
+
+    def row(year: int, key: str, *columns: str) -> list[float | None]:
+        found = (year, key) in city.index
+        return [_round(float(city.loc[(year, key), c])) if found else None for c in columns]
+
+    return {
+        "figures": [[{k: row(y, k, side)[0] for k in FIGURES} for y in years] for side in ("mean_b", "mean_a")],
+        "paired": {"pairs": len(pairs), "seeds": [int(run.seed) for run, _ in pairs],
+                   "difference": [{k: row(y, k, "difference", "ci90_low", "ci90_high") for k in FIGURES} for y in years]},
+    }
 
 
 def build_probability(probability: Mapping[str | int, np.ndarray], stack: LayerStack, spec: Scenario, members: int,
@@ -142,11 +169,59 @@ def _common_years(runs: list[RunResult]) -> list[int]:
     return sorted(common)
 
 
+LANDMARKS = (
+    ("water", "west_lake", "西湖", "West Lake", None),
+    ("water", "qiantang_estuary", "钱塘江", "Qiantang River", (120.32, 30.268)),
+    ("water", "xianghu", "湘湖", "Xianghu Lake", None),
+    ("anchors", "future_sci_city", "未来科技城", "Future Sci-Tech City", None),
+)
+"""Landmarks a visitor knows, labelled at the opening view: (layer, id, 中文, English, where to put the label).
+
+The label goes at the feature's point nearest to the given position (the Qiantang east of 钱江新城, clear of the
+district names, not somewhere on its 600 km² estuary), else at its representative point. A layer file without the id
+(a user's water file) simply has no such label."""
+
+
+def _landmarks(stack: LayerStack) -> list[dict]:
+    """The landmarks present in ``stack``: label position, names, and for lakes their shape (drawn over the
+    revenue cells of their shores) and the box tilted columns must keep clear."""
+    found = []
+    for layer, ident, zh, en, near in LANDMARKS:
+        frame = getattr(stack, layer)
+        rows = frame[frame["id"] == ident] if "id" in frame.columns else frame.iloc[:0]
+        if rows.empty:
+            continue
+        geometry = rows.geometry.union_all()
+        point = shapely.ops.nearest_points(geometry, shapely.Point(near))[0] if near else geometry.representative_point()
+        landmark = {"pos": [_deg(point.x), _deg(point.y)], "name": [zh, en], "clear": None}
+        if layer == "water" and rows["kind"].iloc[0] == "lake":
+            landmark |= {"clear": [_deg(b) for b in geometry.bounds],
+                         "shape": _rounded_geojson(shapely.simplify(geometry, BASEMAP_SIMPLIFY_DEG, preserve_topology=True))}
+        found.append(landmark)
+    return found
+
+
+def _present_bounds(stack: LayerStack, landmarks: list[dict]) -> list[float]:
+    """Where presentation mode opens: around the labels of the landmarks and of the districts in the plan's zones
+    (not 全域), so every one of them is on screen at a legible zoom."""
+    planned = stack.zones[stack.zones["zone"] != "wide"].geometry.union_all() if len(stack.zones) else None
+    points = [lm["pos"] for lm in landmarks]
+    for geometry in stack.districts.geometry:
+        label = geometry.representative_point()
+        if planned is None or planned.contains(label):
+            points.append([label.x, label.y])
+    lon, lat = np.array(points).T
+    return [_deg(lon.min()), _deg(lat.min()), _deg(lon.max()), _deg(lat.max())]
+
+
 def _base(stack: LayerStack) -> dict:
     """What every map shows whatever its mode: the base map, the zones, the places, the tracks and the targets."""
+    landmarks = _landmarks(stack)
     return {
         "targets": {k: v for k, (v, _) in TARGETS_2027.items()},
         "bounds": _focus_bounds(stack.zones, stack.districts),
+        "present_bounds": _present_bounds(stack, landmarks),
+        "landmarks": landmarks,
         "districts": _features(stack.districts, ("name_zh", "name_en")),
         "zones": _features(_zone_order(stack.zones), ("zone", "name_zh", "name_en", "approximate")),
         "places": _places(stack.anchors),
@@ -340,12 +415,18 @@ def _nice(value: float) -> float:
     return max(s for s in (1, 2, 5) if s * power <= value) * power
 
 
-def _firms(top: pd.DataFrame) -> list[list]:
-    """The year's largest firms as [lon, lat, name_zh, name_en, track index, revenue 万元, employees]."""
+def _firms(top: pd.DataFrame, districts: gpd.GeoDataFrame) -> list[list]:
+    """The year's largest firms as [lon, lat, name_zh, name_en, track index, revenue 万元, employees, district index].
+
+    Named firms carry the firm's name; a synthesized firm has none, and the page names it by its district
+    (the index into the payload's districts, -1 outside them) rather than hiding it among "other firms".
+    """
     track = top["track"].map({t: i for i, t in enumerate(TRACK_IDS)}).fillna(-1).astype(int)
+    district = district_of(top["lon"].to_numpy(), top["lat"].to_numpy(), districts)
     return [
-        [_deg(lon), _deg(lat), _text(zh), _text(en), int(t), int(round(rev / WAN)), int(emp)]
-        for lon, lat, zh, en, t, rev, emp in zip(top["lon"], top["lat"], top["name_zh"], top["name_en"], track, top["revenue_cny"], top["employees"])
+        [_deg(lon), _deg(lat), firm_name(_text(zh)), firm_name(_text(en)), int(t), int(round(rev / WAN)), int(emp), int(d)]
+        for lon, lat, zh, en, t, rev, emp, d in zip(top["lon"], top["lat"], top["name_zh"], top["name_en"], track,
+                                                    top["revenue_cny"], top["employees"], district)
     ]
 
 
