@@ -369,7 +369,7 @@ def test_the_language_switch_changes_every_label(single_page, result):
     assert visit.text("#title").startswith("China Vision Valley twin")
     assert result.scenario.title.en in visit.text("#title")
     assert "Firm revenue density" in visit.text("#legend") and "企业营收密度" not in visit.text("#legend")
-    assert "Ten largest firms" in visit.text("#side") and "Hikvision HQ" in visit.text("#firms")
+    assert "Ten largest firms" in visit.text("#side") and "Hikvision" in visit.text("#firms")
     assert visit.page.evaluate("document.documentElement.lang") == "en"
     visit.page.locator("#lang").click()
     assert visit.text("#title").startswith("中国视谷数字孪生")
@@ -594,12 +594,12 @@ def test_the_layout_fits_the_window_and_the_address_picks_the_language(browser, 
             assert not _overlap(panels[a], panels[b]), (a, b, panels[a], panels[b])
     assert visit.page.locator("#credits").is_visible()
     if which == "single_map":
-        # Synthetic firms are summed into one 'other firms' entry, never listed as unnamed.
+        # The ten largest firms by name: a synthetic one as a model firm of its district, never as unnamed or pooled.
         firms = visit.text("#firms")
-        assert "未具名" not in firms and "Unnamed" not in firms
+        assert "未具名" not in firms and "Unnamed" not in firms and "Other firms" not in firms and "其他企业" not in firms
         unnamed = sum(1 for r in _embedded_page(visit)["firms"][-1][:10] if not (r[2] or r[3]))
         if unnamed:
-            assert (f"其他企业（{unnamed} 家）" if lang == "zh" else f"Other firms ({unnamed})") in firms
+            assert ("模拟企业" if lang == "zh" else "Model firm, ") in firms
         # Column heights follow the view: never taller than a fifth of the window, zoomed out or in.
         heights = [visit.page.evaluate("z => window.vvMap.setView(120.2, 30.2, z).then(() => window.vvMap.tallestColumnPixels())", z) for z in (9, 13)]
         assert all(0 < h <= 0.2 * viewport["height"] + 0.5 for h in heights), heights

@@ -483,7 +483,7 @@ def test_a_full_disk_keeps_the_old_output_and_ends_in_one_line(full_disk, tmp_pa
     out = full_disk / "run"
     out.mkdir()
     (out / "metrics.csv").write_text("scenario,seed\nsmall,1\n", encoding="utf-8")
-    (out / "manifest.json").write_text(json.dumps({"tool": TOOL}), encoding="utf-8")
+    (out / "manifest.json").write_text(json.dumps({"tool": TOOL, "files": ["manifest.json", "metrics.csv"]}), encoding="utf-8")
     before = _digest(full_disk)
     small = tmp_path / "small.yaml"
     small.write_text("name: small\nyears: {start: 2023, end: 2024}\nparams: {scale: 0.002, anchors: 0}\n", encoding="utf-8")
