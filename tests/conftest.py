@@ -31,3 +31,17 @@ def kill_midway(args: list[str], cwd: Path, env: dict[str, str], folder: Path, p
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright, for the browser tests; they skip only when it is absent."""
+    from twin.outputs import maps
+
+    if not maps.CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {maps.CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(maps.CHROMIUM), args=list(maps.CHROMIUM_ARGS))
+        yield chromium
+        chromium.close()

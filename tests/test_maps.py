@@ -76,18 +76,6 @@ def hostile_map(tmp_path_factory, stack) -> Path:
     return folder / "map.html"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, driven by Playwright; the tests that need it skip only when it is absent."""
-    if not maps.CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {maps.CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(maps.CHROMIUM), args=list(maps.CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
-
-
 class Visit:
     """A map page opened with the network blocked, and a record of everything it did wrong."""
 

@@ -7,7 +7,6 @@ a real full tmpfs.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import hashlib
 import os

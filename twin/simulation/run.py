@@ -102,7 +102,7 @@ def simulate(
 def _snapshot(model: VisionValleyModel, firm_years: set[int]) -> YearSnapshot:
     """Reduce the model's current state to a YearSnapshot."""
     state, geo = model.state, model.geo
-    firms, talent = state.firms, state.talent
+    firms = state.firms
     alive = np.flatnonzero(firms.alive)
     shape = geo.shape
     revenue = np.bincount(firms.cell[alive], firms.revenue[alive], minlength=geo.size).astype(np.float32).reshape(shape)

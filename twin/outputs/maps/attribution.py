@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
