@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from twin.outputs.tables import comparison_table
+from twin.policy import scenario
 from twin.studies.seeds import member_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +91,14 @@ def test_compare_with_a_sweep_is_one_line_and_status_2(tmp_path):
     a = _scenario(tmp_path, "base", "baseline")
     out = _cli(a, "--compare", a, "--ensemble", "2", "--sweep", "growth_mu=0.1,0.2")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and out.stderr.startswith("error: arguments: --compare")
+
+
+def test_an_ensemble_comparison_never_shares_a_default_folder_with_a_one_seed_one():
+    """A planner's one-seed comparison is not silently replaced by an ensemble comparison of the same pair."""
+    from twin import cli
+
+    a, b = scenario.load("baseline"), scenario.load("vouchers_250m")
+    single = cli._parser().parse_args(["baseline", "--compare", "vouchers_250m"])
+    paired = cli._parser().parse_args(["baseline", "--compare", "vouchers_250m", "--ensemble", "4"])
+    folders = {cli._out(single, a, b), cli._out(paired, a, b), cli.default_out(a, ensemble=True), cli.default_out(a)}
+    assert len(folders) == 4 and cli._out(paired, a, b).name == "baseline_vs_vouchers_250m_ensemble"

@@ -210,13 +210,14 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
 def default_out(spec: scenarios.Scenario, other: scenarios.Scenario | None = None, *, ensemble: bool = False,
                 sweep: Sequence[str] = ()) -> Path:
     """The output folder when --out is not given: one per kind of job, so that a sweep never replaces
-    an ensemble (or a plain run) of the same scenario: out/<name>, out/<a>_vs_<b>, out/<name>_ensemble,
+    an ensemble (or a plain run) of the same scenario, nor an ensemble comparison a one-seed comparison of the
+    same pair: out/<name>, out/<a>_vs_<b>, out/<a>_vs_<b>_ensemble, out/<name>_ensemble,
     out/<name>_sweep_<swept parameters>."""
     if sweep:
         return Path("out") / f"{spec.name}_sweep_{'_'.join(item.partition('=')[0].strip() for item in sweep)}"
-    if ensemble:
-        return Path("out") / f"{spec.name}_ensemble"
-    return Path("out") / (spec.name if other is None else f"{spec.name}_vs_{other.name}")
+    if other is not None:
+        return Path("out") / f"{spec.name}_vs_{other.name}{'_ensemble' if ensemble else ''}"
+    return Path("out") / (f"{spec.name}_ensemble" if ensemble else spec.name)
 
 
 def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> None:
@@ -282,7 +283,7 @@ def _grid_of(spec: scenarios.Scenario) -> tuple:
 
 def _out(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario | None = None) -> Path:
     """The output folder: --out, or the job's default (checked by :func:`check_target` before any work)."""
-    return args.out if args.out is not None else default_out(spec, other)
+    return args.out if args.out is not None else default_out(spec, other, ensemble=other is not None and bool(args.ensemble))
 
 
 def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
