@@ -156,11 +156,7 @@ def _run(args: argparse.Namespace) -> int:
     result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
     out = _out(args, spec)
     with atomic_folder(out) as folder:
-        write_run(result, folder, png=args.png, lang=args.lang)
-        if args.frames:
-            from .outputs.frames import write_frames
-
-            write_frames(folder / "map.html", folder, args.lang)
+        write_run(result, folder, png=args.png, lang=args.lang, frames=args.frames)
     report(run_summary(result), out, quiet=args.quiet)
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
@@ -185,7 +181,7 @@ def _rerun(args: argparse.Namespace) -> int:
     stack = layers.load(**run.spec.layer_arguments())
     result = _simulate(run.spec, run.seed, stack, run.firm_years, args.quiet)
     with atomic_folder(out) as folder:
-        write_run(result, folder, png=run.png, lang=run.lang)
+        write_run(result, folder, png=run.png, lang=run.lang, frames=run.frames)
     if not args.quiet:
         print(f"reran {args.from_manifest}: wrote {out}/")
     return 0

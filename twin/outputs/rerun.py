@@ -36,6 +36,7 @@ class Rerun:
     png: bool
     lang: str
     firm_years: list[int]
+    frames: bool
 
 
 def read_rerun(path: str | Path) -> Rerun:
@@ -62,7 +63,8 @@ def read_rerun(path: str | Path) -> Rerun:
     if changed:
         raise InputError(path, "runs.0.params", f"this code resolves other parameters than the run used ({', '.join(changed[:5])})")
     options: dict[str, Any] = manifest["options"]
-    return Rerun(spec, int(run["seed"]), bool(options["png"]), str(options["lang"]), [int(y) for y in options["firm_years"]])
+    return Rerun(spec, int(run["seed"]), bool(options["png"]), str(options["lang"]), [int(y) for y in options["firm_years"]],
+                 bool(options.get("frames", False)))
 
 
 def _check_inputs(path: Path, run: dict[str, Any]) -> None:

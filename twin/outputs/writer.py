@@ -16,14 +16,20 @@ from .rasters import write_density
 from .tables import write_csv, write_firms
 
 
-def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh") -> None:
-    """Write every output of one run into ``folder`` (a temporary folder from :func:`atomic_folder`)."""
+def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh", frames: bool = False) -> None:
+    """Write every output of one run into ``folder`` (a temporary folder from :func:`atomic_folder`), the
+    manifest last, since it lists every file written before it."""
     write_csv(result.metrics, folder / "metrics.csv")
     write_firms(result, folder / "firms.parquet")
     write_density(result, folder / "density.tif")
     _write_map(folder, result, None, png, lang)
+    if frames:
+        from .frames import write_frames
+
+        write_frames(folder / "map.html", folder, lang)
     firm_years = [snap.year for snap in result.years if snap.firms is not None]
-    write_manifest(folder, manifest("run", [result_record(result)], options={"png": png, "lang": lang, "firm_years": firm_years}))
+    options = {"png": png, "lang": lang, "firm_years": firm_years, "frames": frames}
+    write_manifest(folder, manifest("run", [result_record(result)], options=options))
 
 
 def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False,
