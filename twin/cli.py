@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import layers
 from layers import InputError, escape
@@ -25,6 +25,9 @@ from .outputs.writer import write_run
 from .policy import scenario as scenarios
 from .policy.resources import check_resources, physical_memory
 from .simulation.run import RunResult, simulate
+
+if TYPE_CHECKING:
+    from .studies.seeds import MemberSpec
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,11 +155,9 @@ def _run(args: argparse.Namespace) -> int:
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
                      sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args))
         return 0
-    stack = layers.load(**spec.layer_arguments())
-    result = _simulate(spec, args.seed, stack, args.firm_years, args.quiet)
     out = _out(args, spec)
-    with atomic_folder(out) as folder:
-        write_run(result, folder, png=args.png, lang=args.lang, frames=args.frames)
+    result = _run_and_write(spec, args.seed, out, firm_years=args.firm_years, png=args.png, lang=args.lang,
+                            frames=args.frames, quiet=args.quiet)
     report(run_summary(result), out, quiet=args.quiet)
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
@@ -178,13 +179,21 @@ def _rerun(args: argparse.Namespace) -> int:
     run = read_rerun(args.from_manifest)
     check_resources(run.spec)
     out = check_target(args.out if args.out is not None else Path("out") / f"{run.spec.name}_rerun")
-    stack = layers.load(**run.spec.layer_arguments())
-    result = _simulate(run.spec, run.seed, stack, run.firm_years, args.quiet)
-    with atomic_folder(out) as folder:
-        write_run(result, folder, png=run.png, lang=run.lang, frames=run.frames)
+    _run_and_write(run.spec, run.seed, out, firm_years=run.firm_years, png=run.png, lang=run.lang, frames=run.frames,
+                   quiet=args.quiet)
     if not args.quiet:
         print(f"reran {args.from_manifest}: wrote {out}/")
     return 0
+
+
+def _run_and_write(spec: scenarios.Scenario, seed: int | None, out: Path, *, firm_years: list[int] | None, png: bool,
+                   lang: str, frames: bool, quiet: bool) -> RunResult:
+    """Simulate one run and write its folder whole: the one run path of a plain run and of --from-manifest."""
+    stack = layers.load(**spec.layer_arguments())
+    result = _simulate(spec, seed, stack, firm_years, quiet)
+    with atomic_folder(out) as folder:
+        write_run(result, folder, png=png, lang=lang, frames=frames)
+    return result
 
 
 def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario) -> int:
@@ -265,7 +274,7 @@ def _has_members(args: argparse.Namespace) -> bool:
     return bool(args.ensemble or args.attribute or args.seek)
 
 
-def member_spec(args: argparse.Namespace):
+def member_spec(args: argparse.Namespace) -> MemberSpec:
     """The one member specification every study of members uses (twin.studies.seeds.MemberSpec)."""
     from .studies.seeds import MemberSpec
 
