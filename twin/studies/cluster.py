@@ -32,6 +32,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
     unpickling anything, since Dask's client unpickles whatever its peer sends.
     """
     from distributed import Client, LocalCluster, Security
+    from distributed.gc import disable_gc_diagnosis
 
     if scheduler is not None:
         import dask
@@ -71,6 +72,9 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             # and after Ctrl-C the closing cluster logs comms it lost ("failed during get data").
             cluster = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    silence_logs=logging.CRITICAL, security=Security.temporary())
+            # The scheduler (in this process) turns on distributed's GC diagnosis: a Ctrl-C that lands in its gc
+            # callback is swallowed ("Exception ignored in ... _gc_callback") and the run goes on. It only logs pauses.
+            disable_gc_diagnosis(force=True)
             if not pressed:
                 _start_workers(cluster, workers)
         if pressed:
