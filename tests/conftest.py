@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import layers
+from twin.policy import scenario
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,13 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=str(maps.CHROMIUM), args=list(maps.CHROMIUM_ARGS))
         yield chromium
         chromium.close()
+
+
+def tiny_baseline(folder: Path, scale: float) -> Path:
+    """``folder/tiny.yaml``: the baseline's levers on a tiny city (``scale``, no anchors) over 2024-2025."""
+    data = yaml.safe_load(scenario.BASELINE.read_text(encoding="utf-8"))
+    data.pop("extends", None)
+    data |= {"name": "tiny", "years": {"start": 2023, "end": 2025}, "params": {"scale": scale, "anchors": 0}}
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_baseline
 import rasterio
 import yaml
 
@@ -59,12 +60,7 @@ def same_outputs(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """The baseline's levers on a tiny city over two years."""
-    data = yaml.safe_load(scenario.BASELINE.read_text(encoding="utf-8"))
-    data.pop("extends", None)
-    data |= {"name": "tiny", "years": {"start": 2023, "end": 2025}, "params": {"scale": 0.005, "anchors": 0}}
-    path = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    return tiny_baseline(tmp_path_factory.mktemp("scenario"), 0.005)
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import tiny_baseline
 
 from layers import InputError
-from twin.policy import scenario
 from twin.studies.scheduler import probe, scheduler_address
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,12 +32,7 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.env
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """The baseline's levers on a tiny city over two years (a member takes about a second)."""
-    data = yaml.safe_load(scenario.BASELINE.read_text(encoding="utf-8"))
-    data.pop("extends", None)
-    data |= {"name": "tiny", "years": {"start": 2023, "end": 2025}, "params": {"scale": 0.004, "anchors": 0}}
-    path = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    return tiny_baseline(tmp_path_factory.mktemp("scenario"), 0.004)
 
 
 def cli(*args, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
