@@ -62,6 +62,22 @@ def _fit(prior: float, unit: str, lo: float, hi: float, doc: str) -> Any:
     return field(default=prior, metadata={"unit": unit, "lo": lo, "hi": hi, "doc": doc, "prior": prior})
 
 
+GRADES = ("randomized", "quasi-experimental", "observational", "none")
+"""Evidence grades of a lever-response parameter, strongest first (docs/levers.md): what kind of study its range rests on."""
+
+
+def _response(central: float, unit: str, lo: float, hi: float, evidence: tuple[float, float], grade: str, doc: str) -> Any:
+    """A lever-response parameter: its ``central`` value, the allowed range [lo, hi], the ``evidence`` range that
+    studies (or, with grade "none", plain ignorance) support, and the evidence ``grade`` (one of GRADES).
+
+    Ensembles draw these per member within ``evidence`` (twin/studies/seeds.py) unless the responses are frozen,
+    so an interval can include "we do not know how strongly firms respond". A range with grade "none" includes zero.
+    """
+    assert grade in GRADES and lo <= evidence[0] <= central <= evidence[1] <= hi, (grade, evidence, central)
+    assert grade != "none" or evidence[0] <= 0.0, "an unmeasured response's range includes zero"
+    return field(default=central, metadata={"unit": unit, "lo": lo, "hi": hi, "doc": doc, "evidence": evidence, "grade": grade})
+
+
 TRACKS = (
     ("foundation", "基础层", "Foundation layer (chips, sensors, optics)"),
     ("technology", "技术层", "Technology layer (algorithms, models, platforms)"),
@@ -142,8 +158,8 @@ class Params:
     compute_price_cap: float = _p(4.0, "-", 1.0, 100.0, "ASSUMPTION: the compute price index stays within [1/cap, cap] of the base year's, as spot prices and imports would cap a shortage.")
     skill_sigma: float = _p(0.4, "log", 0.0, 2.0, "ASSUMPTION: log-sd of relative skill (lognormal with mean 1), which spreads wages around a firm's offer.")
     # --- policy response (docs/levers.md) ----------------------------------------
-    funding_return: float = _p(0.5, "CNY/yr per CNY", 0.0, 3.0, "ASSUMPTION (range 0.2-1.0, docs/levers.md): annual revenue per yuan of policy money still in a firm's policy stock; informed by R&D-subsidy additionality surveys (Zúñiga-Vicente et al. 2014; Dimos & Pugh 2016), which find subsidies add to, not replace, firms' own spending.")
-    funding_half_life_years: float = _p(3.0, "yr", 0.25, 30.0, "ASSUMPTION (range 2-5, docs/levers.md): half-life of the policy stock, so a subsidy's revenue effect fades; over its life a yuan adds about funding_return x half-life / ln 2 yuan of revenue.")
+    funding_return: float = _response(0.5, "CNY/yr per CNY", 0.0, 3.0, (0.2, 1.0), "observational", "ASSUMPTION (range 0.2-1.0, docs/levers.md): annual revenue per yuan of policy money still in a firm's policy stock; informed by R&D-subsidy additionality surveys (Zúñiga-Vicente et al. 2014; Dimos & Pugh 2016), which find subsidies add to, not replace, firms' own spending.")
+    funding_half_life_years: float = _response(3.0, "yr", 0.25, 30.0, (2.0, 5.0), "observational", "ASSUMPTION (range 2-5, docs/levers.md): half-life of the policy stock, so a subsidy's revenue effect fades; over its life a yuan adds about funding_return x half-life / ln 2 yuan of revenue.")
     # --- birth, relocation, exit ------------------------------------------------
     birth_rate: float = _p(0.01, "firms/talent/yr", 0.0, 0.2, "ASSUMPTION: start-ups and spin-offs per talent per year (about 10k a year at full scale).")
     university_radius_m: float = _p(3000.0, "m", 100.0, 50_000.0, "ASSUMPTION: distance scale of the pull of universities, labs and platforms on new firms.")
