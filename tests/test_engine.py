@@ -239,7 +239,7 @@ def test_exit_hazard_is_the_documented_formula_at_every_age_and_size(overrides):
 
 
 def test_growth_is_the_documented_drift_term_by_term():
-    """One month of _grow against the drift written out here, each term moved alone from a neutral firm, with its sign.
+    """One month of _grow against the rule written out here, each term moved alone from a neutral firm, with its sign.
 
     Every firm gets the same id, so the same shock: the ratio of two firms' revenues is exp(the drift difference / 12).
     """
@@ -249,14 +249,16 @@ def test_growth_is_the_documented_drift_term_by_term():
     from twin.engine.kernels import keyed_uniforms
     from twin.engine.params import INTENSITY
 
-    terms = GrowthTerms(mu=0.05, agglomeration_weight=0.3, agglomeration_mean=0.5, talent_weight=0.2, access_mean=1.0, size_drag=0.04,
-                        labour_penalty=0.5, compute=0.1, compute_price=1.4, sigma=0.3, sigma_floor=1e6, sigma_power=-0.1,
+    terms = GrowthTerms(mu=0.05, youth_premium=0.2, youth_volatility=0.5, age_scale=3.0, year=2030.0, talent_weight=0.2, access_mean=1.0,
+                        size_drag=0.04, labour_penalty=0.5, compute=0.1, compute_price=1.4, sigma=0.3, sigma_floor=1e6, sigma_power=-0.1,
                         sigma_at_floor=0.3 * 0.1**-0.1, decay=0.9, funding_return=0.0)
-    # firm 0 is neutral; 1 dense; 2 near talent; 3 large (drag); 4 short of workers; 5 compute subsidy; 6 policy growth;
-    # 7 of the least compute-intensive track
-    n = 8
-    agglomeration, access = np.full(n, 0.5), np.full(n, 1.0)
-    agglomeration[1], access[2] = 2.5, 3.0
+    # firm 0 is neutral; 1 densified since last month; 2 near talent; 3 large (drag); 4 short of workers; 5 compute subsidy;
+    # 6 policy growth; 7 of the least compute-intensive track; 8 young
+    n = 9
+    level, prior, access = np.full(n, 0.1), np.full(n, 0.1), np.full(n, 1.0)
+    level[1], access[2] = 0.3, 3.0
+    born = np.full(n, 2010.0, np.float32)
+    born[8] = 2029.5
     revenue = np.full(n, 5e7)
     employees = np.full(n, 1000, np.int32)
     employees[4] = 0
@@ -265,23 +267,26 @@ def test_growth_is_the_documented_drift_term_by_term():
     track = np.full(n, int(np.argmax(INTENSITY)), np.int8)
     track[7] = int(np.argmin(INTENSITY))
     per_worker = np.full(n, 1e5)
-    key, uid = np.uint64(12345), np.full(n, 77, np.int64)
+    key, year_key, uid = np.uint64(12345), np.uint64(678), np.full(n, 77, np.int64)
     before = revenue.copy()
     revenue[3] = before[3] = 5e9
-    _grow(np.ones(n, bool), agglomeration, access, uid, track, employees, per_worker, subsidy, growth, np.zeros(n), revenue,
-          np.zeros(n), np.zeros(n, np.float32), INTENSITY, terms, key)
-    shock = special.ndtri(keyed_uniforms(key, uid[:1], 1)[0, 0])
+    _grow(np.ones(n, bool), level, prior, access, uid, track, born, employees, per_worker, subsidy, growth, np.zeros(n), revenue,
+          np.zeros(n), np.zeros(n, np.float32), INTENSITY, terms, key, year_key)
+    shock = special.ndtri(keyed_uniforms(key, uid[:1], 1)[0, 0]) * np.sqrt(-np.log(keyed_uniforms(year_key, uid[:1], 1)[0, 0]))
     intensity = INTENSITY[track]
     price = terms.compute_price * (1.0 - subsidy)
     shortage = np.clip(1.0 - employees / np.maximum(1.0, before / per_worker), 0.0, 1.0)
-    drift = (terms.mu + terms.agglomeration_weight * (agglomeration - terms.agglomeration_mean)
+    youth = np.exp(-(terms.year - born.astype(np.float64)) / terms.age_scale)
+    sigma = terms.sigma * (before / 1e7) ** terms.sigma_power * (1.0 + terms.youth_volatility * youth)
+    drift = (terms.mu + terms.youth_premium * youth + np.log(1.0 - sigma**2 / 2.0)
              + terms.talent_weight * (access - terms.access_mean) - terms.size_drag * np.log10(np.maximum(before, 1e8) / 1e8)
              - terms.labour_penalty * shortage
              - terms.compute * intensity * (price - 1.0) + growth)
-    sigma = terms.sigma * (before / 1e7) ** terms.sigma_power
-    np.testing.assert_allclose(revenue, before * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock), rtol=1e-12)
+    np.testing.assert_allclose(revenue, before * np.exp(drift * MONTH + sigma * np.sqrt(MONTH) * shock + level - 0.1), rtol=1e-12)
+    np.testing.assert_array_equal(prior, level)  # each firm now holds this month's level
     rate = np.log(revenue / before) - sigma * np.sqrt(MONTH) * shock  # the month's drift of each firm
-    assert rate[1] > rate[0] and rate[2] > rate[0] and rate[5] > rate[0] and rate[6] > rate[0]  # density, talent, subsidy, policy
+    np.testing.assert_allclose(rate[1] - rate[0], 0.2, rtol=1e-9)  # the level's change, once, not a twelfth of it
+    assert rate[2] > rate[0] and rate[5] > rate[0] and rate[6] > rate[0] and rate[8] > rate[0]  # talent, subsidy, policy, youth
     assert rate[3] < rate[0] and rate[4] < rate[0] and rate[7] > rate[0]  # size drag, shortage; dear compute hits intensive tracks
 
 

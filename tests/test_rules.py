@@ -119,7 +119,8 @@ def _mirror(model: VisionValleyModel, month: Month, process: str) -> ReferenceMo
     if process in ("grow_firms", "found_firms", "relocate_firms"):
         fields = ReferenceModel.mirror(month.before["grow_firms"], model.geo, model.params, model.start_year)
         fields.compute_fields()
-        ref.density, ref.density_mean, ref.access, ref.self_weight = fields.density, fields.density_mean, fields.access, fields.self_weight
+        for name in ("density", "density_mean", "access", "self_weight", "employment", "employment_all", "per_km2"):
+            setattr(ref, name, getattr(fields, name))
     return ref
 
 

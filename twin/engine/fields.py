@@ -1,7 +1,9 @@
-"""Neighbourhood fields: same-track agglomeration and talent access, smoothed on the coarse grid.
+"""Neighbourhood fields: employment density, same-track agglomeration and talent access, smoothed on the coarse grid.
 
-Growth and location choice both ask "how much of my track is near here?" and
-"how much talent lives within reach?". Answering per agent would be a
+Growth asks "how many people work near here, in all tracks and in mine?" (the
+density of the productivity level effect), location choice "how much of my
+track is near here?", and both "how much talent lives within reach?".
+Answering per agent would be a
 neighbour search; instead firms are binned onto the coarse grid in one pass,
 talent come already counted per cell (``state.residents``), and the bins are
 Gaussian-smoothed, so the cost is one pass over the firms plus a small
@@ -25,7 +27,10 @@ from .state import State
 class Fields:
     """The smoothed fields of one month.
 
-    ``density`` is the smoothed same-track revenue and ``mean`` its city
+    ``employment`` is the smoothed employment by track and
+    ``employment_all`` its sum over the tracks, in workers per coarse cell;
+    ``per_km2`` turns them into full-city workers per km² (the density of
+    :func:`density_level`). ``density`` is the smoothed same-track revenue and ``mean`` its city
     mean per track; agglomeration is their log ratio, 0 where nothing is
     near and log 2 at the city's average. It is taken only where it is asked
     for (:meth:`agglomeration` at candidate cells, :func:`others_agglomeration`
@@ -37,6 +42,9 @@ class Fields:
     mean: np.ndarray  # (tracks,) city mean of density
     talent_access: np.ndarray  # (coarse cells,) float32 log ratio, as agglomeration
     self_weight: float  # the smoothing kernel's weight of a cell on itself
+    employment: np.ndarray  # (tracks, coarse cells) float64, workers smoothed
+    employment_all: np.ndarray  # (coarse cells,) float64, the sum over tracks
+    per_km2: float  # full-city workers per km² of one smoothed worker per coarse cell: 1 / (scale x cell area)
 
     def agglomeration(self, track: np.ndarray, coarse: np.ndarray) -> np.ndarray:
         """Same-track agglomeration (float32 log ratio) at (track, coarse cell) pairs; the arguments broadcast.
@@ -49,19 +57,24 @@ class Fields:
 
 
 def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields:
-    """Smooth live firms' revenue by track and live talent by home onto the coarse grid.
+    """Smooth live firms' revenue and employment by track, and live talent by home, onto the coarse grid.
 
     Averages are taken over the coarse cells that overlap the city, so the
-    fields do not depend on how much sea or hills the grid frames.
+    fields do not depend on how much sea or hills the grid frames. Revenue
+    and employment share one smoothing (one call, the same distance decay).
     """
     firms = state.firms
-    n = geo.coarse_size
-    revenue = _track_bins(firms.track, firms.cell, firms.revenue, firms.alive, geo.coarse_of, len(TRACKS), n)
-    density = geo.smooth(revenue, params.agglomeration_radius_m)
+    n, tracks = geo.coarse_size, len(TRACKS)
+    revenue = _track_bins(firms.track, firms.cell, firms.revenue, firms.alive, geo.coarse_of, tracks, n)
+    workers = _track_bins(firms.track, firms.cell, firms.employees, firms.alive, geo.coarse_of, tracks, n)
+    smoothed = geo.smooth(np.concatenate([revenue, workers]), params.agglomeration_radius_m)
+    density, employment = smoothed[:tracks], smoothed[tracks:]
     people = _coarse_sums(state.residents, geo.coarse_of, n)
     access = log_ratio(geo.smooth(people[None, :], params.talent_radius_m), geo.coarse_city)[0]
+    cell_km2 = (geo.coarse_factor * geo.cell_m / 1000.0) ** 2
     return Fields(density, city_mean(density, geo.coarse_city), access.astype(np.float32),
-                  kernel_self_weight(geo, params.agglomeration_radius_m))
+                  kernel_self_weight(geo, params.agglomeration_radius_m), employment, employment.sum(axis=0),
+                  1.0 / (params.scale * cell_km2))
 
 
 @kernel
@@ -130,6 +143,22 @@ def _others_log_ratio(track, coarse, revenue, density, mean, self_weight):  # no
 def others_log_ratio(density, mean, self_weight, track, coarse, revenue):  # noqa: ANN001, ANN201 (numba arrays)
     """log(1 + max(density - revenue x self weight, 0) / mean) of one firm; 0 for a track with nothing anywhere."""
     return np.log1p(max(density[track, coarse] - revenue * self_weight, 0.0) / mean[track]) if mean[track] > 0 else 0.0
+
+
+@kernel(inline="always")
+def density_level(employment, employment_all, per_km2, self_weight, terms, track, coarse, employees):  # noqa: ANN001, ANN201 (numba arrays)
+    """A firm's log productivity level from the employment density of the other firms around it (its own smoothed
+    workers taken out, so a firm does not raise its own productivity), docs/parameters.md:
+
+        urbanisation x log(all tracks' density + floor) + localisation x log(its track's density + floor),
+
+    densities in full-city workers per km². ``terms`` is (urbanisation, localisation, floor). Revenue moves with the
+    change of this level, once (firms.grow_firms), so the same density gives the same level whatever came before.
+    """
+    urbanisation, localisation, floor = terms
+    own = employees * self_weight
+    return (urbanisation * np.log(max(employment_all[coarse] - own, 0.0) * per_km2 + floor)
+            + localisation * np.log(max(employment[track, coarse] - own, 0.0) * per_km2 + floor))
 
 
 def log_ratio(values: np.ndarray, city: np.ndarray) -> np.ndarray:

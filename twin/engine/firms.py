@@ -11,7 +11,7 @@ from scipy import special
 from .choice import WeightedSampler, gumbel_argmax, ration
 from .compiled import kernel, threaded
 from .effects import Effects
-from .fields import Fields, others_log_ratio
+from .fields import Fields, density_level, others_log_ratio
 from .geography import Geography
 from .kernels import SLICES, add_at, keyed_normal, keyed_uniform
 from .labour import LN_1E7, revenue_per_worker
@@ -27,28 +27,52 @@ LN_10, LN_1E6, LN_1E8 = np.log(10.0), np.log(1e6), np.log(1e8)
 def grow_firms(
     state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, draws: MonthDraws, per_worker: np.ndarray | None = None
 ) -> None:
-    """Gibrat growth with local drift: agglomeration, talent, labour shortage, compute cost and policy.
+    """Growth with size, age, local and policy terms, Laplace shocks, and agglomeration as a productivity level.
+
+    The drift is the mean growth of revenue, not of its log: each firm's
+    drift is lowered by the shock's convexity, log(1 - sigma^2/2) a year for
+    its Laplace shock, so a noisier firm grows as fast on average. Young
+    firms grow faster and more variably, the excess fading with age
+    (params.growth_youth_premium, growth_youth_volatility); the size drag
+    acts above 1 亿. The shock is a normal from the firm's keyed uniform of
+    the month times the square root of its exponential variance of the year
+    (a keyed uniform of the year, by inverse CDF): a normal with exponential
+    variance is Laplace, so both a month's and a year's growth are
+    tent-shaped (docs/sources.md#s-lit-growth-laplace), and the same firm
+    meets the same shocks in every scenario.
+
+    Agglomeration is a level effect: revenue moves by the change of the
+    firm's density level (fields.density_level) since last month, once, and
+    not against any city mean, so denser neighbourhoods raise the city's
+    output. The base year's firms start at their own level (their revenue is
+    observed, so it holds their place already), newborns at the base year's
+    employment-weighted mean level (``state.density_reference``: a start-up
+    revenue is that of a typical place). Talent access still enters relative to its revenue-weighted city
+    average.
 
     Policy funding enters a per-firm policy stock that decays with
     ``params.funding_half_life_years``; revenue is the organic part, which
-    follows the Gibrat process, plus ``params.funding_return`` times the
-    stock, so a subsidy's effect fades instead of lasting (and compounding)
-    forever (docs/levers.md).
-
-    Agglomeration and talent access enter relative to their revenue-weighted
-    city average, so they move growth between places rather than adding to
-    the city's total. ``per_worker`` is labour.revenue_per_worker of every
+    grows, plus ``params.funding_return`` times the stock, so a subsidy's
+    effect fades instead of lasting (and compounding) forever
+    (docs/levers.md). ``per_worker`` is labour.revenue_per_worker of every
     firm row before growth, if the caller has it.
     """
     firms = state.firms
-    agglomeration, access, agglomeration_mean, access_mean = _local_terms(
-        firms.alive, firms.track, firms.cell, firms.revenue, geo.coarse_of, fields.density, fields.mean, fields.self_weight, fields.talent_access
+    level, access, access_mean = _local_terms(
+        firms.alive, firms.track, firms.cell, firms.revenue, firms.employees, geo.coarse_of, fields.employment, fields.employment_all, fields.per_km2,
+        fields.self_weight, _density_terms(params), fields.talent_access
     )
+    if np.isnan(state.density_reference):  # the first month: the base year's firms hold their level already
+        live = firms.alive
+        firms.density_level[live] = level[live]
+        state.density_reference = float(np.average(level[live], weights=firms.employees[live])) if firms.employees[live].sum() > 0 else 0.0
     per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
     terms = GrowthTerms(
         mu=params.growth_mu,
-        agglomeration_weight=params.agglomeration_weight,
-        agglomeration_mean=agglomeration_mean,
+        youth_premium=params.growth_youth_premium,
+        youth_volatility=params.growth_youth_volatility,
+        age_scale=params.growth_age_scale_years,
+        year=float(state.year),
         talent_weight=params.talent_weight,
         access_mean=access_mean,
         size_drag=params.growth_size_drag,
@@ -62,44 +86,51 @@ def grow_firms(
         decay=np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH),
         funding_return=params.funding_return,
     )
-    _grow(firms.alive, agglomeration, access, firms.uid, firms.track, firms.employees, per_worker, effects.compute_subsidy,
-          effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms, draws.key("grow"))
+    _grow(firms.alive, level, firms.density_level, access, firms.uid, firms.track, firms.born, firms.employees, per_worker,
+          effects.compute_subsidy, effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
+          draws.key("grow"), draws.year_key("grow_variance"))
+
+
+def _density_terms(params: Params) -> tuple[float, float, float]:
+    """The elasticities and the floor of fields.density_level, in its order."""
+    return params.urbanisation_elasticity, params.localisation_elasticity, params.density_floor_km2
 
 
 @threaded(lambda alive, *_: len(alive))
-def _local_terms(alive, track, cell, revenue, coarse_of, density, mean, self_weight, access_of):  # noqa: ANN001, ANN201 (numba arrays)
-    """Each live firm's agglomeration from the others (fields.others_log_ratio) and talent access, and their revenue-weighted city means.
+def _local_terms(alive, track, cell, revenue, employees, coarse_of, employment, employment_all, per_km2, self_weight, density, access_of):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each live firm's density level (fields.density_level) and talent access, and the revenue-weighted city mean of access.
 
     One pass over the firm table; the weighted sums are taken per slice and
-    added in slice order (kernels.SLICES), so the means do not depend on the threads.
+    added in slice order (kernels.SLICES), so the mean does not depend on the threads.
     """
     n = alive.shape[0]
     step = -(-n // SLICES)
-    agglomeration, access = np.zeros(n), np.zeros(n)
-    sums = np.zeros((SLICES, 3))  # revenue, revenue x agglomeration, revenue x access
+    level, access = np.zeros(n), np.zeros(n)
+    sums = np.zeros((SLICES, 2))  # revenue, revenue x access
     for part in prange(SLICES):
-        weight, weighted_agglomeration, weighted_access = 0.0, 0.0, 0.0  # summed here, stored once: threads writing neighbouring rows would share cache lines
+        weight, weighted_access = 0.0, 0.0  # summed here, stored once: threads writing neighbouring rows would share cache lines
         for i in range(part * step, min((part + 1) * step, n)):
             if alive[i]:
                 coarse = coarse_of[cell[i]]
-                agglomeration[i] = others_log_ratio(density, mean, self_weight, track[i], coarse, revenue[i])
+                level[i] = density_level(employment, employment_all, per_km2, self_weight, density, track[i], coarse, employees[i])
                 access[i] = access_of[coarse]
                 weight += revenue[i]
-                weighted_agglomeration += revenue[i] * agglomeration[i]
                 weighted_access += revenue[i] * access[i]
-        sums[part, 0], sums[part, 1], sums[part, 2] = weight, weighted_agglomeration, weighted_access
-    total = np.zeros(3)
+        sums[part, 0], sums[part, 1] = weight, weighted_access
+    total = np.zeros(2)
     for part in range(SLICES):
         total += sums[part]
-    return agglomeration, access, total[1] / total[0], total[2] / total[0]
+    return level, access, total[1] / total[0]
 
 
 class GrowthTerms(NamedTuple):
     """The month's scalars of :func:`grow_firms`, named for the kernel."""
 
     mu: float
-    agglomeration_weight: float
-    agglomeration_mean: float  # revenue-weighted city average
+    youth_premium: float  # extra growth of a newborn, fading as exp(-age / age_scale)
+    youth_volatility: float  # a newborn's sd is (1 + this) times an established firm's
+    age_scale: float
+    year: float  # decimal year of the month, for ages
     talent_weight: float
     access_mean: float  # revenue-weighted city average
     size_drag: float
@@ -114,38 +145,48 @@ class GrowthTerms(NamedTuple):
     funding_return: float
 
 
+SIGMA_CAP = 1.0
+"""The largest annual sd of a firm's growth: a Laplace shock's mean exp is 1/(1 - sigma^2/2), infinite from sqrt 2."""
+
+
 @threaded(lambda alive, *_: len(alive))
-def _grow(alive, agglomeration, access, uid, track, employees, per_worker, subsidy, growth, funding,
-          revenue, stock, received, intensity, c, key):  # noqa: ANN001 (numba arrays)
+def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, subsidy, growth, funding,
+          revenue, stock, received, intensity, c, key, year_key):  # noqa: ANN001 (numba arrays)
     """One month of growth for the live firms (see grow_firms), in place, in one pass over the firm table.
 
-    ``agglomeration`` and ``access`` come from :func:`_local_terms`. The
-    shock is the firm's keyed normal, so the same firm meets the same shock
-    in every scenario. Each firm's result depends on its own inputs only, so
-    the threads cannot change a result. The size drag and the size-dependent
-    sigma share one logarithm (a power is a logarithm and an exponential, and
-    was most of the cost here).
+    ``level`` (this month's density level) and ``access`` come from
+    :func:`_local_terms`; ``prior`` is each firm's level last month, and
+    becomes ``level``. The shock is the firm's keyed normal of the month
+    times the root of its keyed exponential of the year, so the same firm
+    meets the same shock in every scenario. Each firm's result depends on
+    its own inputs only, so the threads cannot change a result. The size
+    drag and the size-dependent sigma share one logarithm (a power is a
+    logarithm and an exponential, and was most of the cost here).
     """
     for r in prange(alive.shape[0]):
         if not alive[r]:
             continue
         size = np.log(revenue[r])
+        youth = np.exp(-(c.year - born[r]) / c.age_scale)
+        sigma = c.sigma * np.exp(c.sigma_power * (size - LN_1E7)) if revenue[r] > c.sigma_floor else c.sigma_at_floor  # sigma x (revenue / 1e7)^power
+        sigma = min(sigma * (1.0 + c.youth_volatility * youth), SIGMA_CAP)
         shortage = min(max(1.0 - employees[r] / max(1.0, revenue[r] / per_worker[r]), 0.0), 1.0)
         price = c.compute_price * (1.0 - subsidy[r])
         drift = (
             c.mu
-            + c.agglomeration_weight * (agglomeration[r] - c.agglomeration_mean)
+            + c.youth_premium * youth
+            + np.log(1.0 - 0.5 * sigma * sigma)  # the Laplace shock's convexity: the mean of revenue grows at mu
             + c.talent_weight * (access[r] - c.access_mean)
             - (c.size_drag * (size - LN_1E8) / LN_10 if revenue[r] > 1e8 else 0.0)  # log10(revenue / 1e8): the drag starts at 1 亿
             - c.labour_penalty * shortage
             - c.compute * intensity[track[r]] * (price - 1.0)
             + growth[r]
         )
-        sigma = c.sigma * np.exp(c.sigma_power * (size - LN_1E7)) if revenue[r] > c.sigma_floor else c.sigma_at_floor  # sigma x (revenue / 1e7)^power
         fresh = stock[r] * c.decay + funding[r]
         organic = max(revenue[r] - c.funding_return * stock[r], 1.0)  # the lift does not compound: it is added back, decayed
-        shock = keyed_normal(key, uid[r])
-        revenue[r] = organic * np.exp(drift * MONTH + sigma * SQRT_MONTH * shock) + c.funding_return * fresh
+        shock = np.sqrt(-np.log(keyed_uniform(year_key, uid[r]))) * keyed_normal(key, uid[r])  # normal x root of an exponential: Laplace
+        revenue[r] = organic * np.exp(drift * MONTH + sigma * SQRT_MONTH * shock + level[r] - prior[r]) + c.funding_return * fresh
+        prior[r] = level[r]
         stock[r] = fresh
         received[r] += np.float32(funding[r])
 
@@ -281,6 +322,7 @@ def found_firms(
         cell=cell[ok],
         born=np.full(k, state.year, np.float32),
         anchor=np.full(k, -1, np.int16),
+        density_level=np.full(k, state.density_reference),  # a start-up revenue is that of a typical place (grow_firms)
     )
     add_at(state.occupancy_m2, cell[ok], need)
     return k

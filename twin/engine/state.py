@@ -19,6 +19,7 @@ FIRM_FIELDS = {
     "policy_stock": np.float64,  # CNY of policy funding still at work, decaying (params.funding_half_life_years)
     "compute": np.float32,  # PFLOPS demanded
     "anchor": np.int16,  # row in the anchor-firm table, -1 for synthesized firms
+    "density_level": np.float64,  # log productivity from density that the revenue holds now (fields.density_level)
 }
 TALENT_FIELDS = {
     "uid": np.int64,  # stable id, as for firms
@@ -69,6 +70,7 @@ class State:
     firms_made: int = 0  # base-year firms created, for their stable ids (newborns' ids come from streams.newborn_ids)
     compute_price: float = 1.0  # index, 1 at the base year
     base_compute_ratio: float = 1.0  # demand/supply in the base year
+    density_reference: float = float("nan")  # base year's employment-weighted mean density level, set in the first month's growth
     log: StepLog = field(default_factory=StepLog)
 
     @staticmethod

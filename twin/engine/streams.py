@@ -115,6 +115,10 @@ class MonthDraws:
         """The key of one process this month, for kernels that draw as they go (kernels.keyed_normal)."""
         return self.streams.key(process, self.index)
 
+    def year_key(self, process: str) -> np.uint64:
+        """The key of one process for this month's calendar year: a draw that holds for a firm all year (its growth variance)."""
+        return self.streams.key(process, self.index // 12)
+
     def uniform(self, process: str, ids: np.ndarray, k: int | None = None) -> np.ndarray:
         """Keyed uniforms of this month."""
         return self.streams.uniform(process, self.index, ids, k)

@@ -106,6 +106,7 @@ class ReferenceModel(TalentStage, mesa.Model):
         """Agents and land from an engine-format state (the synthesized base year, or a state mid-run)."""
         self.params, self.geo, self.levers, self.start_year, self.end_year = params, geo, levers, start_year, start_year
         self.year = float(state.year)
+        self.density_reference = state.density_reference  # nan until the first month's growth sets it
         self.capacity, self.rent = state.capacity_m2.copy(), state.rent.copy()
         c = state.compute
         self.compute = [(float(c.pflops[r]), int(c.cell[r]), float(c.online[r])) for r in np.flatnonzero(c.alive)]
@@ -113,7 +114,7 @@ class ReferenceModel(TalentStage, mesa.Model):
         by_row = {}
         for r in np.flatnonzero(f.alive):
             by_row[r] = Firm(self, int(f.uid[r]), int(f.track[r]), float(f.revenue[r]), int(f.cell[r]), float(f.born[r]),
-                             int(f.anchor[r]), float(f.policy_stock[r]), float(f.funding[r]))
+                             int(f.anchor[r]), float(f.policy_stock[r]), float(f.funding[r]), float(f.density_level[r]))
         self.firms = list(by_row.values())
         self.workers = []
         for r in np.flatnonzero(t.alive):
@@ -133,7 +134,7 @@ class ReferenceModel(TalentStage, mesa.Model):
     # --- the month ----------------------------------------------------------------
     def draws(self) -> Draws:
         """This month's draws: the engine's keyed streams (keyed=True) or the model's own."""
-        return KeyedDraws(self.streams, round(self.year * 12)) if self.streams else self._seeded
+        return KeyedDraws(self.streams, round(self.year * 12)) if self.streams else self._seeded.at(round(self.year * 12))
 
     def step(self) -> None:
         """One month, in the engine's order; ``log`` counts its events as the engine's does."""
@@ -165,17 +166,21 @@ class ReferenceModel(TalentStage, mesa.Model):
         return max(demand, 1e-9) / max(supply, 1e-9)
 
     def compute_fields(self) -> None:
-        """Same-track revenue and talent by home, binned on the coarse grid and smoothed; agglomeration and talent
-        access are log(1 + value / city mean), the mean over the coarse cells that overlap the city."""
+        """Same-track revenue, employment by track and talent by home, binned on the coarse grid and smoothed; agglomeration
+        and talent access are log(1 + value / city mean), the mean over the coarse cells that overlap the city."""
         geo, p = self.geo, self.params
-        revenue = np.zeros((len(TRACKS), geo.coarse_size))
+        revenue, workers = np.zeros((len(TRACKS), geo.coarse_size)), np.zeros((len(TRACKS), geo.coarse_size))
         for firm in self.firms:
             revenue[firm.track, geo.coarse_of[firm.cell]] += firm.revenue
+            workers[firm.track, geo.coarse_of[firm.cell]] += firm.employees
         people = np.zeros((1, geo.coarse_size))
         for worker in self.workers:
             people[0, geo.coarse_of[worker.home]] += 1
         self.density = geo.smooth(revenue, p.agglomeration_radius_m)
         self.density_mean = self.density[:, geo.coarse_city].mean(axis=1)
+        self.employment = geo.smooth(workers, p.agglomeration_radius_m)
+        self.employment_all = self.employment.sum(axis=0)
+        self.per_km2 = 1.0 / (p.scale * (geo.coarse_factor * geo.cell_m / 1000.0) ** 2)  # full-city workers per km²
         talent = geo.smooth(people, p.talent_radius_m)[0]
         mean = talent[geo.coarse_city].mean()
         self.access = np.log1p(talent / mean) if mean > 0 else np.zeros_like(talent)
@@ -186,19 +191,38 @@ class ReferenceModel(TalentStage, mesa.Model):
             self.self_weight = float(geo.smooth(impulse, p.agglomeration_radius_m)[0, centre])
 
     def agglomeration(self, track: int, cell: int, own: float = 0.0) -> float:
-        """Same-track agglomeration at a cell, without ``own`` revenue's share of it (a firm does not feed its own field)."""
+        """Same-track agglomeration at a cell, without ``own`` revenue's share of it (location choice)."""
         mean = self.density_mean[track]
         return math.log1p(max(self.density[track, self.geo.coarse_of[cell]] - own * self.self_weight, 0.0) / mean) if mean > 0 else 0.0
 
+    def density_level(self, firm: Firm) -> float:
+        """A firm's log productivity from the density of the others around it: urbanisation_elasticity x log(all tracks'
+        employment density + floor) + localisation_elasticity x log(its track's + floor), in full-city workers per km²,
+        its own smoothed workers taken out."""
+        p, coarse = self.params, self.geo.coarse_of[firm.cell]
+        own = firm.employees * self.self_weight
+
+        def log_density(smoothed: float) -> float:
+            return math.log(max(smoothed - own, 0.0) * self.per_km2 + p.density_floor_km2)
+
+        return (p.urbanisation_elasticity * log_density(self.employment_all[coarse])
+                + p.localisation_elasticity * log_density(self.employment[firm.track, coarse]))
+
     def grow_firms(self, draws: Draws) -> None:
-        """Every firm grows (Firm.grow) with its agglomeration and talent access relative to their revenue-weighted
-        city averages, taken before anybody grows."""
-        terms = [(self.agglomeration(f.track, f.cell, f.revenue), float(self.access[self.geo.coarse_of[f.cell]])) for f in self.firms]
-        total = sum(f.revenue for f in self.firms)
-        mean_a = sum(f.revenue * a for f, (a, _) in zip(self.firms, terms)) / total
-        mean_t = sum(f.revenue * t for f, (_, t) in zip(self.firms, terms)) / total
-        for firm, (a, t) in zip(self.firms, terms):
-            firm.grow(a - mean_a, t - mean_t, draws.normal("grow", firm.uid))
+        """Every firm grows (Firm.grow) with its talent access relative to the revenue-weighted city average and its
+        density level, both taken before anybody grows. In the first month the firms hold their level already (their
+        revenue is the base year's), and the employment-weighted mean level becomes the newborns' (``density_reference``)."""
+        levels = [self.density_level(f) for f in self.firms]
+        if math.isnan(self.density_reference):
+            for firm, level in zip(self.firms, levels):
+                firm.level = level
+            workers = sum(f.employees for f in self.firms)
+            self.density_reference = sum(f.employees * level for f, level in zip(self.firms, levels)) / workers if workers else 0.0
+        access = [float(self.access[self.geo.coarse_of[f.cell]]) for f in self.firms]
+        mean = sum(f.revenue * a for f, a in zip(self.firms, access)) / sum(f.revenue for f in self.firms)
+        for firm, level, a in zip(self.firms, levels, access):
+            variance = -math.log(draws.uniform_of_year("grow_variance", firm.uid))  # exponential, by inverse CDF
+            firm.grow(a - mean, level, draws.normal("grow", firm.uid), variance)
 
     def exit_firms(self, draws: Draws) -> None:
         """Firms close by their hazard (Firm.exits); their workers become seekers."""
@@ -245,7 +269,7 @@ class ReferenceModel(TalentStage, mesa.Model):
                 requests.append(Request(cells[j], need, uid, (uid, track, cells[j])))
         for uid, track, cell in ration(requests, free, draws, "birth_order"):
             revenue = startup_revenue(draws.uniform("birth_revenue", uid), p)
-            self.firms.append(Firm(self, uid, track, revenue, cell, self.year, -1))
+            self.firms.append(Firm(self, uid, track, revenue, cell, self.year, -1, level=self.density_reference))
             self.log.firm_births += 1
 
     def relocate_firms(self, draws: Draws) -> None:

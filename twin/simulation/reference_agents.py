@@ -26,14 +26,15 @@ STANDARD_NORMAL = NormalDist()
 
 
 class Firm(mesa.Agent):
-    """One firm: a stable id, a track, a revenue, a workforce, a cell and a policy stock."""
+    """One firm: a stable id, a track, a revenue, a workforce, a cell, a policy stock and a density level."""
 
     def __init__(self, model: mesa.Model, uid: int, track: int, revenue: float, cell: int, born: float, anchor: int,
-                 stock: float = 0.0, received: float = 0.0) -> None:
+                 stock: float = 0.0, received: float = 0.0, level: float = 0.0) -> None:
         super().__init__(model)
         self.uid, self.track, self.revenue, self.cell, self.born, self.anchor = uid, track, revenue, cell, born, anchor
         self.stock = stock  # CNY of policy funding still at work
         self.received = received  # CNY of policy funding received, cumulative
+        self.level = level  # log productivity from the density around it that the revenue holds now
         self.workers: set[Worker] = set()
 
     @property
@@ -76,15 +77,28 @@ class Firm(mesa.Agent):
         """PFLOPS demanded: per 100 M CNY of revenue, times the track's intensity."""
         return self.revenue / 1e8 * self.model.params.compute_pflops_per_100m_cny * self.intensity
 
-    def drift(self, agglomeration: float, access: float) -> float:
-        """Annual log-growth drift: the base rate, agglomeration and talent access (both relative to their city
-        averages), a drag per tenfold above 1 亿, the labour shortage, the compute price net of vouchers, and policy growth."""
+    def youth(self) -> float:
+        """How young the firm is, for growth: exp(-age / growth_age_scale_years), 1 at birth."""
+        return math.exp(-(self.model.year - self.born) / self.model.params.growth_age_scale_years)
+
+    def sigma(self) -> float:
+        """Annual sd of log growth: growth_sigma x (revenue, at least the floor, / 10 M)^-beta, times
+        (1 + growth_youth_volatility x youth), at most 1."""
+        p = self.model.params
+        size = p.growth_sigma * (max(self.revenue, p.sigma_floor_cny) / 1e7) ** -p.sigma_size_elasticity
+        return min(size * (1.0 + p.growth_youth_volatility * self.youth()), 1.0)
+
+    def drift(self, access: float, sigma: float) -> float:
+        """Annual log-growth drift: the mean growth, the young-firm premium, the Laplace shock's convexity
+        log(1 - sigma^2/2) (so that revenue's mean grows at the mean growth), talent access (relative to its city average),
+        a drag per tenfold above 1 亿, the labour shortage, the compute price net of vouchers, and policy growth."""
         p, m = self.model.params, self.model
         shortage = min(max(1.0 - self.employees / self.labour_demand(), 0.0), 1.0)
         price = m.compute_price * (1.0 - m.policy.subsidy.get(self.uid, 0.0))
         return (
             p.growth_mu
-            + p.agglomeration_weight * agglomeration
+            + p.growth_youth_premium * self.youth()
+            + math.log(1.0 - sigma**2 / 2.0)
             + p.talent_weight * access
             - p.growth_size_drag * math.log10(max(self.revenue / 1e8, 1.0))
             - p.labour_penalty * shortage
@@ -92,21 +106,22 @@ class Firm(mesa.Agent):
             + m.policy.growth.get(self.uid, 0.0)
         )
 
-    def grow(self, agglomeration: float, access: float, shock: float) -> None:
-        """One month of Gibrat growth with the standard normal ``shock``, and the policy stock.
+    def grow(self, access: float, level: float, shock: float, variance: float) -> None:
+        """One month of growth: the drift, a Laplace shock (the standard normal ``shock`` times the root of the year's
+        exponential ``variance``), the change of the density ``level`` since last month, and the policy stock.
 
         Revenue is an organic part, which grows, plus funding_return times the
         policy stock; the stock decays with its half-life and takes this
-        month's funding.
+        month's funding. The level moves revenue once: the firm then holds ``level``.
         """
         p, m = self.model.params, self.model
-        sigma = p.growth_sigma * (max(self.revenue, p.sigma_floor_cny) / 1e7) ** -p.sigma_size_elasticity
+        sigma = self.sigma()
         funding = m.policy.funding.get(self.uid, 0.0)
         fresh = self.stock * 0.5 ** (MONTH / p.funding_half_life_years) + funding
         organic = max(self.revenue - p.funding_return * self.stock, 1.0)
-        growth = self.drift(agglomeration, access) * MONTH + sigma * math.sqrt(MONTH) * shock
+        growth = self.drift(access, sigma) * MONTH + sigma * math.sqrt(MONTH) * math.sqrt(variance) * shock + level - self.level
         self.revenue = organic * math.exp(growth) + p.funding_return * fresh
-        self.stock = fresh
+        self.stock, self.level = fresh, level
         self.received += funding
 
     def exit_hazard(self, year: float) -> float:

@@ -37,6 +37,9 @@ class Draws(Protocol):
     def normal(self, process: str, uid: int) -> float:
         """A standard normal."""
 
+    def uniform_of_year(self, process: str, uid: int) -> float:
+        """A uniform in (0, 1) that stays the agent's for the calendar year of the month (a firm's growth variance)."""
+
     def poisson(self, process: str, mean: float) -> int:
         """A Poisson count."""
 
@@ -71,6 +74,10 @@ class KeyedDraws:
         """The standard normal at the agent's first uniform."""
         return normal(self.uniform(process, uid))
 
+    def uniform_of_year(self, process: str, uid: int) -> float:
+        """The agent's uniform under (seed, process, calendar year of the month), as the engine's year keys take it."""
+        return self.streams.uniform(process, self.month // 12, np.array([uid], np.int64))[0]
+
     def poisson(self, process: str, mean: float) -> int:
         """The engine's monthly count: the inverse Poisson CDF at the process's keyed uniform."""
         return self.streams.poisson(process, self.month, mean)
@@ -85,6 +92,13 @@ class SeededDraws:
 
     def __init__(self, rng: np.random.Generator, first_id: int) -> None:
         self.rng, self.next_id = rng, first_id
+        self.year, self.of_year = -1, {}  # the calendar year drawn for, and its draws that last the year
+
+    def at(self, month: int) -> SeededDraws:
+        """These draws in ``month``: a new calendar year forgets the last year's lasting draws."""
+        if month // 12 != self.year:
+            self.year, self.of_year = month // 12, {}
+        return self
 
     def uniform(self, process: str, uid: int) -> float:
         """A fresh uniform."""
@@ -105,6 +119,12 @@ class SeededDraws:
     def normal(self, process: str, uid: int) -> float:
         """A fresh standard normal."""
         return float(self.rng.standard_normal())
+
+    def uniform_of_year(self, process: str, uid: int) -> float:
+        """A fresh uniform the first time in the year, the same one after."""
+        if (process, uid) not in self.of_year:
+            self.of_year[process, uid] = self.uniform(process, uid)
+        return self.of_year[process, uid]
 
     def poisson(self, process: str, mean: float) -> int:
         """A fresh Poisson count."""
