@@ -119,7 +119,7 @@ def test_a_densified_neighbourhood_raises_a_firm_once_by_the_elasticity(city):
     added = 5000
     dense.firms.employees[other] += added
     c, t = city.geo.coarse_of[firms.cell[focal]], firms.track[focal]
-    own = firms.employees[focal] * fields.self_weight
+    own = firms.employees[focal] * fields.self_weight  # no anchors in this city: staff is the employees
 
     def log_density(smoothed: float) -> float:
         return np.log(max(smoothed - own, 0.0) * fields.per_km2 + params.density_floor_km2)

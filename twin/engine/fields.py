@@ -66,7 +66,7 @@ def neighbourhood_fields(state: State, geo: Geography, params: Params) -> Fields
     firms = state.firms
     n, tracks = geo.coarse_size, len(TRACKS)
     revenue = _track_bins(firms.track, firms.cell, firms.revenue, firms.alive, geo.coarse_of, tracks, n)
-    workers = _track_bins(firms.track, firms.cell, firms.employees, firms.alive, geo.coarse_of, tracks, n)
+    workers = _track_bins(firms.track, firms.cell, staff(firms.employees, firms.anchor, params.scale), firms.alive, geo.coarse_of, tracks, n)
     smoothed = geo.smooth(np.concatenate([revenue, workers]), params.agglomeration_radius_m)
     density, employment = smoothed[:tracks], smoothed[tracks:]
     people = _coarse_sums(state.residents, geo.coarse_of, n)
@@ -145,10 +145,20 @@ def others_log_ratio(density, mean, self_weight, track, coarse, revenue):  # noq
     return np.log1p(max(density[track, coarse] - revenue * self_weight, 0.0) / mean[track]) if mean[track] > 0 else 0.0
 
 
+def staff(employees: np.ndarray, anchor: np.ndarray, scale: float) -> np.ndarray:
+    """Each firm row's workers as a city scaled by ``scale`` counts them: an anchor's times ``scale``.
+
+    Anchors keep their full workforce at any scale, so counted whole they
+    would stand for 1 / scale times their real number in the density of
+    full-city workers per km²; this keeps the density the same at every scale.
+    """
+    return employees * np.where(anchor >= 0, scale, 1.0)
+
+
 @kernel(inline="always")
 def density_level(employment, employment_all, per_km2, self_weight, terms, track, coarse, employees):  # noqa: ANN001, ANN201 (numba arrays)
     """A firm's log productivity level from the employment density of the other firms around it (its own smoothed
-    workers taken out, so a firm does not raise its own productivity), docs/parameters.md:
+    workers, as :func:`staff` counts them, taken out, so a firm does not raise its own productivity), docs/parameters.md:
 
         urbanisation x log(all tracks' density + floor) + localisation x log(its track's density + floor),
 

@@ -11,7 +11,7 @@ from scipy import special
 from .choice import WeightedSampler, gumbel_argmax, ration
 from .compiled import kernel, threaded
 from .effects import Effects
-from .fields import Fields, density_level, others_log_ratio
+from .fields import Fields, density_level, others_log_ratio, staff
 from .geography import Geography
 from .kernels import SLICES, add_at, keyed_normal, keyed_uniform
 from .labour import LN_1E7, revenue_per_worker
@@ -46,9 +46,10 @@ def grow_firms(
     not against any city mean, so denser neighbourhoods raise the city's
     output. The base year's firms start at their own level (their revenue is
     observed, so it holds their place already), newborns at the base year's
-    employment-weighted mean level (``state.density_reference``: a start-up
-    revenue is that of a typical place). Talent access still enters relative to its revenue-weighted city
-    average.
+    employment-weighted mean level (``state.density_reference``, workers as
+    fields.staff counts them: a start-up revenue is that of a typical
+    place). Talent access still enters relative to its revenue-weighted
+    city average.
 
     Policy funding enters a per-firm policy stock that decays with
     ``params.funding_half_life_years``; revenue is the organic part, which
@@ -58,14 +59,15 @@ def grow_firms(
     firm row before growth, if the caller has it.
     """
     firms = state.firms
+    workers = staff(firms.employees, firms.anchor, params.scale)
     level, access, access_mean = _local_terms(
-        firms.alive, firms.track, firms.cell, firms.revenue, firms.employees, geo.coarse_of, fields.employment, fields.employment_all, fields.per_km2,
+        firms.alive, firms.track, firms.cell, firms.revenue, workers, geo.coarse_of, fields.employment, fields.employment_all, fields.per_km2,
         fields.self_weight, _density_terms(params), fields.talent_access
     )
     if np.isnan(state.density_reference):  # the first month: the base year's firms hold their level already
         live = firms.alive
         firms.density_level[live] = level[live]
-        state.density_reference = float(np.average(level[live], weights=firms.employees[live])) if firms.employees[live].sum() > 0 else 0.0
+        state.density_reference = float(np.average(level[live], weights=workers[live])) if workers[live].sum() > 0 else 0.0
     per_worker = revenue_per_worker(firms.revenue, params) if per_worker is None else per_worker
     terms = GrowthTerms(
         mu=params.growth_mu,
@@ -97,8 +99,9 @@ def _density_terms(params: Params) -> tuple[float, float, float]:
 
 
 @threaded(lambda alive, *_: len(alive))
-def _local_terms(alive, track, cell, revenue, employees, coarse_of, employment, employment_all, per_km2, self_weight, density, access_of):  # noqa: ANN001, ANN201 (numba arrays)
-    """Each live firm's density level (fields.density_level) and talent access, and the revenue-weighted city mean of access.
+def _local_terms(alive, track, cell, revenue, workers, coarse_of, employment, employment_all, per_km2, self_weight, density, access_of):  # noqa: ANN001, ANN201 (numba arrays)
+    """Each live firm's density level (fields.density_level; ``workers`` as fields.staff counts them) and talent access,
+    and the revenue-weighted city mean of access.
 
     One pass over the firm table; the weighted sums are taken per slice and
     added in slice order (kernels.SLICES), so the mean does not depend on the threads.
@@ -112,7 +115,7 @@ def _local_terms(alive, track, cell, revenue, employees, coarse_of, employment, 
         for i in range(part * step, min((part + 1) * step, n)):
             if alive[i]:
                 coarse = coarse_of[cell[i]]
-                level[i] = density_level(employment, employment_all, per_km2, self_weight, density, track[i], coarse, employees[i])
+                level[i] = density_level(employment, employment_all, per_km2, self_weight, density, track[i], coarse, workers[i])
                 access[i] = access_of[coarse]
                 weight += revenue[i]
                 weighted_access += revenue[i] * access[i]

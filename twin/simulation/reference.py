@@ -172,7 +172,7 @@ class ReferenceModel(TalentStage, mesa.Model):
         revenue, workers = np.zeros((len(TRACKS), geo.coarse_size)), np.zeros((len(TRACKS), geo.coarse_size))
         for firm in self.firms:
             revenue[firm.track, geo.coarse_of[firm.cell]] += firm.revenue
-            workers[firm.track, geo.coarse_of[firm.cell]] += firm.employees
+            workers[firm.track, geo.coarse_of[firm.cell]] += self.staff(firm)
         people = np.zeros((1, geo.coarse_size))
         for worker in self.workers:
             people[0, geo.coarse_of[worker.home]] += 1
@@ -195,12 +195,16 @@ class ReferenceModel(TalentStage, mesa.Model):
         mean = self.density_mean[track]
         return math.log1p(max(self.density[track, self.geo.coarse_of[cell]] - own * self.self_weight, 0.0) / mean) if mean > 0 else 0.0
 
+    def staff(self, firm: Firm) -> float:
+        """The firm's workers as the scaled city counts them in densities: an anchor (full size at any scale) times the scale."""
+        return firm.employees * (self.params.scale if firm.anchor >= 0 else 1.0)
+
     def density_level(self, firm: Firm) -> float:
         """A firm's log productivity from the density of the others around it: urbanisation_elasticity x log(all tracks'
         employment density + floor) + localisation_elasticity x log(its track's + floor), in full-city workers per km²,
-        its own smoothed workers taken out."""
+        its own smoothed workers (Model.staff) taken out."""
         p, coarse = self.params, self.geo.coarse_of[firm.cell]
-        own = firm.employees * self.self_weight
+        own = self.staff(firm) * self.self_weight
 
         def log_density(smoothed: float) -> float:
             return math.log(max(smoothed - own, 0.0) * self.per_km2 + p.density_floor_km2)
@@ -216,8 +220,8 @@ class ReferenceModel(TalentStage, mesa.Model):
         if math.isnan(self.density_reference):
             for firm, level in zip(self.firms, levels):
                 firm.level = level
-            workers = sum(f.employees for f in self.firms)
-            self.density_reference = sum(f.employees * level for f, level in zip(self.firms, levels)) / workers if workers else 0.0
+            workers = sum(self.staff(f) for f in self.firms)
+            self.density_reference = sum(self.staff(f) * level for f, level in zip(self.firms, levels)) / workers if workers else 0.0
         access = [float(self.access[self.geo.coarse_of[f.cell]]) for f in self.firms]
         mean = sum(f.revenue * a for f, a in zip(self.firms, access)) / sum(f.revenue for f in self.firms)
         for firm, level, a in zip(self.firms, levels, access):
@@ -269,7 +273,8 @@ class ReferenceModel(TalentStage, mesa.Model):
                 requests.append(Request(cells[j], need, uid, (uid, track, cells[j])))
         for uid, track, cell in ration(requests, free, draws, "birth_order"):
             revenue = startup_revenue(draws.uniform("birth_revenue", uid), p)
-            self.firms.append(Firm(self, uid, track, revenue, cell, self.year, -1, level=self.density_reference))
+            born = float(np.float32(self.year))  # the founding year as the state's table keeps it (float32): ages set growth
+            self.firms.append(Firm(self, uid, track, revenue, cell, born, -1, level=self.density_reference))
             self.log.firm_births += 1
 
     def relocate_firms(self, draws: Draws) -> None:
