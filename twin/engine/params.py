@@ -302,6 +302,11 @@ def _nearest(name: str, names: set[str]) -> str | None:
     return match[0] if match else None
 
 
+def _identified(record: dict[str, Any], name: str) -> bool:
+    """Whether the calibration's identification report calls a fitted parameter FITTED (twin/studies/identification.py)."""
+    return record.get("identification", {}).get("parameters", {}).get(name, {}).get("status") == "FITTED"
+
+
 def markdown_table(calibration: str | os.PathLike[str] = SHIPPED_CALIBRATION) -> str:
     """The parameter table as Markdown, generated from the definitions above and the shipped calibration."""
     record = read_calibration(calibration)
@@ -318,8 +323,11 @@ def markdown_table(calibration: str | os.PathLike[str] = SHIPPED_CALIBRATION) ->
     for f in dataclasses.fields(Params):
         m = f.metadata
         doc = m["doc"]
-        if f.name in record["fitted"]:
+        if f.name in record["fitted"] and _identified(record, f.name):
             doc += f" **FITTED** to {record['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
+        elif f.name in record["fitted"]:
+            doc += (f" **UNIDENTIFIED**: the best fit to {record['fitted_to']}, but its posterior spans most of its search range, "
+                    f"so the data do not pin it (docs/calibration.md, identification); prior default {m['prior']:g}.")
         elif "prior" in m:
             doc += " ASSUMPTION until fitted: no calibration.json value yet (`python -m twin.studies.calibration`)."
         lines.append(f"| `{f.name}` | {getattr(fitted, f.name):g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {doc} |")
