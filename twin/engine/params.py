@@ -302,7 +302,7 @@ def _nearest(name: str, names: set[str]) -> str | None:
     return match[0] if match else None
 
 
-def _identified(record: dict[str, Any], name: str) -> bool:
+def identified(record: dict[str, Any], name: str) -> bool:
     """Whether the calibration's identification report calls a fitted parameter FITTED (twin/studies/identification.py)."""
     return record.get("identification", {}).get("parameters", {}).get(name, {}).get("status") == "FITTED"
 
@@ -323,7 +323,7 @@ def markdown_table(calibration: str | os.PathLike[str] = SHIPPED_CALIBRATION) ->
     for f in dataclasses.fields(Params):
         m = f.metadata
         doc = m["doc"]
-        if f.name in record["fitted"] and _identified(record, f.name):
+        if f.name in record["fitted"] and identified(record, f.name):
             doc += f" **FITTED** to {record['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
         elif f.name in record["fitted"]:
             doc += (f" **UNIDENTIFIED**: the best fit to {record['fitted_to']}, but its posterior spans most of its search range, "

@@ -52,7 +52,7 @@ SPREAD = 1.5
 """ASSUMPTION: an assumption with no stated range is screened from its default / 1.5 to its default x 1.5."""
 NOT_SCREENED = ("related_multiplier",)
 """Assumptions no screened output reads (related_multiplier only scales the total-scale figure)."""
-_RANGE = re.compile(r"range (?:¥)?([0-9.]+)\s*(?:[-–]|to)\s*([0-9.]+)(?!\s*(?:M|k|亿))")
+_RANGE = re.compile(r"range (?:¥)?([0-9.]+)\s*(?:[-–]|to)\s*([0-9.]*[0-9])(?![0-9.]|\s*(?:M|k|亿|%))")
 EFFECT, NO_POLICY = "trillion_push", "no_policy"
 
 
