@@ -162,7 +162,7 @@ def published_targets(design: Design) -> pd.DataFrame:
     survival = demography.survival_band(end - start - 1)
     central = {"entry_rate": demography.ENTRY_RATE, "exit_rate": demography.EXIT_RATE,
                "survival": demography.published_survival(end - start - 1)}
-    rows = [{"target": f"{kind} {start}-{end} (band; {demography.ALL_ENTERPRISE})" if kind in central else f"{kind} {start}-{end} (band)",
+    rows = [{"target": f"{kind} {start}-{end} (band; all enterprises)" if kind in central else f"{kind} {start}-{end} (band)",
              "id": kind, "start": start, "end": end, "published": central.get(kind, math.nan),
              "lo": (survival if kind == "survival" else demography.BANDS[kind])[0],
              "hi": (survival if kind == "survival" else demography.BANDS[kind])[1], "discrepancy": DEMOGRAPHY_DISCREPANCY}
@@ -425,8 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         write_file(args.markdown, markdown(content))
     for row in record["targets"]:
-        print(f"{row['target']:<40} published {row['published']:+.4f}  model {row['model']:+.4f}  error {row['error']:+.4f}  I {row['implausibility']:.2f}")
-    print("fitted:", record["fitted"], "|", record["posterior_note"], "| wrote", args.out)
+        print(f"{row['target']:<40} published {_fmt(row['published'], '+.4f')} band {_band(row)}  model {row['model']:+.4f}  "
+              f"error {row['error']:+.4f}  I {row['implausibility']:.2f}")
+    labels = {k: identification.status(record, k) for k in record["fitted"]}
+    print("best fit:", record["fitted"], "|", labels, "|", record["posterior_note"], "| wrote", args.out)
     return 0
 
 

@@ -5,7 +5,7 @@ measured, beside the anchors' revenue. Every published figure here is for
 ALL enterprises (China's new domestic firms, Hangzhou's whole enterprise
 stock), not for visual-intelligence firms, whose demography nobody
 publishes; so each is used with a discrepancy or band wide enough to cover
-that difference (``ALL_ENTERPRISE``), and says so.
+that difference, and every label that shows one says "all enterprises".
 
 A :class:`Demography` watches the synthetic (non-anchor) firms of one
 model: call :meth:`Demography.after_step` after every step. Its
@@ -47,8 +47,6 @@ private firms 2012–22 about 7% (derived, docs/sources.md#s-hz-firm-entry). 0.0
 
 KINDS = ("entry_rate", "exit_rate", "survival", "synthetic_growth", "guishang_growth")
 """The small firms' figures a run is judged on (the validation's checks, the calibration's demographic targets)."""
-
-ALL_ENTERPRISE = "all enterprises, not visual-intelligence firms (no sector figure is published)"
 
 INFO_SECTOR_SURVIVAL = ((2, 0.63), (4, 0.38))
 """US information-sector establishments born 1998: 63% alive at 2 years, 38% at 4 (docs/sources.md#s-bls-survival):
