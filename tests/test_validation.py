@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twin.engine.effects import Effects
+from twin.model import VisionValleyModel
 from twin.studies import demography, validation
 
 SCALE, SEEDS = 0.02, [1, 2]
@@ -33,7 +35,7 @@ class SmallFirmDrift:
     def __init__(self, add: float) -> None:
         self.add = add
 
-    def apply(self, model, effects) -> None:  # noqa: ANN001
+    def apply(self, model: VisionValleyModel, effects: Effects) -> None:
         effects.growth[model.state.firms.anchor[: len(effects.growth)] < 0] += self.add
 
 

@@ -228,7 +228,7 @@ def score(runs: list[dict[str, float]], published: pd.DataFrame) -> pd.DataFrame
     outside = np.maximum(table.get("lo", mean) - mean, 0.0) + np.maximum(mean - table.get("hi", mean), 0.0)
     table["error"] = np.where(band, outside * np.sign(mean - table.get("lo", mean)), table["model"] - table["published"])
     spread = table["model_sd"] ** 2 * (1.0 + 1.0 / np.maximum(alive, 1))
-    discrepancy = table["discrepancy"] if "discrepancy" in table else DISCREPANCY
+    discrepancy = table.get("discrepancy", DISCREPANCY)
     table["implausibility"] = table["error"].abs() / np.sqrt(spread + discrepancy**2)
     return table
 

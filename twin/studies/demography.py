@@ -30,8 +30,12 @@ demographic targets.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..simulation.model import VisionValleyModel
 
 HAZARD_BY_YEAR = (0.016, 0.063, 0.095, 0.08, 0.08, 0.08, 0.08)
 """Annual exit hazard of a new firm in its 1st, 2nd, ... 7th year: 1.6%, 6.3%, 9.5% (the peak), "above 8%" to
@@ -95,7 +99,7 @@ def published_survival(cohort_years: int, hazard_by_year: tuple[float, ...] = HA
 class Demography:
     """Counts of one run's synthetic firms, kept year by year (``after_step`` after every step)."""
 
-    def __init__(self, model) -> None:  # noqa: ANN001 (a VisionValleyModel; the studies stage sees it duck-typed)
+    def __init__(self, model: VisionValleyModel) -> None:
         live = self._live(model)
         firms = model.state.firms
         self.base_revenue = float(firms.revenue[live].sum())
@@ -107,19 +111,19 @@ class Demography:
         self.cohort_alive = 0
 
     @staticmethod
-    def _live(model) -> np.ndarray:  # noqa: ANN001
+    def _live(model: VisionValleyModel) -> np.ndarray:
         firms = model.state.firms
         return firms.alive & (firms.anchor < 0)
 
     @staticmethod
-    def _guishang(model) -> float:  # noqa: ANN001
+    def _guishang(model: VisionValleyModel) -> float:
         """The 规上 count as a full-city estimate: anchors as they are, synthetic firms / scale (anchors keep their real
         size at any scale, so counted within a scaled total they would damp its growth)."""
         firms, params = model.state.firms, model.params
         big = firms.alive & (firms.revenue >= params.guishang_threshold_cny)
         return float((big & (firms.anchor >= 0)).sum() + (big & (firms.anchor < 0)).sum() / params.scale)
 
-    def after_step(self, model) -> None:  # noqa: ANN001
+    def after_step(self, model: VisionValleyModel) -> None:
         """Add the month's births and closures; at a year's end, close the year's books."""
         log, firms = model.state.log, model.state.firms
         self.births[-1] += log.firm_births

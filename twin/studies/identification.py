@@ -49,9 +49,9 @@ def status(record: dict[str, Any], name: str) -> str:
 def markdown(ident: dict[str, Any]) -> list[str]:
     """The identification table and the correlations, as Markdown lines."""
     lines = [
-        f"Identification ({ident['members']} posterior members): a parameter whose posterior spans more than "
-        f"{ident['threshold']:.0%} of its search range is **unidentified**: the targets do not pin it, and its value is "
-        "the best of a nearly flat set, not a measurement.",
+        (f"Identification ({ident['members']} posterior members): a parameter whose posterior spans more than "
+         f"{ident['threshold']:.0%} of its search range is **unidentified**: the targets do not pin it, and its value is "
+         "the best of a nearly flat set, not a measurement."),
         "",
         "| parameter | posterior min | posterior max | span / search range | status |",
         "|---|---|---|---|---|",

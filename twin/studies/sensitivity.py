@@ -29,6 +29,7 @@ import dataclasses
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,9 @@ NOT_SCREENED = ("related_multiplier",)
 """Assumptions no screened output reads (related_multiplier only scales the total-scale figure)."""
 _RANGE = re.compile(r"range (?:¥)?([0-9.]+)\s*(?:[-–]|to)\s*([0-9.]*[0-9])(?![0-9.]|\s*(?:M|k|亿|%))")
 EFFECT, NO_POLICY = "trillion_push", "no_policy"
+
+if TYPE_CHECKING:
+    from ..simulation.model import VisionValleyModel
 
 
 def _stated(doc: str) -> tuple[float, float] | None:
@@ -91,7 +95,7 @@ def _integers(values: dict[str, float]) -> dict[str, float | int]:
     return {k: round(v) if k in ints else v for k, v in values.items()}
 
 
-def _run(scenario: str, values: dict[str, float], seed: int, scale: float, calibration: Path):
+def _run(scenario: str, values: dict[str, float], seed: int, scale: float, calibration: Path) -> VisionValleyModel:
     """One run 2023→2027 of a shipped scenario on ``calibration``'s fit with ``values``; the finished model."""
     from ..simulation.model import VisionValleyModel
     from .members import _stack
@@ -102,7 +106,7 @@ def _run(scenario: str, values: dict[str, float], seed: int, scale: float, calib
     return model
 
 
-def _core(model, scale: float) -> float:  # noqa: ANN001
+def _core(model: VisionValleyModel, scale: float) -> float:
     """Core revenue as a full-scale estimate: anchors at their real size + the other firms / scale."""
     firms = model.state.firms
     anchor = firms.anchor >= 0
