@@ -214,7 +214,7 @@ def _run_sensitivity(tmp_path: Path, monkeypatch) -> Path:
     table = pd.DataFrame({"output": ["=cmd", "x"], "parameter": ["a", "b"], "mu_star": [1.0, 2.0], "mu": [1.0, -2.0],
                           "sigma": [0.1, 0.2], "mu_star_rel": [0.1, 0.2], "rank": [2, 1]})
     monkeypatch.setattr(twin.studies.cluster, "dask_client", lambda *a: contextlib.nullcontext())
-    monkeypatch.setattr(sensitivity, "morris", lambda client, r, scale, progress, calibration=None: table)
+    monkeypatch.setattr(sensitivity, "morris", lambda client, r, scale, progress, calibration=None, **_: table)
     assert sensitivity.main(["--trajectories", "2", "--out", str(tmp_path / "docs")]) == 0
     return tmp_path / "docs" / "sensitivity.csv"
 

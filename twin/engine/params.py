@@ -166,7 +166,7 @@ class Params:
     funding_return: float = _response(0.5, "CNY/yr per CNY", 0.0, 3.0, (0.2, 1.0), "observational", "ASSUMPTION (range 0.2-1.0, docs/levers.md): annual revenue per yuan of policy money still in a firm's policy stock; informed by R&D-subsidy additionality surveys (Zúñiga-Vicente et al. 2014; Dimos & Pugh 2016), which find subsidies add to, not replace, firms' own spending.")
     funding_half_life_years: float = _response(3.0, "yr", 0.25, 30.0, (2.0, 5.0), "observational", "ASSUMPTION (range 2-5, docs/levers.md): half-life of the policy stock, so a subsidy's revenue effect fades; over its life a yuan adds about funding_return x half-life / ln 2 yuan of revenue.")
     # --- birth, relocation, exit ------------------------------------------------
-    birth_rate: float = _p(0.01, "firms/talent/yr", 0.0, 0.2, "ASSUMPTION: start-ups and spin-offs per talent per year (about 10k a year at full scale).")
+    birth_rate: float = _fit(0.01, "firms/talent/yr", 0.0, 0.2, "Start-ups and spin-offs per talent per year (prior 0.01: about 10k a year at full scale); fitted to the entry rate and the synthetic firms' growth (docs/calibration.md, docs/sources.md#s-hz-firm-entry).")
     university_radius_m: float = _p(3000.0, "m", 100.0, 50_000.0, "ASSUMPTION: distance scale of the pull of universities, labs and platforms on new firms.")
     university_weight: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: logit weight of university/platform proximity in new firms' location choice.")
     relocation_rate: float = _p(0.05, "1/yr", 0.0, 1.0, "ASSUMPTION: share of firms that re-choose their location each year.")
@@ -176,7 +176,7 @@ class Params:
     location_agglomeration: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log same-track density in location choice.")
     location_talent: float = _p(0.5, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log talent access in location choice.")
     location_rent: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: logit weight of log rent in location choice.")
-    exit_rate: float = _p(0.08, "1/yr", 0.0, 1.0, "ASSUMPTION: annual exit hazard of a 1 M CNY firm aged over two years.")
+    exit_rate: float = _fit(0.08, "1/yr", 0.0, 1.0, "Annual exit hazard of a 1 M CNY firm aged over two years (prior 0.08); fitted to the exit rate and survival by age (docs/calibration.md, docs/sources.md#s-saic-exit-by-age).")
     exit_size_elasticity: float = _p(0.3, "-", 0.0, 2.0, "ASSUMPTION: the exit hazard falls as (revenue / 1 M CNY)^-this.")
     exit_shield_cny: float = _p(5e9, "CNY/yr", 1e7, 1e13, "ASSUMPTION: exit hazard x exp(-revenue/this): firms of tens of 亿 practically never close outright (a 900 亿 firm: P(exit in 10 yr) < 1e-6); set so firms at the 10 亿 leader threshold keep about 80% of the power-law hazard.")
     exit_youth_factor: float = _p(1.0, "-", 0.0, 10.0, "ASSUMPTION: extra relative hazard of a new firm, fading with age over about two years.")
@@ -307,6 +307,11 @@ def _nearest(name: str, names: set[str]) -> str | None:
     return match[0] if match else None
 
 
+def identified(record: dict[str, Any], name: str) -> bool:
+    """Whether the calibration's identification report calls a fitted parameter FITTED (twin/studies/identification.py)."""
+    return record.get("identification", {}).get("parameters", {}).get(name, {}).get("status") == "FITTED"
+
+
 def markdown_table(calibration: str | os.PathLike[str] = SHIPPED_CALIBRATION) -> str:
     """The parameter table as Markdown, generated from the definitions above and the shipped calibration."""
     record = read_calibration(calibration)
@@ -323,8 +328,11 @@ def markdown_table(calibration: str | os.PathLike[str] = SHIPPED_CALIBRATION) ->
     for f in dataclasses.fields(Params):
         m = f.metadata
         doc = m["doc"]
-        if f.name in record["fitted"]:
+        if f.name in record["fitted"] and identified(record, f.name):
             doc += f" **FITTED** to {record['fitted_to']} (twin/engine/calibration.json, docs/calibration.md); prior default {m['prior']:g}."
+        elif f.name in record["fitted"]:
+            doc += (f" **UNIDENTIFIED**: the best fit to {record['fitted_to']}, but its posterior spans most of its search range, "
+                    f"so the data do not pin it (docs/calibration.md, identification); prior default {m['prior']:g}.")
         elif "prior" in m:
             doc += " ASSUMPTION until fitted: no calibration.json value yet (`python -m twin.studies.calibration`)."
         lines.append(f"| `{f.name}` | {getattr(fitted, f.name):g} | {m['unit']} | {m['lo']:g} – {m['hi']:g} | {doc} |")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..engine.params import SHIPPED_CALIBRATION, Params, read_calibration
+from ..engine.params import SHIPPED_CALIBRATION, Params, identified, read_calibration
 from ..engine.targets import MULTIPLIER_TARGETS
 
 
@@ -24,7 +24,8 @@ def provenance_lines(overrides: Mapping[str, Any], calibration: Path = SHIPPED_C
     fitted = [f.name for f in fields if f.name in record["fitted"]]
     set_here = [name for name in fitted if name in overrides]
     assumed = [f.name for f in fields if "ASSUMPTION" in f.metadata["doc"] and f.name not in fitted]
-    shown = ", ".join(f"{n}={getattr(params, n):g}" + (" (set by the scenario)" if n in set_here else "") for n in fitted)
+    shown = ", ".join(f"{n}={getattr(params, n):g}" + (" (set by the scenario)" if n in set_here else "")
+                      + ("" if identified(record, n) else " (unidentified: its posterior spans most of its search range)") for n in fitted)
     return [
         "provenance:",
         f"  fitted:  {shown or f'none (no fit in {calibration})'}"
