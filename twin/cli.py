@@ -15,16 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import layers
 from layers import InputError, escape
 
 from .engine.values import seed_problem
-from .outputs.folder import atomic_folder, check_target
+from .outputs.folder import check_target
 from .outputs.summary import report, run_summary
-from .outputs.writer import write_run
+from .outputs.writer import run_and_write
 from .policy import scenario as scenarios
 from .policy.resources import check_resources, physical_memory
-from .simulation.run import RunResult, simulate
+from .simulation.run import RunResult
 
 if TYPE_CHECKING:
     from .studies.seeds import MemberSpec
@@ -188,12 +187,9 @@ def _rerun(args: argparse.Namespace) -> int:
 
 def _run_and_write(spec: scenarios.Scenario, seed: int | None, out: Path, *, firm_years: list[int] | None, png: bool,
                    lang: str, frames: bool, quiet: bool) -> RunResult:
-    """Simulate one run and write its folder whole: the one run path of a plain run and of --from-manifest."""
-    stack = layers.load(**spec.layer_arguments())
-    result = _simulate(spec, seed, stack, firm_years, quiet)
-    with atomic_folder(out) as folder:
-        write_run(result, folder, png=png, lang=lang, frames=frames)
-    return result
+    """One run written whole (:func:`run_and_write`), with a progress bar on a terminal."""
+    with _progress(spec, quiet) as tick:
+        return run_and_write(spec, seed, out, firm_years=firm_years, png=png, lang=lang, frames=frames, progress=tick)
 
 
 def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario) -> int:
@@ -323,12 +319,6 @@ def _sweep(items: list[str]) -> dict[str, list[float]]:
             raise InputError("arguments", "--sweep", f"expected NAME=V1,V2,... with numbers, got {item!r}")
         sweep[name.strip()] = [int(v) if v.is_integer() and "." not in values else v for v in parsed]
     return sweep
-
-
-def _simulate(spec: scenarios.Scenario, seed: int | None, stack: layers.LayerStack, firm_years, quiet: bool) -> RunResult:
-    """Run with a progress bar on a terminal."""
-    with _progress(spec, quiet) as tick:
-        return simulate(spec, seed, stack=stack, firm_years=firm_years, progress=tick)
 
 
 class _progress:
