@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
     parser.add_argument("--from-manifest", type=Path, metavar="MANIFEST", help="rerun the single run an earlier manifest.json records, "
                                                                               "byte for byte, after checking its inputs are unchanged (default --out: out/<name>_rerun)")
+    studio = parser.add_argument_group("studio (a local what-if page; README: The studio)")
+    studio.add_argument("--studio", action="store_true", help="serve the what-if studio for SCENARIO and print its URL")
+    studio.add_argument("--port", type=int, default=8765, help="--studio: port (default 8765; 0 picks a free one)")
+    studio.add_argument("--host", default="127.0.0.1", help="--studio: address (default 127.0.0.1; any other needs the printed token)")
+    studio.add_argument("--no-browser", action="store_true", help="--studio: do not open a browser")
     group = parser.add_argument_group("ensembles (Dask)")
     group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
     group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
@@ -139,6 +144,10 @@ def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
     if args.from_manifest:
         return _rerun(args)
+    if args.studio:
+        from .studio import serve
+
+        return serve(None if args.scenario == str(scenarios.BASELINE) else args.scenario, args.host, args.port, not args.no_browser)
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec, other)
