@@ -89,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._static("studio.html", cookie=True)
         if path.startswith("/static/") and path[len("/static/"):] in STATIC:
             return self._static(path[len("/static/"):])
+        if path == "/favicon.ico":
+            return self._send(204, b"", "image/x-icon")
         if path == "/api/scenarios":
             return self._json(200, {"start": self.server.start, "scenarios": inputs.known_scenarios()})
         if path == "/api/schema":
