@@ -71,11 +71,12 @@ class Server:
         self.process.communicate(timeout=30)
 
 
-def cli_metrics(folder: Path, scenario: Path, seed: int) -> bytes:
-    """``metrics.csv`` as ``run_scenario.py SCENARIO --seed SEED`` writes it."""
+def cli_metrics(folder: Path, scenario: Path, seed: int | None) -> bytes:
+    """``metrics.csv`` as ``run_scenario.py SCENARIO [--seed SEED]`` writes it."""
     out = folder / f"cli_{scenario.stem}_{seed}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, str(REPO / "run_scenario.py"), str(scenario), "--seed", str(seed), "--out", str(out), "--quiet"],
+    seeded = ["--seed", str(seed)] if seed is not None else []
+    done = subprocess.run([sys.executable, str(REPO / "run_scenario.py"), str(scenario), *seeded, "--out", str(out), "--quiet"],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return (out / "metrics.csv").read_bytes()
