@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-
 from conftest import tiny_baseline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +75,7 @@ def cli_metrics(folder: Path, scenario: Path, seed: int | None) -> bytes:
     out = folder / f"cli_{scenario.stem}_{seed}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     seeded = ["--seed", str(seed)] if seed is not None else []
-    done = subprocess.run([sys.executable, str(REPO / "run_scenario.py"), str(scenario), *seeded, "--out", str(out), "--quiet"],
+    done = subprocess.run(check=False, args=[sys.executable, str(REPO / "run_scenario.py"), str(scenario), *seeded, "--out", str(out), "--quiet"],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return (out / "metrics.csv").read_bytes()

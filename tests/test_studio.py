@@ -12,8 +12,8 @@ import zipfile
 import pandas as pd
 import pytest
 import yaml
-
 from studio_helpers import REPO, Server, cli_metrics, tiny_city
+
 from twin.studio.inputs import MAX_BODY
 
 
@@ -44,7 +44,7 @@ def test_a_bad_scenario_answers_400_with_the_command_lines_one_line(server, fold
     status, data = server.json("/api/runs", {"scenario_yaml": text, "seed": 1, "members": 1})
     assert status == 400 and "\n" not in data["error"]
     (tmp_path / "studio.yaml").write_text(text, encoding="utf-8")
-    cli = subprocess.run([sys.executable, str(REPO / "run_scenario.py"), "studio.yaml"], cwd=tmp_path, capture_output=True, text=True,
+    cli = subprocess.run(check=False, args=[sys.executable, str(REPO / "run_scenario.py"), "studio.yaml"], cwd=tmp_path, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     assert cli.returncode == 2 and cli.stderr == f"error: {data['error']}\n"
     assert data["error"].startswith("studio.yaml: levers.0.budget_cny_per_year: ")
@@ -98,6 +98,7 @@ def test_a_run_is_the_command_lines_run_paired_with_the_baseline_and_cached(serv
 def test_paired_members_give_intervals_around_the_difference(server, folder):
     text = _without_vouchers(folder)
     status, data = server.json("/api/runs", {"scenario_yaml": text, "seed": 3, "members": 2})
+    assert status == 202
     done = server.finished(data["id"])
     assert done["status"] == "done" and done["figures"]["members"] == 2
     head = {row["metric"]: row for row in done["figures"]["headline"]}["total_scale_cny"]
@@ -121,7 +122,7 @@ def test_off_loopback_every_request_needs_the_printed_token(folder):
 
 @pytest.mark.parametrize("port", ["70000", "http"])
 def test_a_bad_port_is_one_error_line_and_status_2(port):
-    done = subprocess.run([sys.executable, str(REPO / "run_scenario.py"), "--studio", "--port", port, "--no-browser"], cwd=REPO,
+    done = subprocess.run(check=False, args=[sys.executable, str(REPO / "run_scenario.py"), "--studio", "--port", port, "--no-browser"], cwd=REPO,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: arguments: "), done.stderr
     assert "--port" in done.stderr and not done.stdout

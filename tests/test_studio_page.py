@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from studio_helpers import Server, cli_metrics, tiny_city
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -62,6 +61,7 @@ def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder
     expect(page.locator("#status")).to_have_text(re.compile("^done"), timeout=600_000)
     run_id = page.locator("#save").get_attribute("href").split("/")[3]
     status, data = server.json(f"/api/runs/{run_id}", headers=first.cookie())
+    assert status == 200
     head = {row["metric"]: row for row in data["figures"]["headline"]}
     shown = page.locator('#headline tr[data-metric="revenue_cny"] td')
     assert shown.nth(1).inner_text() == f"{head['revenue_cny']['scenario'] / 1e8:,.1f}"

@@ -5,7 +5,7 @@ map is the project's own self-contained offline page, so no web framework earns
 its place. Safe by default: it binds to loopback; on any other address every
 request needs the access token printed at start (a ``token`` query parameter
 once, then the cookie it sets, or an ``Authorization: Bearer`` header). Bodies
-are bounded (:data:`inputs.MAX_BODY`), no path is taken from a request (files
+are bounded (:data:`twin.studio.inputs.MAX_BODY`), no path is taken from a request (files
 are looked up by run id and a fixed set of names), and every page carries a
 Content-Security-Policy that admits only the studio's own files.
 
@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from layers import InputError
 
-from . import inputs
+from .inputs import MAX_BODY, known_scenarios, read_body, scenario_of
 from .jobs import Busy, Studio
 from .schema import schema
 
@@ -92,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/favicon.ico":
             return self._send(204, b"", "image/x-icon")
         if path == "/api/scenarios":
-            return self._json(200, {"start": self.server.start, "scenarios": inputs.known_scenarios()})
+            return self._json(200, {"start": self.server.start, "scenarios": known_scenarios()})
         if path == "/api/schema":
             return self._json(200, schema())
         match = _RUN.match(path)
@@ -121,12 +121,12 @@ class Handler(BaseHTTPRequestHandler):
         if path not in ("/api/runs", "/api/check"):
             return self._json(404, {"error": "no such route"})
         size = int(self.headers.get("Content-Length") or 0)
-        if size > inputs.MAX_BODY:
+        if size > MAX_BODY:
             self.close_connection = True
-            return self._json(413, {"error": f"request: body: is {size:,} bytes; the studio takes at most {inputs.MAX_BODY:,}"})
+            return self._json(413, {"error": f"request: body: is {size:,} bytes; the studio takes at most {MAX_BODY:,}"})
         studio = self.server.studio
         try:
-            spec, seed, members, text = inputs.scenario_of(inputs.read_body(self.rfile.read(size)), studio.workdir)
+            spec, seed, members, text = scenario_of(read_body(self.rfile.read(size)), studio.workdir)
         except InputError as exc:
             return self._json(400, {"error": str(exc)})
         if path == "/api/check":
