@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 
 import pandas as pd
@@ -126,3 +127,21 @@ def test_a_bad_port_is_one_error_line_and_status_2(port):
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: arguments: "), done.stderr
     assert "--port" in done.stderr and not done.stdout
+
+
+def test_studio_flags_go_with_studio_and_studio_goes_alone(tmp_path, capsys):
+    from twin import cli
+
+    assert cli.main(["--no-browser"]) == 2
+    assert capsys.readouterr().err == "error: arguments: --port/--host/--no-browser: go with --studio\n"
+    assert cli.main(["--studio", "--compare", "baseline"]) == 2
+    assert capsys.readouterr().err.startswith("error: arguments: --studio: serves the studio alone")
+
+
+def test_the_page_and_its_files_carry_the_content_security_policy(server):
+    for path in ("/", "/static/studio.js", "/api/scenarios"):
+        request = urllib.request.Request(server.base + path)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy and "script-src 'self'" in policy and "http" not in policy
+    assert server.call("/static/../../pyproject.toml")[0] == 404

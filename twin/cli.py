@@ -142,12 +142,14 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
-    if args.from_manifest:
-        return _rerun(args)
     if args.studio:
         from .studio import serve
 
+        if args.from_manifest or args.compare or args.ensemble or args.attribute or args.seek or args.out or args.png or args.frames:
+            raise InputError("arguments", "--studio", "serves the studio alone (SCENARIO, --port, --host, --no-browser only)")
         return serve(None if args.scenario == str(scenarios.BASELINE) else args.scenario, args.host, args.port, not args.no_browser)
+    if args.from_manifest:
+        return _rerun(args)
     spec = scenarios.load(args.scenario)
     other = scenarios.load(args.compare) if args.compare else None
     _check_args(args, spec, other)
@@ -245,6 +247,8 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
     for year in args.firm_years or ():
         if not spec.years.start <= year <= spec.years.end:
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
+    if args.no_browser or args.host != "127.0.0.1" or args.port != 8765:
+        raise InputError("arguments", "--port/--host/--no-browser", "go with --studio")
     if (args.sweep or args.resume or args.scheduler) and not (args.ensemble or args.attribute or args.seek):
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
     if args.frames and (args.compare or args.ensemble or args.attribute or args.seek):
