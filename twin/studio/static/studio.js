@@ -192,7 +192,9 @@ async function poll(id) {
 
 const yi = (cny) => (cny / 1e8).toLocaleString('en', {maximumFractionDigits: 1});
 const amount = (metric, v) => v === null ? '–' : metric.endsWith('_cny') ? yi(v) : v.toLocaleString('en', {maximumFractionDigits: 1});
-const signed = (metric, v) => v === null ? '–' : (v > 0 ? '+' : '') + amount(metric, v);
+// Differences and spend keep three significant digits: on a small city they are fractions of a 亿.
+const small = (metric, v) => (metric.endsWith('_cny') ? v / 1e8 : v).toLocaleString('en', {maximumSignificantDigits: 3});
+const signed = (metric, v) => v === null ? '–' : (v > 0 ? '+' : '') + small(metric, v);
 
 function shown(data) {
   state.result = data;
@@ -214,7 +216,7 @@ function shown(data) {
     return row;
   });
   $('headline').replaceChildren(head, ...rows);
-  $('spend').replaceChildren(...f.spend.map((s) => el('tr', {}, [el('td', {text: s.lever}), el('td', {text: yi(s.spend_cny)})])));
+  $('spend').replaceChildren(...f.spend.map((s) => el('tr', {}, [el('td', {text: s.lever}), el('td', {text: small('spend_cny', s.spend_cny)})])));
   const r = f.revenue_per_yuan;
   $('per-yuan').textContent = r ? `${t('perYuan')}: ${r.value.toFixed(2)}` + (f.members > 1 ? ` [${r.ci90_low.toFixed(2)}, ${r.ci90_high.toFixed(2)}]` : '') : t('noSpend');
   showMap();
