@@ -55,12 +55,12 @@ class Server:
         return status, json.loads(raw)
 
     def finished(self, job_id: str, headers: dict | None = None, timeout: float = 600) -> dict:
-        """The run's status once it is done (or failed)."""
+        """The run's status once it is done (or failed, or cancelled)."""
         deadline = time.monotonic() + timeout
         while True:
             status, data = self.json(f"/api/runs/{job_id}", headers=headers)
             assert status == 200, data
-            if data["status"] in ("done", "failed") or time.monotonic() > deadline:
+            if data["status"] in ("done", "failed", "cancelled") or time.monotonic() > deadline:
                 return data
             time.sleep(0.5)
 

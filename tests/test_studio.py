@@ -107,6 +107,17 @@ def test_paired_members_give_intervals_around_the_difference(server, folder):
     assert head["ci90_low"] < head["ci90_high"], "two pairs that differ give an interval of some width"
 
 
+def test_a_sessions_new_request_cancels_its_waiting_one_and_says_so(server, folder):
+    text = (folder / "tiny.yaml").read_text(encoding="utf-8")
+    session = {"Cookie": "vv_session=impatient"}
+    ids = [server.json("/api/runs", {"scenario_yaml": text, "seed": seed}, headers=session)[1]["id"] for seed in (11, 12, 13)]
+    last = server.finished(ids[2], headers=session)
+    assert last["status"] == "done" and last["seed"] == 13
+    status, middle = server.json(f"/api/runs/{ids[1]}", headers=session)
+    assert status == 200 and middle["status"] == "cancelled" and "newer request" in middle["message"]
+    assert server.finished(ids[0], headers=session)["status"] in ("done", "cancelled")
+
+
 def test_off_loopback_every_request_needs_the_printed_token(folder):
     server = Server(folder, "tiny.yaml", "--host", "0.0.0.0")
     try:

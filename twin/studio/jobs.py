@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import queue
 import secrets
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,7 +31,8 @@ from ..studies.seeds import MemberSpec, member_seeds
 from .figures import figures
 
 MAX_QUEUE = 4
-"""Runs waiting at most; one more request is refused (HTTP 503) rather than piling up work."""
+"""Runs waiting at most; one more request is refused (HTTP 503) rather than piling up work. A session's new request
+cancels its own waiting one (the page only wants the latest); a running run always finishes, and is cached."""
 
 KEPT_RESULTS = 12
 """Simulated runs kept in memory (for difference maps and member tables); older ones are simulated again if needed."""
@@ -52,7 +52,7 @@ class Job:
     seed: int
     members: int
     yaml: str
-    status: str = "queued"  # queued, running, done, failed
+    status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     total: int = 1
     message: str = ""
@@ -95,8 +95,9 @@ class Studio:
     jobs: dict[str, Job] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._queue: queue.Queue[Job] = queue.Queue(MAX_QUEUE)
         self._lock = threading.Lock()
+        self._pending: deque[Job] = deque()
+        self._wake = threading.Condition(self._lock)
         self._done: dict[str, _Done] = {}
         self._folders: dict[str, Path] = {}
         self._results: OrderedDict[str, RunResult] = OrderedDict()
@@ -112,10 +113,13 @@ class Studio:
                 job.status, job.done, job.cached = "done", job.total, True
                 job.figures, job.folder, job.reference, job.difference = done.figures, done.folder, done.reference, done.difference
             else:
-                try:
-                    self._queue.put_nowait(job)
-                except queue.Full:
-                    raise Busy(f"{MAX_QUEUE} runs are already waiting; try again when one has finished") from None
+                for older in [older for older in self._pending if older.session == session]:  # a newer request replaces it
+                    older.status, older.message = "cancelled", "cancelled: a newer request of this session replaced it"
+                    self._pending.remove(older)
+                if len(self._pending) >= MAX_QUEUE:
+                    raise Busy(f"{MAX_QUEUE} runs are already waiting; try again when one has finished")
+                self._pending.append(job)
+                self._wake.notify()
             self.jobs[job.id] = job
         return job
 
@@ -143,8 +147,11 @@ class Studio:
     def _work(self) -> None:
         """The worker: one job at a time, in the order they came."""
         while True:
-            job = self._queue.get()
-            job.status = "running"
+            with self._wake:
+                while not self._pending:
+                    self._wake.wait()
+                job = self._pending.popleft()
+                job.status = "running"
             try:
                 self._run(job)
                 job.status = "done"

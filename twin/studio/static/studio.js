@@ -8,7 +8,7 @@ const TEXT = {
     unit: 'unit', range: 'range', run: 'Run', save: 'Save scenario', export: 'Export', 'view-scenario': 'Scenario', 'view-baseline': 'Baseline',
     'view-difference': 'Difference', targets: '2027 targets', headline: 'Against the baseline', spend: 'Spend by lever', on: 'on',
     metric: 'figure', scen: 'scenario', base: 'baseline', diff: 'difference', interval: '90% paired interval', checking: 'checking…',
-    ready: 'ready to run', queued: 'queued', running: 'running', done: 'done', cached: 'done (from the cache)', failed: 'failed',
+    ready: 'ready to run', queued: 'queued', running: 'running', done: 'done', cached: 'done (from the cache)', failed: 'failed', cancelled: 'cancelled',
     perYuan: 'Core revenue difference per yuan of extra spend', noSpend: 'No extra spend: revenue per yuan is undefined',
     revenue_cny: 'core revenue (亿元)', total_scale_cny: 'total scale (亿元)', firms: 'firms', leaders_100bn: '千亿 firms', remove: 'remove',
     lang: '中文', grade: 'evidence'},
@@ -17,7 +17,7 @@ const TEXT = {
     unit: '单位', range: '范围', run: '运行', save: '保存情景', export: '导出', 'view-scenario': '情景', 'view-baseline': '基准',
     'view-difference': '差值', targets: '2027 目标', headline: '与基准相比', spend: '各项政策支出', on: '启用',
     metric: '指标', scen: '情景', base: '基准', diff: '差值', interval: '配对 90% 区间', checking: '校验中…',
-    ready: '可以运行', queued: '排队中', running: '运行中', done: '完成', cached: '完成（缓存）', failed: '失败',
+    ready: '可以运行', queued: '排队中', running: '运行中', done: '完成', cached: '完成（缓存）', failed: '失败', cancelled: '已取消',
     perYuan: '每元新增支出带来的核心营收差值', noSpend: '无新增支出：每元营收无定义',
     revenue_cny: '核心营收（亿元）', total_scale_cny: '总规模（亿元）', firms: '企业数', leaders_100bn: '千亿级企业', remove: '删除',
     lang: 'English', grade: '证据等级'},
@@ -186,7 +186,7 @@ async function poll(id) {
   $('progress').value = data.progress;
   $('status').textContent = `${t(data.status === 'done' && data.cached ? 'cached' : data.status)} ${data.message || ''}`;
   if (data.status === 'done') { shown(data); $('run').disabled = !state.valid; return; }
-  if (data.status === 'failed') { $('run').disabled = !state.valid; return; }
+  if (data.status === 'failed' || data.status === 'cancelled') { $('run').disabled = !state.valid; return; }
   setTimeout(() => poll(id), 400);
 }
 
