@@ -3,8 +3,10 @@ read the figures, check them against the command line, see a one-line error, kee
 
 from __future__ import annotations
 
+import io
 import re
 
+import pandas as pd
 import pytest
 from studio_helpers import Server, cli_metrics, tiny_city
 
@@ -73,7 +75,11 @@ def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder
         page.click("#save")
     download.value.save_as(folder / "saved.yaml")
     studio_bytes = server.call(f"/api/runs/{run_id}/metrics.csv", headers=first.cookie())[1]
-    assert cli_metrics(folder, folder / "saved.yaml", None) == studio_bytes
+    cli_bytes = cli_metrics(folder, folder / "saved.yaml", None)
+    assert cli_bytes == studio_bytes
+    metrics = pd.read_csv(io.BytesIO(cli_bytes), encoding="utf-8-sig")  # and the page shows the command line's figure
+    revenue = metrics[(metrics["level"] == "city") & (metrics["metric"] == "revenue_cny") & (metrics["year"] == 2024)]["value"].item()
+    assert shown.nth(1).inner_text() == f"{revenue / 1e8:,.1f}"
     # a bad value gets the command line's one-line error beside its control, and nothing can run
     end_year = page.locator('[data-path="lever.1.end_year"]')
     end_year.fill("soon")
