@@ -156,3 +156,5 @@ def test_the_page_and_its_files_carry_the_content_security_policy(server):
             policy = response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in policy and "script-src 'self'" in policy and "http" not in policy
     assert server.call("/static/../../pyproject.toml")[0] == 404
+    assert server.call("/api/scenarios", headers={"Host": "rebound.example:80"})[0] == 403, "DNS rebinding"
+    assert server.call("/api/scenarios", headers={"Host": "localhost"})[0] == 200

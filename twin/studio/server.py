@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
         if name == "export.zip":
             return self._send(200, _zipped(job.folder), "application/zip", download=f"{job.spec.name}_seed{job.seed}.zip")
         view = {"scenario": job.folder / "map.html", "baseline": job.reference / "map.html", "difference": job.difference}
-        return self._send(200, view[match.group(3)].read_bytes(), "text/html; charset=utf-8")
+        return self._send(200, view[match.group(3)].read_bytes(), "text/html; charset=utf-8", csp=False)  # the map's own, inside
 
     def do_POST(self) -> None:
         """Check or queue a run."""
@@ -141,7 +141,11 @@ class Handler(BaseHTTPRequestHandler):
         """True when no token is needed or the request carries it; else answer 403."""
         token = self.server.token
         if token is None:
-            return True
+            host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
+            if is_loopback(host):
+                return True
+            self._json(403, {"error": "this studio answers only requests addressed to 127.0.0.1 or localhost"})
+            return False  # a page elsewhere cannot reach it through a name that resolves to loopback (DNS rebinding)
         given = [parse_qs(urlsplit(self.path).query).get("token", [""])[0], self._cookie("vv_token"),
                  self.headers.get("Authorization", "").removeprefix("Bearer ")]
         if any(hmac.compare_digest(value.encode(), token.encode()) for value in given if value):
@@ -177,14 +181,15 @@ class Handler(BaseHTTPRequestHandler):
         """A JSON answer."""
         self._send(status, json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8"), "application/json; charset=utf-8")
 
-    def _send(self, status: int, body: bytes, kind: str, *, download: str | None = None, cookies: list[str] = ()) -> None:
-        """An answer with the studio's security headers."""
+    def _send(self, status: int, body: bytes, kind: str, *, download: str | None = None, cookies: list[str] = (),
+              csp: bool = True) -> None:
+        """An answer with the studio's security headers (a map page carries its own, stricter policy)."""
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
-        if not kind.startswith("text/html") or "map" not in self.path:
+        if csp:
             self.send_header("Content-Security-Policy", PAGE_CSP)
         if download:
             self.send_header("Content-Disposition", f'attachment; filename="{download}"')
