@@ -96,6 +96,15 @@ def test_a_run_is_the_command_lines_run_paired_with_the_baseline_and_cached(serv
     assert zipfile.ZipFile(io.BytesIO(raw)).read("metrics.csv") == studio_bytes
 
 
+def test_a_scenario_with_the_baselines_levers_is_its_own_baseline_run_once(server, folder):
+    status, data = server.json("/api/runs", {"scenario_yaml": (folder / "tiny.yaml").read_text(encoding="utf-8"), "seed": 5})
+    assert status == 202
+    done = server.finished(data["id"])
+    assert done["status"] == "done" and all(row["difference"] == 0 for row in done["figures"]["headline"])
+    maps = [server.call(f"/api/runs/{data['id']}/map/{view}.html")[1] for view in ("scenario", "baseline")]
+    assert maps[0] == maps[1] and b"Content-Security-Policy" in maps[0], "one run, one folder, shown as both"
+
+
 def test_paired_members_give_intervals_around_the_difference(server, folder):
     text = _without_vouchers(folder)
     status, data = server.json("/api/runs", {"scenario_yaml": text, "seed": 3, "members": 2})

@@ -100,6 +100,7 @@ class Studio:
         self._wake = threading.Condition(self._lock)
         self._done: dict[str, _Done] = {}
         self._folders: dict[str, Path] = {}
+        self._cities: dict[str, str] = {}  # a run's key without its name, title and description -> its key
         self._results: OrderedDict[str, RunResult] = OrderedDict()
         self.warming = True
         threading.Thread(target=self._work, name="studio-runs", daemon=True).start()
@@ -173,8 +174,8 @@ class Studio:
         months = (job.spec.years.end - job.spec.years.start) * 12
         job.total = months * (2 + 2 * (job.members if job.members > 1 else 0))
         job.message = "warming the compiled kernels (first run only)" if self.warming else ""
-        scenario_run = self._written(job, job.spec)
-        reference_run = self._written(job, reference)
+        scenario_run, folder = self._written(job, job.spec)
+        reference_run, reference_folder = self._written(job, reference, same_city=True)
         difference = self.workdir / "maps" / f"{key}.html"
         difference.parent.mkdir(parents=True, exist_ok=True)
         write_map(difference, scenario_run, reference_run)
@@ -185,25 +186,29 @@ class Studio:
             b = [self._simulated(job, member.run_spec(job.spec, s), s) for s in seeds]
         else:
             a, b = [reference_run], [scenario_run]
-        done = _Done(figures(Comparison(a, b, comparison_table(a, b)), scenario_run), self._folders[_hash(job.spec, job.seed)],
-                     self._folders[_hash(reference, job.seed)], difference)
+        done = _Done(figures(Comparison(a, b, comparison_table(a, b)), scenario_run), folder, reference_folder, difference)
         with self._lock:
             self._done[key] = done
         job.figures, job.folder, job.reference, job.difference = done.figures, done.folder, done.reference, done.difference
         job.message = ""
 
-    def _written(self, job: Job, spec: Scenario) -> RunResult:
-        """A run written through the command line's path into the work area, once per resolved scenario and seed."""
+    def _written(self, job: Job, spec: Scenario, *, same_city: bool = False) -> tuple[RunResult, Path]:
+        """A run and its folder, written through the command line's path into the work area once per resolved
+        scenario and seed. With ``same_city`` (the reference) a kept run that differs only in its name, title and
+        description serves instead: the start scenario with the baseline's levers is its own reference, run once."""
         key = _hash(spec, job.seed)
+        twin = self._cities.get(_hash(_unnamed(spec), job.seed)) if same_city else None
+        key = twin if twin in self._results and twin in self._folders else key
         if key in self._results and key in self._folders:
             job.done += (spec.years.end - spec.years.start) * 12
             self._results.move_to_end(key)
-            return self._results[key]
+            return self._results[key], self._folders[key]
         folder = self.workdir / "runs" / key
         start = job.done
         result = run_and_write(spec, job.seed, folder, progress=lambda done, total: setattr(job, "done", start + done))
         self._folders[key] = folder
-        return self._keep(key, result)
+        self._cities[_hash(_unnamed(spec), job.seed)] = key
+        return self._keep(key, result), folder
 
     def _simulated(self, job: Job, spec: Scenario, seed: int) -> RunResult:
         """A member run, simulated once per resolved scenario and seed and kept without its snapshots."""
@@ -221,6 +226,11 @@ class Studio:
         while len(self._results) > KEPT_RESULTS:
             self._results.popitem(last=False)
         return result
+
+
+def _unnamed(spec: Scenario) -> Scenario:
+    """The scenario without what only labels it (name, title, description): what its figures depend on."""
+    return spec.model_copy(update={"name": "_", "title": scenarios.Title(), "description": ""})
 
 
 def _hash(spec: Scenario, *more: object) -> str:
