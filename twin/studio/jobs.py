@@ -153,14 +153,16 @@ class Studio:
                     self._wake.wait()
                 job = self._pending.popleft()
                 job.status = "running"
+            status = "failed"
             try:
                 self._run(job)
-                job.status = "done"
+                status = "done"
             except Exception as exc:  # noqa: BLE001 -- a failed run is reported on its job; the studio keeps serving
-                job.status, job.message = "failed", f"{type(exc).__name__}: {exc}"
+                job.message = f"{type(exc).__name__}: {exc}"
             finally:
                 self.warming = False
                 job.done = job.total
+                job.status = status  # last: a poller that sees "done" sees the figures and full progress
 
     def _run(self, job: Job) -> None:
         """Run (or take from the cache) the scenario and its reference on the seed, and the member pairs."""
