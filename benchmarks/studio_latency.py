@@ -9,12 +9,13 @@ scenario with its first lever switched off; the baseline of the seed is cached),
 ``toggle_back`` (the first request again, from the cache). ``--scale`` below 1
 runs a smaller city (params.scale).
 
-Measured 4 December 2026 on the 2-core machine while it was NOT quiet (load average about 11, other
-jobs running), full scale, baseline, seed 1: start 7.6 s, first 172.9 s (kernels warm, scenario and
-baseline run and written), what-if (compute_vouchers off) 50.0 s, toggle back 0.08 s. Of a full-scale
-run under that load, the engine took 36-65 s; layers 2.0 s, map.html 0.7 s, firms.parquet 0.5 s,
-the difference map 0.5 s, metrics.csv and density.tif under 0.1 s: the time is the engine's, not
-synthesis or writing. The 10 s goal needs a quiet machine to judge.
+Measured 4 December 2026 on the 2-core machine, full scale, baseline, seed 1, kernels already in
+numba's on-disk cache. Quiet (load average about 1.5): start 1.9 s, first 5.4 s (the baseline is its own
+reference: one run, written), what-if (compute_vouchers off, baseline cached) 4.5 s, toggle back 0.05 s.
+Busy (load average 5-11, other jobs running): start 2.5-7.6 s, first 34-173 s, what-if 18-50 s, toggle
+back under 0.1 s. Of a quiet full-scale run, the engine takes 4.5 s (setup 0.9), layers 0.6 s, map.html
+0.3 s, firms.parquet 0.2 s, the difference map 0.2 s, metrics.csv and density.tif under 0.05 s: the time
+is the engine's, not synthesis or writing.
 """
 
 from __future__ import annotations
