@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from twin import cli
-from twin.outputs import maps
+from twin.outputs import maps, writer
 from twin.outputs.maps import names, payload
 from twin.outputs.writer import write_comparison
 from twin.policy import scenario
@@ -209,7 +209,7 @@ def test_frames_writes_one_slide_per_year_and_an_animation(browser, tmp_path):
 
 def test_png_without_the_browser_fails_before_any_work_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(maps, "CHROMIUM", tmp_path / "no-chromium")
-    monkeypatch.setattr(cli, "simulate", lambda *a, **k: pytest.fail("simulated although --png cannot be rendered"))
+    monkeypatch.setattr(writer, "simulate", lambda *a, **k: pytest.fail("simulated although --png cannot be rendered"))
     for flag in ("--png", "--frames"):
         assert cli.main([str(_tiny_file(tmp_path)), flag, "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err

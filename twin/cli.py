@@ -15,16 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import layers
 from layers import InputError, escape
 
 from .engine.values import seed_problem
-from .outputs.folder import atomic_folder, check_target
+from .outputs.folder import check_target
 from .outputs.summary import report, run_summary
-from .outputs.writer import write_run
+from .outputs.writer import run_and_write
 from .policy import scenario as scenarios
 from .policy.resources import check_resources, physical_memory
-from .simulation.run import RunResult, simulate
+from .simulation.run import RunResult
 
 if TYPE_CHECKING:
     from .studies.seeds import MemberSpec
@@ -83,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
     parser.add_argument("--from-manifest", type=Path, metavar="MANIFEST", help="rerun the single run an earlier manifest.json records, "
                                                                               "byte for byte, after checking its inputs are unchanged (default --out: out/<name>_rerun)")
+    studio = parser.add_argument_group("studio (a local what-if page; README: The studio)")
+    studio.add_argument("--studio", action="store_true", help="serve the what-if studio for SCENARIO and print its URL")
+    studio.add_argument("--port", type=int, default=8765, help="--studio: port (default 8765; 0 picks a free one)")
+    studio.add_argument("--host", default="127.0.0.1", help="--studio: address (default 127.0.0.1; any other needs the printed token)")
+    studio.add_argument("--no-browser", action="store_true", help="--studio: do not open a browser")
     group = parser.add_argument_group("ensembles (Dask)")
     group.add_argument("--ensemble", type=int, metavar="N", help="run N members with independent seeds")
     group.add_argument("--workers", type=int, default=2, help="local Dask worker processes (default 2)")
@@ -138,6 +142,12 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     """Load, check, simulate and write, in that order, so bad input fails before any work."""
+    if args.studio:
+        from .studio import serve
+
+        if args.from_manifest or args.compare or args.ensemble or args.attribute or args.seek or args.out or args.png or args.frames:
+            raise InputError("arguments", "--studio", "serves the studio alone (SCENARIO, --port, --host, --no-browser only)")
+        return serve(None if args.scenario == str(scenarios.BASELINE) else args.scenario, args.host, args.port, not args.no_browser)
     if args.from_manifest:
         return _rerun(args)
     spec = scenarios.load(args.scenario)
@@ -188,12 +198,9 @@ def _rerun(args: argparse.Namespace) -> int:
 
 def _run_and_write(spec: scenarios.Scenario, seed: int | None, out: Path, *, firm_years: list[int] | None, png: bool,
                    lang: str, frames: bool, quiet: bool) -> RunResult:
-    """Simulate one run and write its folder whole: the one run path of a plain run and of --from-manifest."""
-    stack = layers.load(**spec.layer_arguments())
-    result = _simulate(spec, seed, stack, firm_years, quiet)
-    with atomic_folder(out) as folder:
-        write_run(result, folder, png=png, lang=lang, frames=frames)
-    return result
+    """One run written whole (:func:`run_and_write`), with a progress bar on a terminal."""
+    with _progress(spec, quiet) as tick:
+        return run_and_write(spec, seed, out, firm_years=firm_years, png=png, lang=lang, frames=frames, progress=tick)
 
 
 def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario) -> int:
@@ -240,6 +247,8 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
     for year in args.firm_years or ():
         if not spec.years.start <= year <= spec.years.end:
             raise InputError("arguments", "--firm-years", f"{year} is outside the scenario's years {spec.years.start}-{spec.years.end}")
+    if args.no_browser or args.host != "127.0.0.1" or args.port != 8765:
+        raise InputError("arguments", "--port/--host/--no-browser", "go with --studio")
     if (args.sweep or args.resume or args.scheduler) and not (args.ensemble or args.attribute or args.seek):
         raise InputError("arguments", "--sweep/--resume/--scheduler", "go with --ensemble N")
     if args.frames and (args.compare or args.ensemble or args.attribute or args.seek):
@@ -323,12 +332,6 @@ def _sweep(items: list[str]) -> dict[str, list[float]]:
             raise InputError("arguments", "--sweep", f"expected NAME=V1,V2,... with numbers, got {item!r}")
         sweep[name.strip()] = [int(v) if v.is_integer() and "." not in values else v for v in parsed]
     return sweep
-
-
-def _simulate(spec: scenarios.Scenario, seed: int | None, stack: layers.LayerStack, firm_years, quiet: bool) -> RunResult:
-    """Run with a progress bar on a terminal."""
-    with _progress(spec, quiet) as tick:
-        return simulate(spec, seed, stack=stack, firm_years=firm_years, progress=tick)
 
 
 class _progress:

@@ -6,14 +6,30 @@ which is renamed into place only when complete.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from ..simulation.run import RunResult
+import layers
+
+from ..policy.scenario import Scenario
+from ..simulation.run import RunResult, simulate
+from .folder import atomic_folder
 from .manifest import manifest, result_record, write_manifest
 from .rasters import write_density
 from .tables import write_csv, write_firms
+
+
+def run_and_write(spec: Scenario, seed: int | None, out: Path, *, firm_years: Iterable[int] | None = None, png: bool = False,
+                  lang: str = "zh", frames: bool = False, progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Simulate one run and write its folder ``out`` whole: the one run path of a plain run, of --from-manifest
+    and of the studio, so each writes the same bytes for the same scenario and seed."""
+    stack = layers.load(**spec.layer_arguments())
+    result = simulate(spec, seed, stack=stack, firm_years=firm_years, progress=progress)
+    with atomic_folder(out) as folder:
+        write_run(result, folder, png=png, lang=lang, frames=frames)
+    return result
 
 
 def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh", frames: bool = False) -> None:

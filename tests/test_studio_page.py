@@ -1,0 +1,100 @@
+"""The studio page in real headless Chromium with every request off localhost blocked: switch a lever off, run,
+read the figures, check them against the command line, see a one-line error, keep sessions apart, save the scenario."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import pytest
+from studio_helpers import Server, cli_metrics, tiny_city
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("studio_page")
+    tiny_city(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    server = Server(folder, "tiny.yaml")
+    yield server
+    server.stop()
+
+
+class Session:
+    """A browser context (its own cookies) on the studio, recording every request that tried to leave it."""
+
+    def __init__(self, browser, server: Server) -> None:
+        self.left: list[str] = []
+        self.errors: list[str] = []
+        self.context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+        self.context.route("**/*", self._route(server.base))
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.goto(server.url)
+        expect(self.page.locator("#run")).to_be_enabled(timeout=60_000)
+
+    def _route(self, base: str):
+        def route(route) -> None:
+            if route.request.url.startswith((base + "/", "data:", "blob:", "about:")):
+                route.continue_()
+            else:
+                self.left.append(route.request.url)
+                route.abort()
+        return route
+
+    def cookie(self) -> dict:
+        """The session's cookie, for asking the API as this browser."""
+        return {"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in self.context.cookies())}
+
+
+def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder):
+    first = Session(browser, server)
+    page = first.page
+    page.locator('[data-lever-on="0"]').uncheck()  # compute_vouchers
+    expect(page.locator("#run")).to_be_enabled(timeout=60_000)
+    page.click("#run")
+    expect(page.locator("#status")).to_have_text(re.compile("^done"), timeout=600_000)
+    run_id = page.locator("#save").get_attribute("href").split("/")[3]
+    status, data = server.json(f"/api/runs/{run_id}", headers=first.cookie())
+    assert status == 200
+    head = {row["metric"]: row for row in data["figures"]["headline"]}
+    shown = page.locator('#headline tr[data-metric="revenue_cny"] td')
+    assert shown.nth(1).inner_text() == f"{head['revenue_cny']['scenario'] / 1e8:,.1f}"
+    assert shown.nth(2).inner_text() == f"{head['revenue_cny']['baseline'] / 1e8:,.1f}"
+    assert "compute_vouchers" not in page.locator("#spend").inner_text()
+    expect(page.frame_locator("#map").locator("#year-slider")).to_be_attached(timeout=60_000)
+    # "Save scenario" gives a YAML that run_scenario.py, alone, runs to the studio's bytes
+    with page.expect_download() as download:
+        page.click("#save")
+    download.value.save_as(folder / "saved.yaml")
+    studio_bytes = server.call(f"/api/runs/{run_id}/metrics.csv", headers=first.cookie())[1]
+    cli_bytes = cli_metrics(folder, folder / "saved.yaml", None)
+    assert cli_bytes == studio_bytes
+    metrics = pd.read_csv(io.BytesIO(cli_bytes), encoding="utf-8-sig")  # and the page shows the command line's figure
+    revenue = metrics[(metrics["level"] == "city") & (metrics["metric"] == "revenue_cny") & (metrics["year"] == 2024)]["value"].item()
+    assert shown.nth(1).inner_text() == f"{revenue / 1e8:,.1f}"
+    # a bad value gets the command line's one-line error beside its control, and nothing can run
+    end_year = page.locator('[data-path="lever.1.end_year"]')
+    end_year.fill("soon")
+    end_year.dispatch_event("change")
+    expect(page.locator('[data-error-for="lever.1"]')).to_have_text(
+        re.compile(r"^error: studio\.yaml: levers\.0\.end_year: .+"), timeout=30_000)  # lever 0 is off: it is the first posted
+    expect(page.locator("#run")).to_be_disabled()
+    # a second browser session sees neither the run nor its figures
+    second = Session(browser, server)
+    assert server.json(f"/api/runs/{run_id}", headers=second.cookie())[0] == 404
+    assert second.page.locator("#headline").inner_text() == ""
+    # the English/Chinese switch
+    page.click("#lang")
+    expect(page.locator("h1")).to_have_text("情景工作室")
+    assert first.left == [] and second.left == [], "no request may leave localhost"
+    assert first.errors == [] and second.errors == []
+    first.context.close()
+    second.context.close()
