@@ -153,7 +153,7 @@ def test_every_lever_reports_its_spend_each_year(stack):
     vouchers = spec.levers[0].budget_cny_per_year * CITY["scale"]
     assert spend[2024, "compute_vouchers#0"] == pytest.approx(vouchers)  # claims exceed ¥50 M: the budget binds
     pflops = {site.year: site.pflops for site in spec.levers[3].sites}
-    assert spend[2025, "compute_buildout#3"] == pytest.approx(pflops[2025] * spec.levers[3].cost_cny_per_pflops * CITY["scale"])
+    assert spend[2025, "compute_buildout#0"] == pytest.approx(pflops[2025] * spec.levers[3].cost_cny_per_pflops * CITY["scale"])
     assert (spend >= 0).all()
 
 

@@ -6,9 +6,9 @@ member seeds, on Dask with resume, and writes ``out/<name>_attribution/``:
 
 ``attribution.csv``
     Tidy: ``scenario, seed, members, lever, year, metric, zone, district,
-    track, value, low, high, se_sampling``. ``lever`` is ``kind#i`` (its
-    position in the scenario's lever list, then `` title`` where the lever has
-    one), or ``all``: the scenario minus the same scenario with no levers on
+    track, value, low, high, se_sampling``. ``lever`` is the lever's label
+    (:func:`twin.policy.hook.lever_labels`, as ``levers_set`` takes it), then `` title`` where the lever has
+    one, or ``all``: the scenario minus the same scenario with no levers on
     the same seeds. ``value`` is the mean over the members of each member's
     Shapley value; ``low``/``high`` a 90% t interval of that mean over the
     members (paired: every subset ran the same seeds); ``se_sampling`` the
@@ -50,6 +50,7 @@ from ..outputs.folder import atomic_folder, check_target
 from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note, report, scale_note, yi
 from ..outputs.tables import write_csv
+from ..policy.hook import lever_labels
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
 from .seeds import MemberSpec
@@ -63,11 +64,11 @@ RESUMABLE = "members/fingerprint.json"
 
 
 def lever_label(spec: Scenario, i: int) -> str:
-    """``kind#i``, then the lever's title where it has one."""
+    """The lever's label (:func:`twin.policy.hook.lever_labels`), then its title where it has one."""
     lever = spec.levers[i]
     title = getattr(lever, "title", None)
     text = (getattr(title, "en", "") or getattr(title, "zh", "")) if title is not None and not isinstance(title, str) else title
-    return f"{lever.kind}#{i}" + (f" {text}" if text else "")
+    return lever_labels(spec.levers)[i] + (f" {text}" if text else "")
 
 
 def coalitions(levers: int, seed: int) -> tuple[list[tuple[int, ...]], list[list[int]] | None]:
@@ -166,7 +167,7 @@ def _table(spec: Scenario, seed: int, members: int, panel: Panel, subsets: list[
     table = table[["scenario", "seed", "members", "lever", "year", "metric", "zone", "district", "track", "value", "low", "high", "se_sampling"]]
     year = judged_year(spec)
     full = subsets.index(tuple(range(k)))
-    costs = {label: spend(panel, full, f"{lever.kind}#{i}", year) for i, (label, lever) in enumerate(zip(labels, spec.levers))}
+    costs = {label: spend(panel, full, short, year) for label, short in zip(labels, lever_labels(spec.levers))}
     return table, costs
 
 

@@ -60,7 +60,7 @@ class Panel:
 
     def spend(self, variant: int, year: int, lever: str | None = None) -> np.ndarray | None:
         """Per member, the public spend to ``year`` from the ``level=lever, metric=spend_cny`` rows
-        (of one lever label ``kind#i``, or of all); ``None`` when the runs report no spend rows."""
+        (of one lever label ``kind#n``, or of all); ``None`` when the runs report no spend rows."""
         rows = self.values[variant]
         picked = [[v for k, v in r.items() if k[1] == "lever" and k[2] == "spend_cny" and int(k[0]) <= year
                    and (lever is None or k[6] == lever)] for r in rows]

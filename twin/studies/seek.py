@@ -45,6 +45,7 @@ from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note as summary_note
 from ..outputs.summary import report, yi
 from ..outputs.tables import write_csv
+from ..policy.hook import lever_labels
 from ..policy.scenario import Scenario
 from ..policy.seek import MONEY_FIELDS, SeekLever
 from .cluster import dask_client
@@ -89,9 +90,9 @@ def suggest(trial: Any, spec: Scenario, entries: list[SeekLever]) -> tuple[Scena
     levers = list(spec.levers)
     chosen: dict[str, Any] = {}
     off = set()
+    labels = lever_labels(spec.levers)
     for entry in entries:
-        lever = levers[entry.lever]
-        prefix = f"{lever.kind}#{entry.lever}"
+        lever, prefix = levers[entry.lever], labels[entry.lever]
         update: dict[str, Any] = {}
         if entry.optional:
             chosen[f"{prefix}.on"] = trial.suggest_categorical(f"{prefix}.on", [True, False])
