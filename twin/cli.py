@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -19,6 +19,7 @@ import layers
 from layers import InputError, escape
 
 from .engine.values import seed_problem
+from .outputs import progress
 from .outputs.folder import atomic_folder, check_target
 from .outputs.summary import report, run_summary
 from .outputs.writer import write_run
@@ -107,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(scenarios.json_schema(), ensure_ascii=False, indent=2))
         return 0
     try:
-        return _run(args)
+        with progress.reporting(quiet=args.quiet):
+            return _run(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -189,8 +191,10 @@ def _rerun(args: argparse.Namespace) -> int:
 def _run_and_write(spec: scenarios.Scenario, seed: int | None, out: Path, *, firm_years: list[int] | None, png: bool,
                    lang: str, frames: bool, quiet: bool) -> RunResult:
     """Simulate one run and write its folder whole: the one run path of a plain run and of --from-manifest."""
+    progress.stage(f"{spec.name}: loading the layers")
     stack = layers.load(**spec.layer_arguments())
-    result = _simulate(spec, seed, stack, firm_years, quiet)
+    with progress.months(spec.name, spec.years.start, spec.years.end) as tick:
+        result = simulate(spec, seed, stack=stack, firm_years=firm_years, progress=tick)
     with atomic_folder(out) as folder:
         write_run(result, folder, png=png, lang=lang, frames=frames)
     return result
@@ -323,29 +327,3 @@ def _sweep(items: list[str]) -> dict[str, list[float]]:
             raise InputError("arguments", "--sweep", f"expected NAME=V1,V2,... with numbers, got {item!r}")
         sweep[name.strip()] = [int(v) if v.is_integer() and "." not in values else v for v in parsed]
     return sweep
-
-
-def _simulate(spec: scenarios.Scenario, seed: int | None, stack: layers.LayerStack, firm_years, quiet: bool) -> RunResult:
-    """Run with a progress bar on a terminal."""
-    with _progress(spec, quiet) as tick:
-        return simulate(spec, seed, stack=stack, firm_years=firm_years, progress=tick)
-
-
-class _progress:
-    """A tqdm bar over the months, shown only on a terminal and without --quiet."""
-
-    def __init__(self, spec: scenarios.Scenario, quiet: bool) -> None:
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=(spec.years.end - spec.years.start) * 12, desc=spec.name, unit="month", file=sys.stderr)
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        if self.bar is None:
-            return None
-        return lambda done, total: self.bar.update(done - self.bar.n)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()

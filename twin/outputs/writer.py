@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..simulation.run import RunResult
+from . import progress
 from .manifest import manifest, result_record, write_manifest
 from .rasters import write_density
 from .tables import write_csv, write_firms
@@ -19,6 +20,7 @@ from .tables import write_csv, write_firms
 def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh", frames: bool = False) -> None:
     """Write every output of one run into ``folder`` (a temporary folder from :func:`atomic_folder`), the
     manifest last, since it lists every file written before it."""
+    progress.stage(f"writing metrics.csv, firms.parquet, density.tif and map.html to {folder.name}")
     write_csv(result.metrics, folder / "metrics.csv")
     write_firms(result, folder / "firms.parquet")
     write_density(result, folder / "density.tif")
@@ -26,6 +28,7 @@ def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str =
     if frames:
         from .frames import write_frames
 
+        progress.stage(f"rendering one {lang} slide per year and map_{lang}.gif (headless Chromium)")
         write_frames(folder / "map.html", folder, lang)
     firm_years = [snap.year for snap in result.years if snap.firms is not None]
     options = {"png": png, "lang": lang, "firm_years": firm_years, "frames": frames}
@@ -35,6 +38,7 @@ def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str =
 def write_comparison(a: list[RunResult], b: list[RunResult], table: pd.DataFrame, folder: Path, *, png: bool = False,
                      lang: str = "zh") -> None:
     """The paired table (comparison.csv) and the map of B − A, shaded where the pairs agree on the sign."""
+    progress.stage("writing comparison.csv and the comparison map")
     write_csv(table, folder / "comparison.csv")
     _write_map(folder, b[0], a[0], png, lang, pairs=list(zip(b, a)))
 
@@ -46,4 +50,5 @@ def _write_map(folder: Path, result: RunResult, other: RunResult | None, png: bo
 
     maps.write_map(folder / "map.html", result, other, pairs=pairs, lang=lang)
     if png:
+        progress.stage("rendering map_zh.png and map_en.png (headless Chromium)")
         maps.write_pngs(folder / "map.html", folder)

@@ -25,7 +25,9 @@ import pandas as pd
 
 import layers
 
+from ..outputs import progress
 from ..outputs.folder import atomic_folder
+from ..outputs.progress import Members
 from ..outputs.manifest import manifest, result_record, write_manifest
 from ..outputs.summary import yi
 from ..outputs.tables import comparison_table, write_csv
@@ -64,9 +66,15 @@ def pair_seeds(seed: int, members: int | None) -> list[int]:
 
 def run_pair(spec_a: Scenario, spec_b: Scenario, seed: int, firm_years=None) -> tuple[RunResult, RunResult]:
     """Both member run specs on one seed, in this process; the layer stacks are dropped so the pair is cheap to ship back."""
+    return tuple(replace(_simulate(spec, seed, firm_years), layers=None) for spec in (spec_a, spec_b))
+
+
+def _simulate(spec: Scenario, seed: int, firm_years) -> RunResult:
+    """One side of a pair, with a bar over its months when the job reports progress (in this process, not on Dask)."""
     from .members import _stack
 
-    return tuple(replace(simulate(spec, seed, stack=_stack(spec), firm_years=firm_years), layers=None) for spec in (spec_a, spec_b))
+    with progress.months(f"{spec.name} (seed {seed})", spec.years.start, spec.years.end) as tick:
+        return simulate(spec, seed, stack=_stack(spec), firm_years=firm_years, progress=tick)
 
 
 def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: int = 2, scheduler: str | None = None,
@@ -81,6 +89,7 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
 
         with dask_client(workers, scheduler) as client:
             futures = client.map(run_pair, *zip(*specs), seeds, firm_years=firm_years, pure=False)
+            _follow(futures, f"{spec_b.name} vs {spec_a.name}")
             pairs = client.gather(futures)
     else:
         pairs = [run_pair(a, b, seed, firm_years) for (a, b), seed in zip(specs, seeds)]
@@ -88,6 +97,19 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
     a = [replace(pa, layers=stacks[spec_a.name]) for pa, _ in pairs]
     b = [replace(pb, layers=stacks[spec_b.name]) for _, pb in pairs]
     return Comparison(a, b, comparison_table(a, b))
+
+
+def _follow(futures: list, name: str) -> None:
+    """Wait for the pairs with the job's bar of members (a pair is a member here)."""
+    from distributed import as_completed
+
+    bar = Members(name, len(futures), 0, quiet=not progress.active())
+    bar.start()
+    try:
+        for done, _ in enumerate(as_completed(futures), 1):
+            bar.update(done, len(futures) - done, len(futures))
+    finally:
+        bar.close()
 
 
 def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members: int | None = None, workers: int = 2,

@@ -88,7 +88,8 @@ from ..outputs.summary import figure, report
 from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
-from .cluster import Progress, dask_client, run_members
+from ..outputs.progress import Members
+from .cluster import dask_client, run_members
 from .members import FINGERPRINT, MEMBERS, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
 from .seeds import MemberSpec, member_seeds, point_label, sweep_points
@@ -151,7 +152,7 @@ def run_ensemble(
                     aggregate.fold(read_member(path, point=p, member=m, seed=seeds[m], **expected))
     resumed = aggregate.done
     todo = [(p, m) for p, m in itertools.product(range(len(points)), range(members)) if not aggregate.seen[p, m]]
-    progress = Progress(spec.name, len(points) * members, resumed, quiet)
+    progress = Members(spec.name, len(points) * members, resumed, quiet)
     execution: dict[str, Any] = {"scheduler": scheduler or "LocalCluster", "workers": workers if not scheduler else None,
                                  "resumed_members": resumed, "run_members": len(todo)}
     with dask_client(workers, scheduler) if todo else contextlib.nullcontext() as client, OutputLock(out, members_dir):
