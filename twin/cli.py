@@ -21,7 +21,7 @@ from layers import InputError, escape
 from .engine.values import seed_problem
 from .outputs import progress
 from .outputs.folder import atomic_folder, check_target
-from .outputs.summary import report, run_summary
+from .outputs.summary import report, run_details, run_summary
 from .outputs.writer import write_run
 from .policy import scenario as scenarios
 from .policy.resources import check_resources, physical_memory
@@ -78,9 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
     parser.add_argument("--png", action="store_true", help="also write map_zh.png and map_en.png of the final year (headless Chromium)")
     parser.add_argument("--frames", action="store_true", help="also write one PNG slide per year (frames/) and an animated GIF (map_<lang>.gif) in --lang (headless Chromium)")
-    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language map.html opens in (default zh; map.html#lang=en also works)")
+    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the terminal summary (zh: 亿元; en: CNY bn) and of map.html (default zh; map.html#lang=en also works)")
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--verbose", action="store_true", help="the summary also says where the parameters come from (provenance)")
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
     parser.add_argument("--from-manifest", type=Path, metavar="MANIFEST", help="rerun the single run an earlier manifest.json records, "
                                                                               "byte for byte, after checking its inputs are unchanged (default --out: out/<name>_rerun)")
@@ -155,12 +156,13 @@ def _run(args: argparse.Namespace) -> int:
         out = check_target(args.out if args.out is not None else default_out(spec, ensemble=True, sweep=args.sweep),
                            allow=("members/fingerprint.json",))
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
-                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args))
+                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args),
+                     lang=args.lang)
         return 0
     out = _out(args, spec)
     result = _run_and_write(spec, args.seed, out, firm_years=args.firm_years, png=args.png, lang=args.lang,
                             frames=args.frames, quiet=args.quiet)
-    report(run_summary(result), out, quiet=args.quiet)
+    report(run_summary(result, args.lang), out, quiet=args.quiet, opens="map.html", details=run_details(result, args.verbose))
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
     return 0
@@ -209,10 +211,10 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
                      workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang,
                      member=member_spec(args))
-    text = compare_summary(result)
+    text = compare_summary(result, args.lang)
     if args.ensemble:
         text += f"\n  intervals count {member_spec(args).uncertainty(spec)}"
-    report(text, out, quiet=args.quiet)
+    report(text, out, quiet=args.quiet, opens="map.html")
     return 0
 
 
@@ -299,7 +301,7 @@ def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
     """--attribute or --seek: delegated to twin.studies (defaults: 2 paired members)."""
     members = args.ensemble or 2
     options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed,
-               "member": member_spec(args)}
+               "member": member_spec(args), "lang": args.lang}
     kind = "attribution" if args.attribute else "seek"
     resumable = "members/fingerprint.json" if args.attribute else "members/batch0000/fingerprint.json"  # an interrupted run's own members
     out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=(resumable,))

@@ -84,7 +84,7 @@ from ..outputs.charts import write_fan_charts
 from ..outputs.folder import atomic_folder, check_target
 from ..outputs.manifest import manifest, run_record, write_json, write_manifest
 from ..outputs.rasters import write_geotiff
-from ..outputs.summary import figure, report
+from ..outputs.summary import figure, report, target_label
 from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
@@ -110,6 +110,7 @@ def run_ensemble(
     quiet: bool = False,
     seed: int | None = None,
     member: MemberSpec = MemberSpec(),
+    lang: str = "zh",
 ) -> None:
     """Run ``members`` seeded members of ``spec`` (at every sweep point) on Dask and write the ensemble outputs.
 
@@ -168,7 +169,7 @@ def run_ensemble(
                 progress.close()
         compute_s = time.perf_counter() - started
         _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s, member)
-    report(summary(spec, root, points, aggregate, member), out, quiet=quiet)
+    report(summary(spec, root, points, aggregate, member, lang), out, quiet=quiet, opens="map.html" if not points[0] else f"map_{point_label(points[0])}.html")
 
 
 def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict],
@@ -256,8 +257,8 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
     )
 
 
-def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec) -> str:
-    """A short account of the ensemble's chances against the 2027 targets, and which uncertainty they count."""
+def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec, lang: str = "zh") -> str:
+    """A short account of the ensemble's chances against the 2027 targets (money in ``lang``'s unit), and which uncertainty they count."""
     lines = []
     for p, point in enumerate(points):
         report = aggregate.target_report(p)
@@ -266,13 +267,13 @@ def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate,
             lines.append(f"{spec.name} ensemble{where}: {report['note']}")
             continue
         lines.append(f"{spec.name} ensemble{where} (N = {aggregate.members}, seed {seed}), {report['year']} against the 2027 targets:")
-        for metric, (target, label) in TARGETS_2027.items():
+        for metric in TARGETS_2027:
             t = report["targets"][metric]
-            median = figure(metric, t["value_p50"])
-            lines.append(f"  {label:<38} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
+            median = figure(metric, t["value_p50"], lang)
+            lines.append(f"  {target_label(metric, lang):<56} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
                          f"{t['probability_ci90'][0]:.0%}-{t['probability_ci90'][1]:.0%}), median {median}")
         a = report["targets"]["all"]
-        lines.append(f"  {'all three':<38} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
+        lines.append(f"  {'all three':<56} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
         if "note" in report:
             lines.append(f"  note: {report['note']}")
     lines.append(f"  intervals count {member.uncertainty(spec)}")
