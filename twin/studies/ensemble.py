@@ -88,7 +88,7 @@ from ..outputs.summary import figure, report, target_label
 from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
-from ..outputs.progress import Members
+from ..outputs.progress import Members, stage
 from .cluster import dask_client, run_members
 from .members import FINGERPRINT, MEMBERS, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
@@ -168,6 +168,7 @@ def run_ensemble(
             finally:
                 progress.close()
         compute_s = time.perf_counter() - started
+        stage("writing ensemble_metrics.csv, targets.json, the probability maps and the fan charts")
         _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s, member)
     report(summary(spec, root, points, aggregate, member, lang), out, quiet=quiet, opens="map.html" if not points[0] else f"map_{point_label(points[0])}.html")
 

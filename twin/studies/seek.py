@@ -40,6 +40,7 @@ from layers import InputError
 
 from ..engine.params import Params
 from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027, judged_targets
+from ..outputs.progress import stage
 from ..outputs.folder import atomic_folder, check_target, write_file
 from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note as summary_note
@@ -171,6 +172,7 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     table["meets_probability"] = table["p_all_targets"] >= probability
     table["pareto"] = pareto_front(table)
     best = pick_best(table)
+    stage("writing pareto.csv, best.yaml and pareto.png")
     _write(out, spec, table, variants[best], probability, note, members, root, member)
     report(summary(spec, table, best, probability, members, note, year, lang) + f"\n  probabilities count {member.uncertainty(spec)}",
            out, quiet=quiet, opens="best.yaml", timing=f"{time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
