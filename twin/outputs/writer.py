@@ -20,7 +20,7 @@ from .tables import write_csv, write_firms
 def write_run(result: RunResult, folder: Path, *, png: bool = False, lang: str = "zh", frames: bool = False) -> None:
     """Write every output of one run into ``folder`` (a temporary folder from :func:`atomic_folder`), the
     manifest last, since it lists every file written before it."""
-    progress.stage(f"writing metrics.csv, firms.parquet, density.tif and map.html to {folder.name}")
+    progress.stage("writing metrics.csv, firms.parquet, density.tif and map.html")
     write_csv(result.metrics, folder / "metrics.csv")
     write_firms(result, folder / "firms.parquet")
     write_density(result, folder / "density.tif")

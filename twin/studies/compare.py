@@ -89,7 +89,7 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
 
         with dask_client(workers, scheduler) as client:
             futures = client.map(run_pair, *zip(*specs), seeds, firm_years=firm_years, pure=False)
-            _follow(futures, f"{spec_b.name} vs {spec_a.name}")
+            _follow(client, futures, f"{spec_b.name} vs {spec_a.name}")
             pairs = client.gather(futures)
     else:
         pairs = [run_pair(a, b, seed, firm_years) for (a, b), seed in zip(specs, seeds)]
@@ -99,14 +99,14 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
     return Comparison(a, b, comparison_table(a, b))
 
 
-def _follow(futures: list, name: str) -> None:
+def _follow(client, futures: list, name: str) -> None:
     """Wait for the pairs with the job's bar of members (a pair is a member here)."""
     from distributed import as_completed
 
     bar = Members(name, len(futures), 0, quiet=not progress.active())
     bar.start()
     try:
-        for done, _ in enumerate(as_completed(futures), 1):
+        for done, _ in enumerate(as_completed(futures, loop=client.loop), 1):
             bar.update(done, len(futures) - done, len(futures))
     finally:
         bar.close()
