@@ -20,7 +20,7 @@ from .manifest import target_status
 from .provenance import provenance_lines
 
 YI = 1e8
-"""CNY in one 亿元 (100 million yuan), the unit every summary reports money in."""
+"""CNY in one 亿元 (100 million yuan), the unit of the Chinese summaries (the English ones use CNY bn, :func:`money`)."""
 
 
 def yi(cny: float, digits: int = 2, *, sign: bool = False) -> str:

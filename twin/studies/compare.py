@@ -178,7 +178,7 @@ def summary(result: Comparison, lang: str = "zh") -> str:
                      f"to {year}: yuan of revenue in {year} per yuan spent over the years)")
     else:
         lines.append("  no extra spend: revenue per yuan is undefined")
-    lines += [f"  {line}" for line in where(table, year, unit, money_unit)]
+    lines += [f"  {line}" for line in where(table, year, unit, money_unit, place_names(result.a[0], lang))]
     return "\n".join(lines)
 
 
@@ -190,12 +190,23 @@ PLACES = 3
 """How many places the summary names on each side (gains and losses)."""
 
 
-def where(table: pd.DataFrame, year: int, unit: float, money_unit: str) -> list[str]:
-    """Per level (zones, then districts): where the core revenue difference in ``year`` gained most and lost most."""
+def place_names(run: RunResult, lang: str) -> dict[str, str]:
+    """The zones' and districts' names in ``lang`` by the keys metrics.csv uses (zone id, district name_zh), from the
+    run's layers; empty when it carries none."""
+    stack = getattr(run, "layers", None)
+    if stack is None:
+        return {}
+    return {**dict(zip(stack.zones["zone"], stack.zones[f"name_{lang}"])),
+            **dict(zip(stack.districts["name_zh"], stack.districts[f"name_{lang}"]))}
+
+
+def where(table: pd.DataFrame, year: int, unit: float, money_unit: str, names: dict[str, str]) -> list[str]:
+    """Per level (zones, then districts): where the core revenue difference in ``year`` gained most and lost most,
+    each place by its name in ``names`` where it has one."""
     lines = []
     for level in ("zone", "district"):
         rows = table[(table["level"] == level) & (table["metric"] == "revenue_cny") & (table["year"] == year)]
-        diff = rows.set_index(level)["difference"].sort_values()
+        diff = rows.set_index(level)["difference"].sort_values().rename(lambda key: names.get(key, key))
         if diff.empty:
             continue
         gains, losses = diff[diff > 0][::-1][:PLACES], diff[diff < 0][:PLACES]
