@@ -261,6 +261,7 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
 def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec, lang: str = "zh") -> str:
     """A short account of the ensemble's chances against the 2027 targets (money in ``lang``'s unit), and which uncertainty they count."""
     lines = []
+    width = max(len(target_label(metric, lang)) for metric in TARGETS_2027)
     for p, point in enumerate(points):
         report = aggregate.target_report(p)
         where = f" at {point_label(point)}" if point else ""
@@ -271,10 +272,10 @@ def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate,
         for metric in TARGETS_2027:
             t = report["targets"][metric]
             median = figure(metric, t["value_p50"], lang)
-            lines.append(f"  {target_label(metric, lang):<56} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
+            lines.append(f"  {target_label(metric, lang):<{width}} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
                          f"{t['probability_ci90'][0]:.0%}-{t['probability_ci90'][1]:.0%}), median {median}")
         a = report["targets"]["all"]
-        lines.append(f"  {'all three':<56} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
+        lines.append(f"  {'all three':<{width}} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
         if "note" in report:
             lines.append(f"  note: {report['note']}")
     lines.append(f"  intervals count {member.uncertainty(spec)}")
