@@ -14,7 +14,7 @@ TARGETS_2027 = {
 }
 """The 2027 targets (docs/sources.md#s-targets-2027): metric -> (target, label)."""
 
-def judged_targets(scale: float) -> dict[str, float]:
+def scaled_targets(scale: float) -> dict[str, float]:
     """The 2027 targets a run at ``params.scale`` is judged against: each scaled by ``scale`` below 1.
 
     A run at scale 0.05 simulates 5 % of the city's firms, so its revenue is that share of the city's and the

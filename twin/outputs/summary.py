@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.targets import LEADER_100BN_CNY, TARGETS_2027, judged_targets
+from ..engine.targets import LEADER_100BN_CNY, TARGETS_2027, scaled_targets
 from ..simulation.run import RunResult
 from .manifest import target_status
 from .provenance import provenance_lines
@@ -83,7 +83,7 @@ def run_summary(result: RunResult, lang: str = "zh") -> str:
     status = target_status(result)
     year = next(iter(status.values()))["year"]
     scale = float(result.scenario.params.get("scale", 1.0))
-    goals = judged_targets(scale)
+    goals = scaled_targets(scale)
     lines = [f"{result.scenario.name} (seed {result.seed}), {year} against the 2027 targets:"]
     if scale < 1:
         lines.append(f"  this run simulates {scale:.1%} of the city's firms (params.scale = {scale:g}), so the absolute targets "

@@ -39,7 +39,7 @@ import layers
 from layers import InputError
 
 from ..engine.params import Params
-from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027, judged_targets
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027, scaled_targets
 from ..outputs.progress import stage
 from ..outputs.folder import atomic_folder, check_target, write_file
 from ..outputs.manifest import manifest, run_record, write_manifest
@@ -117,8 +117,8 @@ def judged_targets(spec: Scenario) -> tuple[np.ndarray, str]:
     scale = Params().with_overrides(spec.params).scale
     if scale >= 1 or not spec.seek.scale_targets:
         note = "" if scale >= 1 else f"params.scale = {scale:g} and seek.scale_targets is off: the absolute targets cannot be met"
-        return np.array(list(judged_targets(1.0).values()), dtype=np.float64), note
-    targets = judged_targets(scale)
+        return np.array(list(scaled_targets(1.0).values()), dtype=np.float64), note
+    targets = scaled_targets(scale)
     return np.array(list(targets.values()), dtype=np.float64), (f"params.scale = {scale:g}: the targets are judged scaled by {scale:g} "
                                                                 f"({', '.join(f'{m} >= {t:g}' for m, t in targets.items())})")
 
