@@ -57,7 +57,7 @@ def test_a_run_without_a_terminal_says_each_stage_on_one_line(tmp_path):
     run = _cli(_scenario(tmp_path), "--out", tmp_path / "o", "--seed", 3)
     assert "provenance" not in run.stdout and "growth_mu" not in run.stdout  # parameter names only with --verbose
     lines = run.stderr.splitlines()
-    stages = ["small: loading the layers", "small: simulating 2024-2025", "small: 2024 simulated (12/24 months)",
+    stages = ["small: simulating 2024-2025", "small: 2024 simulated (12/24 months)",
               "small: 2025 simulated (24/24 months)", "writing metrics.csv"]
     found = [next(i for i, line in enumerate(lines) if stage in line) for stage in stages]
     assert found == sorted(found) and len(lines) == len(stages)

@@ -193,7 +193,6 @@ def _rerun(args: argparse.Namespace) -> int:
 def _run_and_write(spec: scenarios.Scenario, seed: int | None, out: Path, *, firm_years: list[int] | None, png: bool,
                    lang: str, frames: bool, quiet: bool) -> RunResult:
     """Simulate one run and write its folder whole: the one run path of a plain run and of --from-manifest."""
-    progress.stage(f"{spec.name}: loading the layers")
     stack = layers.load(**spec.layer_arguments())
     with progress.months(spec.name, spec.years.start, spec.years.end) as tick:
         result = simulate(spec, seed, stack=stack, firm_years=firm_years, progress=tick)

@@ -60,26 +60,32 @@ def _print(text: str, started: float) -> None:
 @contextlib.contextmanager
 def months(name: str, start: int, end: int) -> Iterator[Callable[[int, int], None] | None]:
     """A callback for ``simulate(progress=...)``: a bar over the months on a terminal, a line per simulated year
-    otherwise; None when not reporting."""
+    otherwise; None when not reporting. Nothing shows before the first month has run, that is after every
+    input check, so bad input stays one ``error:`` line."""
     if not active():
         yield None
         return
-    if not _terminal():
-        stage(f"{name}: simulating {start + 1}-{end}")
+    bar, begun = None, False
 
-        def line(done: int, total: int) -> None:
-            if done % 12 == 0:
-                stage(f"{name}: {start + done // 12} simulated ({done}/{total} months)")
+    def tick(done: int, total: int) -> None:
+        nonlocal bar, begun
+        if not begun and _terminal():
+            from tqdm import tqdm
 
-        yield line
-        return
-    from tqdm import tqdm
+            bar = tqdm(total=total, desc=name, unit="month", file=sys.stderr)
+        elif not begun:
+            stage(f"{name}: simulating {start + 1}-{end}")
+        begun = True
+        if bar is not None:
+            bar.update(done - bar.n)
+        elif done % 12 == 0:
+            stage(f"{name}: {start + done // 12} simulated ({done}/{total} months)")
 
-    bar = tqdm(total=(end - start) * 12, desc=name, unit="month", file=sys.stderr)
     try:
-        yield lambda done, total: bar.update(done - bar.n)
+        yield tick
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 class Members:
