@@ -122,7 +122,7 @@ def test_attribution_levers_add_up_to_all_by_zone_and_district(reference):
     out, run = reference
     table = pd.read_csv(out / "attribution.csv", keep_default_na=False)
     assert list(table.columns[:10]) == ["scenario", "seed", "members", "lever", "year", "metric", "zone", "district", "track", "value"]
-    assert set(table["lever"]) == {"vision_fund#0", "talent#1", "all"}
+    assert set(table["lever"]) == {"vision_fund#0", "talent#0", "all"}
     revenue = table[table["metric"] == "revenue_cny"]
     assert (revenue["zone"] != "").any() and (revenue["district"] != "").any()
     parts = revenue[revenue["lever"] != "all"].groupby(KEYS)["value"].sum()
@@ -164,7 +164,7 @@ def test_the_map_has_a_1_km_layer_a_lever_that_adds_up_to_all_on_every_cell(refe
     page = (out / "attribution_map.html").read_text(encoding="utf-8")
     assert not re.search(r"(src|href)=[\"']?https?:", page) and "default-src 'none'" in page
     data = map_data(page)
-    assert data["levers"] == ["vision_fund#0", "talent#1", "all"] and data["cells"]["km2"] == pytest.approx(1.0)
+    assert data["levers"] == ["vision_fund#0", "talent#0", "all"] and data["cells"]["km2"] == pytest.approx(1.0)
     values = np.array(data["cells"]["values"], dtype=np.float64)  # (levers + all, cells), CNY per km²
     assert values.shape[1] == page.count("<rect data-c=") > 10 and np.abs(values[-1]).max() > 0
     assert np.abs(values[:-1].sum(axis=0) - values[-1]).max() <= 2  # efficiency per cell, up to rounding to whole yuan

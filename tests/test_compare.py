@@ -54,7 +54,33 @@ def test_paired_table_has_the_t_interval_of_the_differences():
     assert table.loc["spend_cny", "difference"] == 5.0 and table.loc["spend_cny", "mean_a"] == 0.0
 
 
-def test_single_seed_compare_keeps_each_scenarios_outputs_and_reports_revenue_per_yuan(tmp_path):
+def _run(name: str, revenue: dict[str, float], spend: float) -> SimpleNamespace:
+    """A stand-in run of 2025: city headlines, core revenue by zone (summing to the city's) and one lever's spend."""
+    keys = {"year": 2025, "zone": "", "district": "", "track": "", "lever": ""}
+    rows = [{**keys, "level": "city", "metric": m, "value": v} for m, v in
+            (("revenue_cny", sum(revenue.values())), ("total_scale_cny", 2.5 * sum(revenue.values())), ("firms", 10.0), ("leaders_100bn", 0.0))]
+    rows += [{**keys, "level": "zone", "zone": zone, "metric": "revenue_cny", "value": v} for zone, v in revenue.items()]
+    rows += [{**keys, "level": "lever", "metric": "spend_cny", "lever": "vision_fund#0", "value": spend}]
+    return SimpleNamespace(scenario=SimpleNamespace(name=name, years=SimpleNamespace(end=2025)), metrics=pd.DataFrame(rows))
+
+
+def test_a_comparison_summary_names_who_gained_and_who_lost_and_what_a_yuan_bought():
+    """The gain of B comes from somewhere: the zones that lost most are named with the figures comparison.csv holds."""
+    from twin.studies.compare import Comparison, summary
+
+    a = [_run("a", {"core": 10e9, "four": 5e9, "window": 3e9}, 1e9)]
+    b = [_run("b", {"core": 10.1e9, "four": 7e9, "window": 2.5e9}, 3e9)]
+    text = summary(Comparison(a, b, comparison_table(a, b)), "en")
+    zones = next(line for line in text.splitlines() if "core revenue by zone (CNY bn)" in line)
+    assert "gained most four +2.00, core +0.10; lost most window -0.50" in zones
+    assert "revenue per yuan: +0.80" in text  # (+1.6 bn of 2025 revenue) / (+2 bn of extra spend to 2025)
+    assert "core revenue (CNY bn)" in text and "+1.60" in text and "亿" not in text.replace("(千亿)", "")
+    assert "core revenue by zone (亿元): gained most four +20.00" in summary(Comparison(a, b, comparison_table(a, b)), "zh")
+
+
+def test_single_seed_compare_keeps_each_scenarios_outputs_and_reports_revenue_per_yuan(tmp_path, stack):
+    from twin.studies.compare import place_names
+
     a, b = _scenario(tmp_path, "base", "baseline"), _scenario(tmp_path, "vouchers", "vouchers_250m")
     out = _cli(a, "--compare", b, "--out", tmp_path / "cmp", "--seed", "5", "--lang", "en")
     assert out.returncode == 0, out.stderr
@@ -69,7 +95,13 @@ def test_single_seed_compare_keeps_each_scenarios_outputs_and_reports_revenue_pe
     assert "single seed" in (folder / "map.html").read_text(encoding="utf-8")
     for page in ("map.html", "base/map.html", "vouchers/map.html"):  # --lang reaches every map of the comparison
         assert '"lang":"en"' in (folder / page).read_text(encoding="utf-8") and '"lang":"zh"' not in (folder / page).read_text(encoding="utf-8"), page
-    assert "vouchers − base, 2025, 1 paired seed" in out.stdout and "per yuan of extra spend" in out.stdout
+    assert "vouchers − base, 2025, 1 paired seed" in out.stdout and "divided by the extra public spend" in out.stdout
+    assert "亿" not in out.stdout.replace("(千亿)", "") and "CNY bn" in out.stdout  # English money, 千亿 only beside its meaning
+    assert out.stdout.splitlines()[-1] == f"open {folder / 'map.html'}"  # the answer first, the file to open last
+    zones = table[(table.level == "zone") & (table.metric == "revenue_cny") & (table.year == 2025)].set_index("zone")["difference"]
+    lost = next(line for line in out.stdout.splitlines() if "core revenue by zone" in line).split("lost most")[1]
+    name = place_names(SimpleNamespace(layers=stack), "en").get(zones.idxmin())  # the biggest loser, by its English name
+    assert (name in lost.split(",")[0]) if zones.min() < 0 else lost.strip() == "none"
     assert [run["seed"] for run in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["runs"]] == [5, 5]
 
 
@@ -84,6 +116,7 @@ def test_ensemble_compare_runs_pairs_on_dask_and_a_scenario_against_itself_diffe
     table = _read(folder / "comparison.csv")
     assert (table["n"] == 2).all() and (table["difference"] == 0).all() and (table["ci90_high"] == 0).all()
     assert "2 paired seeds" in out.stdout and "no extra spend" in out.stdout
+    assert "two vs one: 2/2 members done" in out.stderr  # the pairs' progress, a line each in a log
     assert "pairs agree on the sign" in (folder / "map.html").read_text(encoding="utf-8")
 
 

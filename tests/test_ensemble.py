@@ -234,6 +234,8 @@ def test_number_of_workers_does_not_matter(reference, tiny, tmp_path):
     assert run.returncode == 0, run.stderr
     same_outputs(reference, tmp_path / "one")
     assert "tiny ensemble" in run.stdout and "P(met)" in run.stdout
+    assert f"tiny: {N}/{N} members done" in run.stderr and "\r" not in run.stderr  # a log gets lines, not a bar
+    assert run.stdout.splitlines()[-1] == f"open {tmp_path / 'one' / 'map.html'}"
 
 
 def test_existing_dask_cluster_gives_identical_results(reference, tiny, tmp_path, dask_cluster):

@@ -440,7 +440,8 @@ def test_under_a_turkish_locale_gdal_is_quiet_and_chinese_text_prints(tmp_path):
     small = tmp_path / "small.yaml"
     small.write_text("name: small\nyears: {start: 2023, end: 2024}\nparams: {scale: 0.002, anchors: 0}\n", encoding="utf-8")
     run = cli(small, "--out", tmp_path / "o", env=env)
-    assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
+    noise = [line for line in run.stderr.splitlines() if not line.lstrip()[:1].isdigit() or " s  " not in line]  # not progress
+    assert run.returncode == 0 and noise == [], run.stderr[-2000:]
     assert "亿元" in run.stdout and "against the 2027 targets" in run.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nlayers: {anchors: missing.gpkg}\n", encoding="utf-8")

@@ -192,9 +192,11 @@ def test_a_slide_has_no_controls(browser, single_map):
 # --- --frames and the --png pre-flight (items 4 and 5) --------------------------------------------------------
 
 
-def test_frames_writes_one_slide_per_year_and_an_animation(browser, tmp_path):
+def test_frames_writes_one_slide_per_year_and_an_animation(browser, tmp_path, capsys):
     out = tmp_path / "out"
-    assert cli.main([str(_tiny_file(tmp_path)), "--frames", "--lang", "en", "--out", str(out), "--quiet"]) == 0
+    assert cli.main([str(_tiny_file(tmp_path)), "--frames", "--lang", "en", "--out", str(out)]) == 0
+    log = capsys.readouterr().err.splitlines()  # not a terminal: one line per stage, the slow browser step announced
+    assert "rendering one en slide per year and map_en.gif (headless Chromium)" in log[-1]
     frames = sorted((out / "frames").iterdir())
     assert [f.name for f in frames] == ["map_en_2023.png", "map_en_2024.png"]
     first, last = (Image.open(f) for f in frames)

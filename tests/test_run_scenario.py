@@ -48,8 +48,34 @@ def test_the_main_job_runs_the_full_baseline_with_defaults(tmp_path):
     folder = tmp_path / "out" / "baseline"
     assert sorted(p.name for p in folder.iterdir()) == ["density.tif", "firms.parquet", "manifest.json", "map.html", "metrics.csv"]
     assert "against the 2027 targets" in out.stdout and "core revenue 4000 亿元" in out.stdout
-    assert out.stderr == ""  # no progress bar when stderr is not a terminal
+    assert "\r" not in out.stderr and "2027 simulated (48/48 months)" in out.stderr  # lines, not a bar, in a log
     assert (folder / "map.html").stat().st_size < 15e6
+
+
+def test_a_run_without_a_terminal_says_each_stage_on_one_line(tmp_path):
+    """No tty (a log): one plain line per stage and per simulated year, in order, each stamped with its second."""
+    run = _cli(_scenario(tmp_path), "--out", tmp_path / "o", "--seed", 3)
+    assert "provenance" not in run.stdout and "growth_mu" not in run.stdout  # parameter names only with --verbose
+    lines = run.stderr.splitlines()
+    stages = ["small: simulating 2024-2025", "small: 2024 simulated (12/24 months)",
+              "small: 2025 simulated (24/24 months)", "writing metrics.csv"]
+    found = [next(i for i, line in enumerate(lines) if stage in line) for stage in stages]
+    assert found == sorted(found) and len(lines) == len(stages)
+    assert all(line.split()[1] == "s" and line.split()[0].isdigit() for line in lines)
+
+
+def test_an_english_summary_answers_first_in_cny_bn_and_ends_with_the_file_to_open(tmp_path):
+    """--lang en: money in CNY bn (千亿 only beside its meaning), the scaled run judged against scaled targets,
+    what one run cannot show, provenance with --verbose after the answer, and the map's path last."""
+    out = _cli(_scenario(tmp_path), "--out", tmp_path / "o", "--lang", "en", "--verbose").stdout
+    lines = out.splitlines()
+    assert "亿" not in out.replace("(千亿)", "") and "core revenue, target CNY 400 bn" in out
+    assert "the absolute targets do not apply: each is judged scaled by 0.01" in out
+    core = next(line for line in lines if "core revenue, target" in line)
+    assert " of CNY 4.0 bn " in core  # 400 bn x 0.01
+    assert "a single run does not show how wide the result would be" in out
+    assert lines.index("provenance:") > next(i for i, line in enumerate(lines) if "core revenue, target" in line)
+    assert lines[-1] == f"open {tmp_path / 'o' / 'map.html'}" and lines[-2] == f"wrote {tmp_path / 'o'}/"
 
 
 def test_metrics_are_tidy(small_run):
@@ -101,6 +127,8 @@ def test_compare_writes_the_differences_and_a_comparison_map(tmp_path):
     assert row["difference"].iloc[0] == pytest.approx(row["mean_b"].iloc[0] - row["mean_a"].iloc[0])
     assert (tmp_path / "cmp" / "map.html").exists() and (tmp_path / "cmp" / "core" / "map.html").exists()
     assert "spread − core, 2025, 1 paired seed" in out.stdout
+    assert "core (seed 1): 2025 simulated" in out.stderr and "spread (seed 1): 2025 simulated" in out.stderr
+    assert out.stderr.index("spread (seed 1): 2025") < out.stderr.index("writing comparison.csv")
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -104,10 +104,10 @@ def test_seek_writes_the_front_and_a_runnable_best(reference, tmp_path):
     table = pd.read_csv(out / "pareto.csv")
     assert len(table) == 6 and table["trial"].tolist() == list(range(6))
     for column in ("cost_cny", "p_all_targets", *(f"p_{m}" for m in TARGETS_2027), "compute_vouchers#0.budget_cny_per_year",
-                   "compute_vouchers#0.start_year", "compute_vouchers#0.on", "vision_fund#1.zones"):
+                   "compute_vouchers#0.start_year", "compute_vouchers#0.on", "vision_fund#0.zones"):
         assert column in table, column
     assert table["compute_vouchers#0.budget_cny_per_year"].between(0, 5e8).all()
-    assert set(table["vision_fund#1.zones"]) <= {"core", "window+core", "all"}
+    assert set(table["vision_fund#0.zones"]) <= {"core", "window+core", "all"}
     verdict = next(line.strip() for line in run.stdout.splitlines() if "reachable within the bounds" in line)
     reachable = bool((table["p_all_targets"] >= 0.5).any())  # the scenario's seek.probability
     assert verdict.startswith("reachable within the bounds: ") == reachable and verdict.startswith("NOT reachable") == (not reachable)

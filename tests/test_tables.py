@@ -169,3 +169,19 @@ def test_sweeps_ensembles_runs_and_comparisons_get_distinct_default_folders():
     ]
     assert len(set(folders)) == len(folders)
     assert folders[2] == Path("out/baseline_ensemble") and folders[3] == Path("out/baseline_sweep_growth_mu")
+
+
+def test_the_labels_outputs_print_are_the_labels_levers_set_takes(tmp_path, stack):
+    """One scheme: a run's metrics.csv lever labels each name, in levers_set, the lever that spent that money."""
+    from twin.policy.hook import lever_labels
+    from twin.simulation.run import simulate
+
+    _write(tmp_path, SMALL + "levers:\n  - {kind: talent, cost_cny_per_year: 1.0e+8}\n  - {kind: compute_vouchers}\n"
+                             "  - {kind: talent, cost_cny_per_year: 3.0e+8}\n", "two")
+    spec = scenarios.load(tmp_path / "two.yaml")
+    assert lever_labels(spec.levers) == ["talent#0", "compute_vouchers#0", "talent#1"]  # counted within a kind
+    spend = simulate(spec, stack=stack).metrics.query("level == 'lever' and year == 2024").set_index("lever")["value"]
+    assert set(spend.index) == {"talent#0", "compute_vouchers#0", "talent#1"}
+    assert spend["talent#1"] > spend["talent#0"] > 0  # talent#1 is the larger budget, the third in the list
+    child = scenarios.load(_write(tmp_path, "extends: two\nname: child\nlevers_set: {talent#1: null}\n"))
+    assert [lever.cost_cny_per_year for lever in child.levers if lever.kind == "talent"] == [1e8]

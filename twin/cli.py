@@ -11,15 +11,16 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from layers import InputError, escape
 
 from .engine.values import seed_problem
+from .outputs import progress
 from .outputs.folder import check_target
-from .outputs.summary import report, run_summary
+from .outputs.summary import report, run_details, run_summary
 from .outputs.writer import run_and_write
 from .policy import scenario as scenarios
 from .policy.resources import check_resources, physical_memory
@@ -76,9 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", metavar="OTHER.yaml", help="also run OTHER and write the differences and a comparison map")
     parser.add_argument("--png", action="store_true", help="also write map_zh.png and map_en.png of the final year (headless Chromium)")
     parser.add_argument("--frames", action="store_true", help="also write one PNG slide per year (frames/) and an animated GIF (map_<lang>.gif) in --lang (headless Chromium)")
-    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language map.html opens in (default zh; map.html#lang=en also works)")
+    parser.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the terminal summary (zh: 亿元; en: CNY bn) and of map.html (default zh; map.html#lang=en also works)")
     parser.add_argument("--firm-years", type=int, nargs="+", metavar="YEAR", help="years kept in firms.parquet (default: the last)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--verbose", action="store_true", help="the summary also says where the parameters come from (provenance)")
     parser.add_argument("--schema", action="store_true", help="print the scenario JSON Schema and exit")
     parser.add_argument("--from-manifest", type=Path, metavar="MANIFEST", help="rerun the single run an earlier manifest.json records, "
                                                                               "byte for byte, after checking its inputs are unchanged (default --out: out/<name>_rerun)")
@@ -111,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(scenarios.json_schema(), ensure_ascii=False, indent=2))
         return 0
     try:
-        return _run(args)
+        with progress.reporting(quiet=args.quiet):
+            return _run(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -163,12 +166,13 @@ def _run(args: argparse.Namespace) -> int:
         out = check_target(args.out if args.out is not None else default_out(spec, ensemble=True, sweep=args.sweep),
                            allow=("members/fingerprint.json",))
         run_ensemble(spec, args.ensemble, out, workers=args.workers, scheduler=args.scheduler,
-                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args))
+                     sweep=_sweep(args.sweep), resume=args.resume, quiet=args.quiet, seed=args.seed, member=member_spec(args),
+                     lang=args.lang)
         return 0
     out = _out(args, spec)
     result = _run_and_write(spec, args.seed, out, firm_years=args.firm_years, png=args.png, lang=args.lang,
-                            frames=args.frames, quiet=args.quiet)
-    report(run_summary(result), out, quiet=args.quiet)
+                            frames=args.frames)
+    report(run_summary(result, args.lang), out, quiet=args.quiet, opens="map.html", details=run_details(result, args.verbose))
     for doubt in result.layers.warnings:
         print(f"warning: {doubt}", file=sys.stderr)
     return 0
@@ -189,18 +193,17 @@ def _rerun(args: argparse.Namespace) -> int:
     run = read_rerun(args.from_manifest)
     check_resources(run.spec)
     out = check_target(args.out if args.out is not None else Path("out") / f"{run.spec.name}_rerun")
-    _run_and_write(run.spec, run.seed, out, firm_years=run.firm_years, png=run.png, lang=run.lang, frames=run.frames,
-                   quiet=args.quiet)
+    _run_and_write(run.spec, run.seed, out, firm_years=run.firm_years, png=run.png, lang=run.lang, frames=run.frames)
     if not args.quiet:
         print(f"reran {args.from_manifest}: wrote {out}/")
     return 0
 
 
 def _run_and_write(spec: scenarios.Scenario, seed: int | None, out: Path, *, firm_years: list[int] | None, png: bool,
-                   lang: str, frames: bool, quiet: bool) -> RunResult:
-    """One run written whole (:func:`run_and_write`), with a progress bar on a terminal."""
-    with _progress(spec, quiet) as tick:
-        return run_and_write(spec, seed, out, firm_years=firm_years, png=png, lang=lang, frames=frames, progress=tick)
+                   lang: str, frames: bool) -> RunResult:
+    """Simulate one run and write its folder whole (:func:`run_and_write`), with its progress: the run path of a plain run and of --from-manifest."""
+    with progress.months(spec.name, spec.years.start, spec.years.end) as tick:
+        return run_and_write(spec, seed, out, firm_years=firm_years, png=png, lang=lang, frames=frames, on_month=tick)
 
 
 def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenarios.Scenario) -> int:
@@ -212,10 +215,10 @@ def _compare(args: argparse.Namespace, spec: scenarios.Scenario, other: scenario
     result = compare(spec, other, out, seed=spec.seed if args.seed is None else args.seed, members=args.ensemble,
                      workers=args.workers, scheduler=args.scheduler, firm_years=args.firm_years, png=args.png, lang=args.lang,
                      member=member_spec(args))
-    text = compare_summary(result)
+    text = compare_summary(result, args.lang)
     if args.ensemble:
         text += f"\n  intervals count {member_spec(args).uncertainty(spec)}"
-    report(text, out, quiet=args.quiet)
+    report(text, out, quiet=args.quiet, opens="map.html")
     return 0
 
 
@@ -304,7 +307,7 @@ def _study(args: argparse.Namespace, spec: scenarios.Scenario) -> int:
     """--attribute or --seek: delegated to twin.studies (defaults: 2 paired members)."""
     members = args.ensemble or 2
     options = {"workers": args.workers, "scheduler": args.scheduler, "resume": args.resume, "quiet": args.quiet, "seed": args.seed,
-               "member": member_spec(args)}
+               "member": member_spec(args), "lang": args.lang}
     kind = "attribution" if args.attribute else "seek"
     resumable = "members/fingerprint.json" if args.attribute else "members/batch0000/fingerprint.json"  # an interrupted run's own members
     out = check_target(args.out if args.out is not None else Path("out") / f"{spec.name}_{kind}", allow=(resumable,))
@@ -332,23 +335,3 @@ def _sweep(items: list[str]) -> dict[str, list[float]]:
             raise InputError("arguments", "--sweep", f"expected NAME=V1,V2,... with numbers, got {item!r}")
         sweep[name.strip()] = [int(v) if v.is_integer() and "." not in values else v for v in parsed]
     return sweep
-
-
-class _progress:
-    """A tqdm bar over the months, shown only on a terminal and without --quiet."""
-
-    def __init__(self, spec: scenarios.Scenario, quiet: bool) -> None:
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=(spec.years.end - spec.years.start) * 12, desc=spec.name, unit="month", file=sys.stderr)
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        if self.bar is None:
-            return None
-        return lambda done, total: self.bar.update(done - self.bar.n)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -14,5 +14,14 @@ TARGETS_2027 = {
 }
 """The 2027 targets (docs/sources.md#s-targets-2027): metric -> (target, label)."""
 
+def scaled_targets(scale: float) -> dict[str, float]:
+    """The 2027 targets a run at ``params.scale`` is judged against: each scaled by ``scale`` below 1.
+
+    A run at scale 0.05 simulates 5 % of the city's firms, so its revenue is that share of the city's and the
+    absolute targets cannot apply; the count of 千亿 firms is scaled alike (0.1 firms means at least one).
+    """
+    return {metric: target * min(scale, 1.0) for metric, (target, _) in TARGETS_2027.items()}
+
+
 MULTIPLIER_TARGETS = ("total_scale_cny",)
 """Target figures built on core revenue x a user-set multiplier (params.related_multiplier), not measured."""

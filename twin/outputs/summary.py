@@ -1,22 +1,26 @@
-"""The terminal summaries' shared parts: money in 亿元, figures against the 2027 targets, spend, notes, closing lines.
+"""The terminal summaries' shared parts: money in the reader's unit, figures against the 2027 targets, notes, closing lines.
 
 Every study (a run, a comparison, an ensemble, an attribution, a search)
 keeps its own account in its module and builds it from these parts, so a
 figure reads the same whichever study prints it, and every study ends the
-same way: its account, its time when it reports one, then ``wrote <folder>/``.
+same way: its answer first, its time when it reports one, then the folder it
+wrote and the one file to open. Money is in 亿元 (10^8 yuan, as the plan states
+its targets) for ``--lang zh`` and in CNY bn (10^9 yuan = 10 亿元) for
+``--lang en``; where the parameters come from (provenance) is shown with
+``--verbose`` only, since it names parameters rather than answering.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.targets import TARGETS_2027
+from ..engine.targets import LEADER_100BN_CNY, TARGETS_2027, scaled_targets
 from ..simulation.run import RunResult
 from .manifest import target_status
 from .provenance import provenance_lines
 
 YI = 1e8
-"""CNY in one 亿元 (100 million yuan), the unit every summary reports money in."""
+"""CNY in one 亿元 (100 million yuan), the unit of the Chinese summaries (the English ones use CNY bn, :func:`money`)."""
 
 
 def yi(cny: float, digits: int = 2, *, sign: bool = False) -> str:
@@ -24,9 +28,29 @@ def yi(cny: float, digits: int = 2, *, sign: bool = False) -> str:
     return format(cny / YI, f"{'+' if sign else ''},.{digits}f")
 
 
-def figure(metric: str, value: float) -> str:
-    """A target metric's figure as planners say it: money in whole 亿元, counts whole."""
-    return f"{yi(value, 0)} 亿元" if metric.endswith("_cny") else f"{value:.0f}"
+def money(cny: float, lang: str = "zh", *, digits: int = 1, sign: bool = False) -> str:
+    """``cny`` in the summary's unit: ``digits`` decimals of 亿元 in Chinese, one more of CNY bn in English (1 bn = 10 亿元)."""
+    if lang == "en":
+        return f"CNY {format(cny / 1e9, ('+' if sign else '') + f',.{digits + 1}f')} bn"
+    return f"{yi(cny, digits, sign=sign)} 亿元"
+
+
+TARGET_LABELS_EN = {
+    "total_scale_cny": "total scale (core x multiplier), target CNY 1 trillion",
+    "revenue_cny": "core revenue, target CNY 400 bn",
+    "leaders_100bn": f"firms over CNY {LEADER_100BN_CNY / 1e9:.0f} bn (千亿), target 2",
+}
+"""The 2027 targets' labels in English (the Chinese summary keeps the plan's own wording, TARGETS_2027)."""
+
+
+def target_label(metric: str, lang: str = "zh") -> str:
+    """A 2027 target's label in ``lang``."""
+    return TARGET_LABELS_EN[metric] if lang == "en" else TARGETS_2027[metric][1]
+
+
+def figure(metric: str, value: float, lang: str = "zh") -> str:
+    """A target metric's figure as planners say it: money in whole 亿元 (tenths of CNY bn in English), counts whole."""
+    return money(value, lang, digits=0) if metric.endswith("_cny") else f"{value:.0f}"
 
 
 def note(text: str) -> str:
@@ -39,28 +63,45 @@ def scale_note(scale: float, what: str) -> list[str]:
     return [note(f"params.scale = {scale:g}: {what} for that share of the city's firms and talent")] if scale != 1 else []
 
 
-def report(text: str, out: Path, *, quiet: bool, timing: str | None = None) -> None:
-    """Print a study's account, its time (when given) and the folder it wrote; nothing with ``--quiet``."""
+def report(text: str, out: Path, *, quiet: bool, opens: str, timing: str | None = None, details: list[str] = ()) -> None:
+    """Print a study's account, its ``details`` (provenance with --verbose), its time (when given), the folder
+    it wrote and, last, the file to open; nothing with ``--quiet``."""
     if quiet:
         return
     print(text)
+    for line in details:
+        print(line)
     if timing:
         print(f"time: {timing}")
     print(f"wrote {out}/")
+    print(f"open {out / opens}")
 
 
-def run_summary(result: RunResult) -> str:
-    """A single run against the 2027 targets, what its levers spent, and where its parameters come from."""
+def run_summary(result: RunResult, lang: str = "zh") -> str:
+    """A single run against the 2027 targets (scaled below params.scale 1), what its levers spent, and what one run
+    cannot show (how wide the result is)."""
     status = target_status(result)
     year = next(iter(status.values()))["year"]
+    scale = float(result.scenario.params.get("scale", 1.0))
+    goals = scaled_targets(scale)
     lines = [f"{result.scenario.name} (seed {result.seed}), {year} against the 2027 targets:"]
-    for metric, (target, label) in TARGETS_2027.items():
-        s = status[metric]
-        goal = figure(metric, target) if metric.endswith("_cny") else f"{target}"
-        lines.append(f"  {label:<38} {figure(metric, s['value']):>12} of {goal:<12} "
-                     f"{'met' if s['met'] else 'not met'} ({s['value'] / target:.0%})")
+    if scale < 1:
+        lines.append(f"  this run simulates {scale:.1%} of the city's firms (params.scale = {scale:g}), so the absolute targets "
+                     f"do not apply: each is judged scaled by {scale:g}, as --seek does")
+    width = max(len(target_label(metric, lang)) for metric in TARGETS_2027)
+    for metric in TARGETS_2027:
+        value, goal = status[metric]["value"], goals[metric]
+        shown = figure(metric, goal, lang) if metric.endswith("_cny") else f"{goal:g}"
+        lines.append(f"  {target_label(metric, lang):<{width}} {figure(metric, value, lang):>14} of {shown:<14} "
+                     f"{'met' if value >= goal else 'not met'} ({value / goal:.0%})")
     spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
-    lines.append(f"  levers spent {yi(spend.sum())} 亿元 in all (at the run's scale {result.scenario.params.get('scale', 1.0)}): "
-                 + ", ".join(f"{lever} {yi(cny)}" for lever, cny in spend.items()))
-    lines += provenance_lines(result.scenario.params, result.scenario.calibration_file())
+    lines.append(f"  levers spent {money(spend.sum(), lang, digits=2)} in all (at the run's scale {scale:g}): "
+                 + ", ".join(f"{lever} {money(cny, lang, digits=2)}" for lever, cny in spend.items()))
+    lines.append("  uncertainty: one seed on the calibration's point fit; a single run does not show how wide the result "
+                 "would be under seed or parameter uncertainty (--ensemble N shows both)")
     return "\n".join(lines)
+
+
+def run_details(result: RunResult, verbose: bool) -> list[str]:
+    """What ``--verbose`` adds after a run's answer: where its parameters come from."""
+    return provenance_lines(result.scenario.params, result.scenario.calibration_file()) if verbose else []

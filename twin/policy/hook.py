@@ -8,7 +8,8 @@ without an edit to it.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,4 +44,22 @@ class Lever(Protocol):
         """Write this step's effects (and any state change) for the model's current year."""
 
 
-__all__ = ["Effects", "Lever", "PolicyModel"]
+def lever_labels(levers: Iterable[Any]) -> list[str]:
+    """Each lever's label, ``kind#n`` with n its position among the levers of the same kind (from 0).
+
+    The one label scheme of the tool: ``levers_set`` takes it, and metrics.csv, comparison.csv,
+    attribution, seek and every summary print it. Counting within a kind (rather than the position in
+    the whole list) keeps a label stable when a child scenario adds, removes or reorders levers of
+    another kind, so ``levers_set: {vision_fund#0: ...}`` in a user's file keeps naming the same fund.
+    A lever is a scenario entry (``kind`` attribute or key) or any object with ``apply`` (its class name).
+    """
+    seen: dict[str, int] = {}
+    labels = []
+    for lever in levers:
+        kind = str(lever.get("kind")) if isinstance(lever, dict) else getattr(lever, "kind", type(lever).__name__)
+        labels.append(f"{kind}#{seen.get(kind, 0)}")
+        seen[kind] = seen.get(kind, 0) + 1
+    return labels
+
+
+__all__ = ["Effects", "Lever", "PolicyModel", "lever_labels"]

@@ -29,6 +29,7 @@ from layers import InputError
 from ..engine.params import SHIPPED_CALIBRATION, Params
 from ..engine.targets import LAST_TARGET_YEAR
 from ..engine.values import Bool, Float, Int, Seed
+from .hook import lever_labels
 from .levers import KINDS, LEVER_CLASSES, LeverSpec
 from .seek import Seek
 
@@ -291,7 +292,7 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
 
 LEVER_EDITS = ("levers_set", "levers_add")
 """Keys that edit the lever list instead of replacing it: ``levers_set`` merges fields into (or, with
-``null``, removes) the levers labelled ``kind#position``; ``levers_add`` appends levers."""
+``null``, removes) the levers labelled ``kind#n`` (:func:`twin.policy.hook.lever_labels`); ``levers_add`` appends levers."""
 
 
 def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -299,7 +300,7 @@ def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> di
     changes one lever without restating (and silently dropping) the parent's list; bad labels are one-line errors."""
     edits, added = data.get("levers_set") or {}, data.get("levers_add") or []
     if not isinstance(edits, dict):
-        raise InputError(path, "levers_set", "must map lever labels (kind#position, e.g. compute_vouchers#0) to fields")
+        raise InputError(path, "levers_set", "must map lever labels (kind#n, n counted among levers of that kind, e.g. compute_vouchers#0) to fields")
     if not isinstance(added, list):
         raise InputError(path, "levers_add", "must be a list of levers, each {kind: ...}")
     rest = {k: v for k, v in merged.items() if k not in LEVER_EDITS}
@@ -308,7 +309,7 @@ def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> di
     levers = merged.get("levers") or []
     if not isinstance(levers, list):
         raise InputError(path, "levers", "must be a list of levers, each {kind: ...}")
-    labels = _lever_labels(levers)
+    labels = {label: i for i, label in enumerate(lever_labels(levers))}
     out = list(levers)
     for label, fields in edits.items():
         index = labels.get(str(label), labels.get(f"{label}#0") if "#" not in str(label) else None)
@@ -318,17 +319,6 @@ def _edit_levers(path: Path, merged: dict[str, Any], data: dict[str, Any]) -> di
             raise InputError(path, f"levers_set.{label}", "must be a mapping of the lever's fields, or null to remove it")
         out[index] = None if fields is None else _merge(out[index], fields)
     return rest | {"levers": [lever for lever in out if lever is not None] + added}
-
-
-def _lever_labels(levers: list[Any]) -> dict[str, int]:
-    """``kind#position`` (position counted among levers of the same kind, from 0) -> index in the list."""
-    labels: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for i, lever in enumerate(levers):
-        kind = str(lever.get("kind")) if isinstance(lever, dict) else "?"
-        labels[f"{kind}#{seen.get(kind, 0)}"] = i
-        seen[kind] = seen.get(kind, 0) + 1
-    return labels
 
 
 def _inherited_title(name: str, parent: dict[str, Any]) -> dict[str, Any]:
@@ -392,7 +382,7 @@ def json_schema() -> dict[str, Any]:
                            "description": "levers appended to the parent's list (after levers_set)"}
     props["levers_set"] = {
         "type": "object",
-        "description": "fields merged into the parent's levers by label kind#position (compute_vouchers#0 is the first compute_vouchers lever; a bare kind means #0); null removes the lever",
+        "description": "fields merged into the parent's levers by label kind#n, n counted among levers of that kind (compute_vouchers#0 is the first compute_vouchers lever; a bare kind means #0); null removes the lever",
         "propertyNames": {"pattern": f"^({'|'.join(KINDS)})(#[0-9]+)?$"},
         "additionalProperties": {"type": ["object", "null"]},
     }

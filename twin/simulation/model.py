@@ -50,7 +50,7 @@ from ..engine.streams import Streams
 from ..engine.synth import synthesize
 from ..engine.talent import release_workers_of_closed_firms, step_talent
 from ..policy import scenario as scenarios
-from ..policy.hook import Lever
+from ..policy.hook import Lever, lever_labels
 from ..policy.resources import check_resources
 
 HEADLINE = ("revenue_cny", "total_scale_cny", "firms", "guishang_firms", "leaders_100bn", "talent", "employed", "compute_pflops")
@@ -93,7 +93,7 @@ class VisionValleyModel(mesa.Model):
         geo: the per-cell arrays the engine reads (:class:`twin.engine.geography.Geography`).
         start_year, end_year: the scenario's base year and last simulated year.
         levers: the levers applied each month, in order.
-        lever_labels: ``kind#position`` of each lever, as metrics.csv names them.
+        lever_labels: each lever's label (twin.policy.hook.lever_labels), as metrics.csv names them.
         state: the agents and the city, as numpy columns (:class:`twin.engine.state.State`):
             ``state.firms`` and ``state.talent`` hold one row per firm and per person (``alive`` marks the
             live rows), ``state.compute`` the compute centres.
@@ -131,7 +131,7 @@ class VisionValleyModel(mesa.Model):
         self.geo = Geography.from_layers(self.layers, self.params)
         self.start_year, self.end_year = spec.years.start, spec.years.end
         self.levers = list(spec.levers) if chosen_levers is None else chosen_levers
-        self.lever_labels = [f"{getattr(lever, 'kind', type(lever).__name__)}#{i}" for i, lever in enumerate(self.levers)]
+        self.lever_labels = lever_labels(self.levers)
         self._spend = dict.fromkeys(self.lever_labels, 0.0)  # CNY each lever spent in the year under way
         for i, lever in enumerate(self.levers):
             if hasattr(lever, "check"):

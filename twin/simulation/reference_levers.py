@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.params import TIERS, TRACK_IDS
+from ..policy.hook import lever_labels
 from .reference_agents import MONTH, Firm
 
 
@@ -42,8 +43,7 @@ class Policy:
 def apply_levers(model: Any, levers: list[Any]) -> Policy:
     """This month's policy: each lever's rule in scenario order (model: a ReferenceModel)."""
     policy = Policy([0.0] * len(model.geo.zone_ids))
-    for i, lever in enumerate(levers):
-        label = f"{lever.kind}#{i}"
+    for label, lever in zip(lever_labels(levers), levers):
         policy.spend[label] = RULES[lever.kind](model, lever, policy)
     return policy
 

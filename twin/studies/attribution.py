@@ -6,9 +6,9 @@ member seeds, on Dask with resume, and writes ``out/<name>_attribution/``:
 
 ``attribution.csv``
     Tidy: ``scenario, seed, members, lever, year, metric, zone, district,
-    track, value, low, high, se_sampling``. ``lever`` is ``kind#i`` (its
-    position in the scenario's lever list, then `` title`` where the lever has
-    one), or ``all``: the scenario minus the same scenario with no levers on
+    track, value, low, high, se_sampling``. ``lever`` is the lever's label
+    (:func:`twin.policy.hook.lever_labels`, as ``levers_set`` takes it), then `` title`` where the lever has
+    one, or ``all``: the scenario minus the same scenario with no levers on
     the same seeds. ``value`` is the mean over the members of each member's
     Shapley value; ``low``/``high`` a 90% t interval of that mean over the
     members (paired: every subset ran the same seeds); ``se_sampling`` the
@@ -46,10 +46,12 @@ import layers
 from layers import InputError
 
 from ..engine.targets import TARGETS_2027
+from ..outputs import progress
 from ..outputs.folder import atomic_folder, check_target
 from ..outputs.manifest import manifest, run_record, write_manifest
-from ..outputs.summary import note, report, scale_note, yi
+from ..outputs.summary import money, note, report, scale_note
 from ..outputs.tables import write_csv
+from ..policy.hook import lever_labels
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
 from .seeds import MemberSpec
@@ -63,11 +65,11 @@ RESUMABLE = "members/fingerprint.json"
 
 
 def lever_label(spec: Scenario, i: int) -> str:
-    """``kind#i``, then the lever's title where it has one."""
+    """The lever's label (:func:`twin.policy.hook.lever_labels`), then its title where it has one."""
     lever = spec.levers[i]
     title = getattr(lever, "title", None)
     text = (getattr(title, "en", "") or getattr(title, "zh", "")) if title is not None and not isinstance(title, str) else title
-    return f"{lever.kind}#{i}" + (f" {text}" if text else "")
+    return lever_labels(spec.levers)[i] + (f" {text}" if text else "")
 
 
 def coalitions(levers: int, seed: int) -> tuple[list[tuple[int, ...]], list[list[int]] | None]:
@@ -120,7 +122,8 @@ def interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, workers: int = 2, scheduler: str | None = None,
-              resume: bool = False, quiet: bool = False, seed: int | None = None, member: MemberSpec = MemberSpec()) -> pd.DataFrame:
+              resume: bool = False, quiet: bool = False, seed: int | None = None, member: MemberSpec = MemberSpec(),
+              lang: str = "zh") -> pd.DataFrame:
     """Run every subset of the scenario's levers on N paired members (each drawing by ``member``) and write the outputs."""
     started = time.perf_counter()
     if not spec.levers:
@@ -133,9 +136,10 @@ def attribute(spec: Scenario, members: int, out: str | os.PathLike[str], *, work
     panel = run_variants(spec, [subset_spec(spec, s) for s in subsets], members, out, kind=kind, seed=root,
                          workers=workers, scheduler=scheduler, resume=resume, quiet=quiet, member=member)
     table, costs = _table(spec, root, members, panel, subsets, orders)
+    progress.stage("writing attribution.csv, attribution.png and attribution_map.html")
     _write(out, spec, table, costs, panel, subsets, orders, root, member)
-    report(summary(spec, table, costs, members, orders is not None) + f"\n  intervals count {member.uncertainty(spec)}", out,
-           quiet=quiet, timing=f"{time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
+    report(summary(spec, table, costs, members, orders is not None, lang) + f"\n  intervals count {member.uncertainty(spec)}", out,
+           quiet=quiet, opens="attribution_map.html", timing=f"{time.perf_counter() - started:.1f} s for {len(subsets)} subsets x {members} members")
     return table
 
 
@@ -166,7 +170,7 @@ def _table(spec: Scenario, seed: int, members: int, panel: Panel, subsets: list[
     table = table[["scenario", "seed", "members", "lever", "year", "metric", "zone", "district", "track", "value", "low", "high", "se_sampling"]]
     year = judged_year(spec)
     full = subsets.index(tuple(range(k)))
-    costs = {label: spend(panel, full, f"{lever.kind}#{i}", year) for i, (label, lever) in enumerate(zip(labels, spec.levers))}
+    costs = {label: spend(panel, full, short, year) for label, short in zip(labels, lever_labels(spec.levers))}
     return table, costs
 
 
@@ -216,24 +220,26 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, costs: dict, panel: P
                                         uncertainty=member.uncertainty(spec), draws=member.as_dict()))
 
 
-def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool) -> str:
-    """Per lever: its effect on core revenue in the judged year (90% paired interval), its spend and revenue per yuan."""
+def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, sampled: bool, lang: str = "zh") -> str:
+    """Per lever: its effect on core revenue in the judged year (90% paired interval), its spend and revenue per yuan
+    (money in ``lang``'s unit)."""
     year = judged_year(spec)
     rows = headline(table, year)
     lines = [f"{spec.name} attribution (N = {members} paired members, Shapley values "
              f"{'from sampled lever orders' if sampled else 'exact over every subset'}), core revenue {year}:"]
     notes = set()
     for label, row in rows.iterrows():
-        band = "" if math.isnan(row["low"]) else f" (90% {yi(row['low'])} to {yi(row['high'])})"
-        text = f"  {label:<32} {yi(row['value']):>10} 亿元{band}"
+        band = "" if math.isnan(row["low"]) else f" (90% {money(row['low'], lang, digits=2)} to {money(row['high'], lang, digits=2)})"
+        text = f"  {label:<32} {money(row['value'], lang, digits=2):>16}{band}"
         if label in costs:
             cost, why = costs[label]
             notes.add(why)
             per_yuan = f"{row['value'] / cost:,.2f}" if cost > 0 else "n/a"
-            text += f"; spend to {year} {yi(cost)} 亿元, revenue per yuan {per_yuan}"
+            text += f"; spend to {year} {money(cost, lang, digits=2)}, revenue per yuan {per_yuan}"
         lines.append(text)
     shares = rows["value"].drop("all").sum()
-    lines.append(f"  levers add up to {yi(shares)} 亿元 of the 'all' {yi(rows.loc['all', 'value'])} 亿元")
+    lines.append(f"  levers add up to {money(shares, lang, digits=2)} of the 'all' {money(rows.loc['all', 'value'], lang, digits=2)}")
+    lines.append(f"  revenue per yuan: a lever's effect on {year} core revenue divided by its public spend to {year}")
     if "no spend rows reported" in notes:
         lines.append(note("where spend is 0 the run reported no spend rows for that lever (level=lever, metric=spend_cny)"))
     lines += scale_note(spec.params.get("scale", 1), "effects are")

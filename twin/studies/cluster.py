@@ -19,6 +19,7 @@ from layers import InputError
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
 from ..outputs.folder import write_file
+from ..outputs.progress import Members
 from .members import member_file, read_member, run_member
 from .scheduler import probe, scheduler_address
 from .seeds import MemberSpec
@@ -147,7 +148,7 @@ SCHEDULER_WAIT_S = 15.0
 
 
 def run_members(client, specs: list[Scenario], seeds: list[int], todo: list[tuple[int, int]], members_dir: Path,
-                 token: str, aggregate: Aggregate, expected: dict[str, Any], progress: "Progress", member: MemberSpec) -> None:
+                 token: str, aggregate: Aggregate, expected: dict[str, Any], progress: Members, member: MemberSpec) -> None:
     """Submit members a window at a time (each with its draws, ``member.run_spec``) and fold each in as it finishes."""
     from distributed import as_completed
 
@@ -203,38 +204,3 @@ def _member_error(key: str, exc: BaseException) -> RuntimeError:
     if "No module named 'twin'" in text or "No module named 'layers'" in text:
         hint = " (the Dask workers cannot import this project: install it on them or set PYTHONPATH)"
     return RuntimeError(f"ensemble member {key} failed: {text}{hint}; finished members are kept, rerun with --resume")
-
-
-class Progress:
-    """Members done, running and time left on stderr, by tqdm: a live bar on a terminal, a line every 30 s in a log."""
-
-    def __init__(self, name: str, total: int, done: int, quiet: bool) -> None:
-        self.name, self.total, self.initial, self.quiet = name, total, done, quiet
-        self.bar = None
-
-    def start(self) -> None:
-        """Open the bar (nothing with --quiet)."""
-        if self.quiet:
-            return
-        from tqdm import tqdm
-
-        tty = sys.stderr.isatty()
-        self.bar = tqdm(total=self.total, initial=self.initial, desc=f"{self.name} ensemble", unit="member",
-                        file=sys.stderr, mininterval=0.1 if tty else 30.0, ascii=not tty)
-
-    def show(self, in_flight: int, threads: int) -> None:
-        """Say how many members are running."""
-        if self.bar is not None:
-            self.bar.set_postfix(running=min(in_flight, threads), refresh=True)
-
-    def update(self, done: int, in_flight: int, threads: int) -> None:
-        """Move the bar to ``done`` members."""
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-            self.bar.set_postfix(running=min(in_flight, threads), refresh=False)
-
-    def close(self) -> None:
-        """Close the bar."""
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

@@ -22,7 +22,8 @@ import layers
 
 from ..engine.metrics import KEYS
 from ..policy.scenario import Scenario
-from .cluster import Progress, dask_client, run_members
+from ..outputs.progress import Members
+from .cluster import dask_client, run_members
 from .members import MEMBERS, Member, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
 from .seeds import MemberSpec, member_seeds
@@ -60,7 +61,7 @@ class Panel:
 
     def spend(self, variant: int, year: int, lever: str | None = None) -> np.ndarray | None:
         """Per member, the public spend to ``year`` from the ``level=lever, metric=spend_cny`` rows
-        (of one lever label ``kind#i``, or of all); ``None`` when the runs report no spend rows."""
+        (of one lever label ``kind#n``, or of all); ``None`` when the runs report no spend rows."""
         rows = self.values[variant]
         picked = [[v for k, v in r.items() if k[1] == "lever" and k[2] == "spend_cny" and int(k[0]) <= year
                    and (lever is None or k[6] == lever)] for r in rows]
@@ -116,7 +117,7 @@ def run_variants(spec: Scenario, variants: list[Scenario], members: int, out: Pa
                 with contextlib.suppress(ValueError):
                     panel.fold(read_member(member_file(members_dir, p, m), point=p, member=m, seed=seeds[m], **expected))
     todo = [(p, m) for p, m in slots if not panel.seen[p, m]]
-    progress = Progress(spec.name, len(slots), panel.done, quiet)
+    progress = Members(spec.name, len(slots), panel.done, quiet)
     opened = dask_client(workers, scheduler) if todo and client is None else contextlib.nullcontext(client)
     with opened as client, OutputLock(out, members_dir):
         prepare_members(members_dir, fingerprint, resume, quiet)

@@ -25,9 +25,11 @@ import pandas as pd
 
 import layers
 
+from ..outputs import progress
 from ..outputs.folder import atomic_folder
+from ..outputs.progress import Members
 from ..outputs.manifest import manifest, result_record, write_manifest
-from ..outputs.summary import yi
+from ..outputs.summary import money
 from ..outputs.tables import comparison_table, write_csv
 from ..outputs.writer import write_comparison, write_run
 from ..policy.scenario import Scenario
@@ -64,9 +66,15 @@ def pair_seeds(seed: int, members: int | None) -> list[int]:
 
 def run_pair(spec_a: Scenario, spec_b: Scenario, seed: int, firm_years=None) -> tuple[RunResult, RunResult]:
     """Both member run specs on one seed, in this process; the layer stacks are dropped so the pair is cheap to ship back."""
+    return tuple(replace(_simulate(spec, seed, firm_years), layers=None) for spec in (spec_a, spec_b))
+
+
+def _simulate(spec: Scenario, seed: int, firm_years) -> RunResult:
+    """One side of a pair, with a bar over its months when the job reports progress (in this process, not on Dask)."""
     from .members import _stack
 
-    return tuple(replace(simulate(spec, seed, stack=_stack(spec), firm_years=firm_years), layers=None) for spec in (spec_a, spec_b))
+    with progress.months(f"{spec.name} (seed {seed})", spec.years.start, spec.years.end) as tick:
+        return simulate(spec, seed, stack=_stack(spec), firm_years=firm_years, progress=tick)
 
 
 def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: int = 2, scheduler: str | None = None,
@@ -81,6 +89,7 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
 
         with dask_client(workers, scheduler) as client:
             futures = client.map(run_pair, *zip(*specs), seeds, firm_years=firm_years, pure=False)
+            _follow(client, futures, f"{spec_b.name} vs {spec_a.name}")
             pairs = client.gather(futures)
     else:
         pairs = [run_pair(a, b, seed, firm_years) for (a, b), seed in zip(specs, seeds)]
@@ -88,6 +97,19 @@ def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: 
     a = [replace(pa, layers=stacks[spec_a.name]) for pa, _ in pairs]
     b = [replace(pb, layers=stacks[spec_b.name]) for _, pb in pairs]
     return Comparison(a, b, comparison_table(a, b))
+
+
+def _follow(client, futures: list, name: str) -> None:
+    """Wait for the pairs with the job's bar of members (a pair is a member here)."""
+    from distributed import as_completed
+
+    bar = Members(name, len(futures), 0, quiet=not progress.active())
+    bar.start()
+    try:
+        for done, _ in enumerate(as_completed(futures, loop=client.loop), 1):
+            bar.update(done, len(futures) - done, len(futures))
+    finally:
+        bar.close()
 
 
 def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members: int | None = None, workers: int = 2,
@@ -127,27 +149,72 @@ def _spend_rows(metrics: pd.DataFrame, year: int) -> pd.DataFrame:
     return metrics[(metrics["level"] == "lever") & (metrics["metric"] == "spend_cny") & (metrics["year"] <= year)]
 
 
-def summary(result: Comparison) -> str:
-    """The terminal account: headline differences B − A with paired 90 % intervals, and revenue per yuan of extra spend."""
+def summary(result: Comparison, lang: str = "zh") -> str:
+    """The terminal account, answer first: the headline differences B − A with paired 90 % intervals, what the
+    extra spend bought per yuan (said in words), and where the core revenue difference fell: the places that
+    gained most and those that lost most, from the same rows comparison.csv holds."""
     a, b, year = result.a[0].scenario.name, result.b[0].scenario.name, result.final_year
     n = len(result.a)
     table = result.table
     rows = table[(table["level"] == "city") & (table["year"] == year)].set_index("metric")
+    unit, money_unit = (1e9, "CNY bn") if lang == "en" else (1e8, "亿元")
     lines = [f"{b} − {a}, {year}, {n} paired seed{'s' if n > 1 else ''} (paired 90% t interval):"]
     for metric, label in HEADLINES.items():
         row = rows.loc[metric]
-        unit = 1e8 if metric.endswith("_cny") else 1.0
-        interval = "(single seed: no interval)" if n < 2 else f"[{row['ci90_low'] / unit:+,.1f}, {row['ci90_high'] / unit:+,.1f}]"
-        lines.append(f"  {label:<22} {row['difference'] / unit:+12,.1f}  {interval}")
+        scale = unit if metric.endswith("_cny") else 1.0
+        digits = 2 if lang == "en" and metric.endswith("_cny") else 1
+        interval = ("(single seed: no interval)" if n < 2 else
+                    f"[{row['ci90_low'] / scale:+,.{digits}f}, {row['ci90_high'] / scale:+,.{digits}f}]")
+        lines.append(f"  {HEADLINES_EN[metric] if lang == 'en' else label:<28} {row['difference'] / scale:+12,.{digits}f}  {interval}")
     extra = spend_to(result.b, year) - spend_to(result.a, year)
-    lines.append(f"  extra spend to {year}: {yi(extra.mean(), sign=True)} 亿元 (B's levers minus A's, both at the run's scale)")
+    lines.append(f"  extra public spend to {year}: {money(extra.mean(), lang, digits=2, sign=True)} (B's levers minus A's, both at the run's scale)")
     revenue = rows.loc["revenue_cny"]
     if abs(extra.mean()) > 0:
         ratio = f"{revenue['difference'] / extra.mean():+.2f}"
         if n > 1:
             low, high = sorted((revenue["ci90_low"] / extra.mean(), revenue["ci90_high"] / extra.mean()))
             ratio += f" [{low:+.2f}, {high:+.2f}]"
-        lines.append(f"  {year} core revenue difference per yuan of extra spend: {ratio}")
+        lines.append(f"  revenue per yuan: {ratio} (the {year} core revenue difference divided by the extra public spend "
+                     f"to {year}: yuan of revenue in {year} per yuan spent over the years)")
     else:
         lines.append("  no extra spend: revenue per yuan is undefined")
+    lines += [f"  {line}" for line in where(table, year, unit, money_unit, place_names(result.a[0], lang))]
     return "\n".join(lines)
+
+
+HEADLINES_EN = {"revenue_cny": "core revenue (CNY bn)", "total_scale_cny": "total scale (CNY bn)", "firms": "firms",
+                "leaders_100bn": "firms over CNY 100 bn (千亿)"}
+"""The headline labels in English."""
+
+PLACES = 3
+"""How many places the summary names on each side (gains and losses)."""
+
+
+def place_names(run: RunResult, lang: str) -> dict[str, str]:
+    """The zones' and districts' names in ``lang`` by the keys metrics.csv uses (zone id, district name_zh), from the
+    run's layers; empty when it carries none."""
+    stack = getattr(run, "layers", None)
+    if stack is None:
+        return {}
+    return {**dict(zip(stack.zones["zone"], stack.zones[f"name_{lang}"])),
+            **dict(zip(stack.districts["name_zh"], stack.districts[f"name_{lang}"]))}
+
+
+def where(table: pd.DataFrame, year: int, unit: float, money_unit: str, names: dict[str, str]) -> list[str]:
+    """Per level (zones, then districts): where the core revenue difference in ``year`` gained most and lost most,
+    each place by its name in ``names`` where it has one."""
+    lines = []
+    for level in ("zone", "district"):
+        rows = table[(table["level"] == level) & (table["metric"] == "revenue_cny") & (table["year"] == year)]
+        diff = rows.set_index(level)["difference"].sort_values().rename(lambda key: names.get(key, key))
+        if diff.empty:
+            continue
+        gains, losses = diff[diff > 0][::-1][:PLACES], diff[diff < 0][:PLACES]
+        lines.append(f"core revenue by {level} ({money_unit}): gained most {_places(gains, unit)}; "
+                     f"lost most {_places(losses, unit)}")
+    return lines
+
+
+def _places(differences: pd.Series, unit: float) -> str:
+    """``name +x.xx, ...`` in ``unit``, or ``none``."""
+    return ", ".join(f"{name} {value / unit:+,.2f}" for name, value in differences.items()) or "none"

@@ -84,11 +84,12 @@ from ..outputs.charts import write_fan_charts
 from ..outputs.folder import atomic_folder, check_target
 from ..outputs.manifest import manifest, run_record, write_json, write_manifest
 from ..outputs.rasters import write_geotiff
-from ..outputs.summary import figure, report
+from ..outputs.summary import figure, report, target_label
 from ..outputs.tables import write_csv
 from ..policy.scenario import Scenario
 from .aggregate import Aggregate
-from .cluster import Progress, dask_client, run_members
+from ..outputs.progress import Members, stage
+from .cluster import dask_client, run_members
 from .members import FINGERPRINT, MEMBERS, member_file, read_member
 from .resume import OutputLock, check_resume, make_fingerprint, prepare_members
 from .seeds import MemberSpec, member_seeds, point_label, sweep_points
@@ -109,6 +110,7 @@ def run_ensemble(
     quiet: bool = False,
     seed: int | None = None,
     member: MemberSpec = MemberSpec(),
+    lang: str = "zh",
 ) -> None:
     """Run ``members`` seeded members of ``spec`` (at every sweep point) on Dask and write the ensemble outputs.
 
@@ -151,7 +153,7 @@ def run_ensemble(
                     aggregate.fold(read_member(path, point=p, member=m, seed=seeds[m], **expected))
     resumed = aggregate.done
     todo = [(p, m) for p, m in itertools.product(range(len(points)), range(members)) if not aggregate.seen[p, m]]
-    progress = Progress(spec.name, len(points) * members, resumed, quiet)
+    progress = Members(spec.name, len(points) * members, resumed, quiet)
     execution: dict[str, Any] = {"scheduler": scheduler or "LocalCluster", "workers": workers if not scheduler else None,
                                  "resumed_members": resumed, "run_members": len(todo)}
     with dask_client(workers, scheduler) if todo else contextlib.nullcontext() as client, OutputLock(out, members_dir):
@@ -166,8 +168,9 @@ def run_ensemble(
             finally:
                 progress.close()
         compute_s = time.perf_counter() - started
+        stage("writing ensemble_metrics.csv, targets.json, the probability maps and the fan charts")
         _write_outputs(out, spec, root, seeds, sweep, points, aggregate, stack, fingerprint, execution, started, compute_s, member)
-    report(summary(spec, root, points, aggregate, member), out, quiet=quiet)
+    report(summary(spec, root, points, aggregate, member, lang), out, quiet=quiet, opens="map.html" if not points[0] else f"map_{point_label(points[0])}.html")
 
 
 def _write_outputs(out: Path, spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: list[dict],
@@ -255,9 +258,10 @@ def _manifest(spec: Scenario, seed: int, seeds: list[int], sweep: dict, points: 
     )
 
 
-def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec) -> str:
-    """A short account of the ensemble's chances against the 2027 targets, and which uncertainty they count."""
+def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate, member: MemberSpec, lang: str = "zh") -> str:
+    """A short account of the ensemble's chances against the 2027 targets (money in ``lang``'s unit), and which uncertainty they count."""
     lines = []
+    width = max(len(target_label(metric, lang)) for metric in TARGETS_2027)
     for p, point in enumerate(points):
         report = aggregate.target_report(p)
         where = f" at {point_label(point)}" if point else ""
@@ -265,13 +269,13 @@ def summary(spec: Scenario, seed: int, points: list[dict], aggregate: Aggregate,
             lines.append(f"{spec.name} ensemble{where}: {report['note']}")
             continue
         lines.append(f"{spec.name} ensemble{where} (N = {aggregate.members}, seed {seed}), {report['year']} against the 2027 targets:")
-        for metric, (target, label) in TARGETS_2027.items():
+        for metric in TARGETS_2027:
             t = report["targets"][metric]
-            median = figure(metric, t["value_p50"])
-            lines.append(f"  {label:<38} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
+            median = figure(metric, t["value_p50"], lang)
+            lines.append(f"  {target_label(metric, lang):<{width}} P(met) {t['probability']:>6.1%} ({t['met']}/{t['members']}, 90% CI "
                          f"{t['probability_ci90'][0]:.0%}-{t['probability_ci90'][1]:.0%}), median {median}")
         a = report["targets"]["all"]
-        lines.append(f"  {'all three':<38} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
+        lines.append(f"  {'all three':<{width}} P(met) {a['probability']:>6.1%} ({a['met']}/{a['members']})")
         if "note" in report:
             lines.append(f"  note: {report['note']}")
     lines.append(f"  intervals count {member.uncertainty(spec)}")

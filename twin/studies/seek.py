@@ -39,12 +39,14 @@ import layers
 from layers import InputError
 
 from ..engine.params import Params
-from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027, scaled_targets
+from ..outputs.progress import stage
 from ..outputs.folder import atomic_folder, check_target, write_file
 from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note as summary_note
-from ..outputs.summary import report, yi
+from ..outputs.summary import money, report
 from ..outputs.tables import write_csv
+from ..policy.hook import lever_labels
 from ..policy.scenario import Scenario
 from ..policy.seek import MONEY_FIELDS, SeekLever
 from .cluster import dask_client
@@ -89,9 +91,9 @@ def suggest(trial: Any, spec: Scenario, entries: list[SeekLever]) -> tuple[Scena
     levers = list(spec.levers)
     chosen: dict[str, Any] = {}
     off = set()
+    labels = lever_labels(spec.levers)
     for entry in entries:
-        lever = levers[entry.lever]
-        prefix = f"{lever.kind}#{entry.lever}"
+        lever, prefix = levers[entry.lever], labels[entry.lever]
         update: dict[str, Any] = {}
         if entry.optional:
             chosen[f"{prefix}.on"] = trial.suggest_categorical(f"{prefix}.on", [True, False])
@@ -113,12 +115,12 @@ def suggest(trial: Any, spec: Scenario, entries: list[SeekLever]) -> tuple[Scena
 def judged_targets(spec: Scenario) -> tuple[np.ndarray, str]:
     """The 2027 targets the trials are judged against (scaled at reduced scale when ``seek.scale_targets``) and a note."""
     scale = Params().with_overrides(spec.params).scale
-    targets = np.array([target for target, _ in TARGETS_2027.values()], dtype=np.float64)
     if scale >= 1 or not spec.seek.scale_targets:
         note = "" if scale >= 1 else f"params.scale = {scale:g} and seek.scale_targets is off: the absolute targets cannot be met"
-        return targets, note
-    return targets * scale, (f"params.scale = {scale:g}: the targets are judged scaled by {scale:g} "
-                             f"({', '.join(f'{m} >= {t:g}' for m, t in zip(TARGETS_2027, targets * scale))})")
+        return np.array(list(scaled_targets(1.0).values()), dtype=np.float64), note
+    targets = scaled_targets(scale)
+    return np.array(list(targets.values()), dtype=np.float64), (f"params.scale = {scale:g}: the targets are judged scaled by {scale:g} "
+                                                                f"({', '.join(f'{m} >= {t:g}' for m, t in targets.items())})")
 
 
 def score(panel: Panel, variant: int, targets: np.ndarray, year: int) -> dict[str, float]:
@@ -132,7 +134,7 @@ def score(panel: Panel, variant: int, targets: np.ndarray, year: int) -> dict[st
 
 def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: int | None = None, probability: float | None = None,
          workers: int = 2, scheduler: str | None = None, resume: bool = False, quiet: bool = False, seed: int | None = None,
-         member: MemberSpec = MemberSpec()) -> pd.DataFrame:
+         member: MemberSpec = MemberSpec(), lang: str = "zh") -> pd.DataFrame:
     """Run the search (every trial's members drawing by ``member``) and write pareto.csv, best.yaml, pareto.png and manifest.json."""
     import optuna
 
@@ -170,9 +172,10 @@ def seek(spec: Scenario, members: int, out: str | os.PathLike[str], *, trials: i
     table["meets_probability"] = table["p_all_targets"] >= probability
     table["pareto"] = pareto_front(table)
     best = pick_best(table)
+    stage("writing pareto.csv, best.yaml and pareto.png")
     _write(out, spec, table, variants[best], probability, note, members, root, member)
-    report(summary(spec, table, best, probability, members, note, year) + f"\n  probabilities count {member.uncertainty(spec)}",
-           out, quiet=quiet, timing=f"{time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
+    report(summary(spec, table, best, probability, members, note, year, lang) + f"\n  probabilities count {member.uncertainty(spec)}",
+           out, quiet=quiet, opens="best.yaml", timing=f"{time.perf_counter() - started:.1f} s for {trials} trials x {members} members")
     return table
 
 
@@ -217,18 +220,19 @@ def _write(out: Path, spec: Scenario, table: pd.DataFrame, variant: Scenario, pr
                                         targets_note=note, uncertainty=member.uncertainty(spec), draws=member.as_dict()))
 
 
-def summary(spec: Scenario, table: pd.DataFrame, best: int, probability: float, members: int, note: str, year: int) -> str:
-    """Plainly: are the targets reachable within the bounds, at what cost, with which settings."""
+def summary(spec: Scenario, table: pd.DataFrame, best: int, probability: float, members: int, note: str, year: int,
+            lang: str = "zh") -> str:
+    """Plainly: are the targets reachable within the bounds, at what cost (in ``lang``'s unit), with which settings."""
     row = table.loc[best]
     settings = ", ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
                          for k in table.columns if "#" in k)
     head = f"{spec.name} goal seeking ({len(table)} trials x N = {members} paired members, judged in {year}):"
     if row["meets_probability"]:
         verdict = (f"  reachable within the bounds: P(all three targets) = {row['p_all_targets']:.0%} >= {probability:.0%} "
-                   f"at a public cost of {yi(row['cost_cny'])} 亿元 (trial {row['trial']})")
+                   f"at a public cost of {money(row['cost_cny'], lang, digits=2)} (trial {row['trial']})")
     else:
         verdict = (f"  NOT reachable within the bounds at P >= {probability:.0%}: the most probable trial ({row['trial']}) "
-                   f"gives P(all three targets) = {row['p_all_targets']:.0%} at {yi(row['cost_cny'])} 亿元; best.yaml holds it")
+                   f"gives P(all three targets) = {row['p_all_targets']:.0%} at {money(row['cost_cny'], lang, digits=2)}; best.yaml holds it")
     lines = [head, verdict, f"  settings: {settings}",
              "  per target: " + ", ".join(f"{m} {row[f'p_{m}']:.0%}" for m in TARGETS_2027)]
     if (table["cost_cny"] == 0).all():

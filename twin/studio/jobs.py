@@ -207,7 +207,7 @@ class Studio:
             return self._results[key], self._folders[key]
         folder = self.workdir / "runs" / key
         start = job.done
-        result = run_and_write(spec, job.seed, folder, progress=lambda done, total: setattr(job, "done", start + done))
+        result = run_and_write(spec, job.seed, folder, on_month=lambda done, total: setattr(job, "done", start + done))
         self._folders[key] = folder
         self._cities[_hash(_unnamed(spec), job.seed)] = key
         return self._keep(key, result), folder
