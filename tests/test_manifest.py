@@ -89,7 +89,7 @@ def test_parameters_come_from_the_calibration_file_passed_in(tmp_path):
     mine.write_text(json.dumps({"fitted": {"growth_mu": 0.011}, "posterior": []}), encoding="utf-8")
     assert Params.from_calibration(mine).growth_mu == 0.011
     assert Params.from_calibration(mine).growth_size_drag == Params().growth_size_drag  # not fitted there: the prior
-    for bad in ('{"fitted": {"exit_rate": 0.1}}', "not json", '{"posterior": []}'):
+    for bad in ('{"fitted": {"quit_rate": 0.1}}', "not json", '{"posterior": []}'):
         mine.write_text(bad, encoding="utf-8")
         with pytest.raises(InputError):
             Params.from_calibration(mine)

@@ -33,7 +33,7 @@ def identification(posterior: list[dict[str, float]], search: dict[str, tuple[fl
                         "status": UNIDENTIFIED_LABEL if share > UNIDENTIFIED_SHARE or len(values) < 2 else FITTED_LABEL}
     correlations = {}
     if len(posterior) >= 3:
-        for a, b in combinations(search, 2):
+        for a, b in combinations(sorted(search), 2):  # names in order, so a pair's key does not depend on the search's order
             x = np.array([[m[a], m[b]] for m in posterior if a in m and b in m], float)
             if len(x) >= 3 and x.std(axis=0).min() > 0:
                 correlations[f"{a} ~ {b}"] = round(float(np.corrcoef(x.T)[0, 1]), 3)

@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 from layers import InputError
 
 from ..engine.values import seed_problem
+from ..outputs.folder import write_file
 from ..policy import scenario as scenarios
 from ..policy.resources import check_resources
 from ..policy.scenario import Scenario
@@ -51,7 +52,7 @@ def scenario_of(data: dict, workdir: Path) -> tuple[Scenario, int, int, str]:
     folder = workdir / "inputs" / secrets.token_hex(8)
     folder.mkdir(parents=True)
     path = folder / FILE_NAME
-    path.write_text(text, encoding="utf-8")
+    write_file(path, text)
     try:
         spec = scenarios.load(path)
         seed = spec.seed if data.get("seed") is None else data["seed"]
