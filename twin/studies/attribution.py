@@ -50,6 +50,7 @@ from ..outputs.folder import atomic_folder, check_target
 from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note, report, scale_note, yi
 from ..outputs.tables import write_csv
+from ..policy.evidence import no_evidence
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
 from .seeds import MemberSpec
@@ -236,6 +237,7 @@ def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, samp
     lines.append(f"  levers add up to {yi(shares)} 亿元 of the 'all' {yi(rows.loc['all', 'value'])} 亿元")
     if "no spend rows reported" in notes:
         lines.append(note("where spend is 0 the run reported no spend rows for that lever (level=lever, metric=spend_cny)"))
+    lines += [note(text) for text in no_evidence((lever_label(spec, i), lever) for i, lever in enumerate(spec.levers))]
     lines += scale_note(spec.params.get("scale", 1), "effects are")
     if TARGETS_2027 and year < 2027:
         lines.append(note(f"the scenario ends in {year}, before 2027; effects are for {year}"))
