@@ -163,8 +163,7 @@ def test_response_draws_are_paired_frozen_at_the_centre_and_never_over_a_scenari
 def _fund_files(folder: Path, tiny: Path) -> tuple[Path, Path]:
     """No levers, and the same city with a vision fund so large that its response dwarfs the seed noise."""
     none, fund = folder / "none.yaml", folder / "fund.yaml"
-    none.write_text(yaml.safe_dump({"extends": str(tiny), "name": "none", "years": {"start": 2023, "end": 2025},
-                                    "levers": []}), encoding="utf-8")
+    none.write_text(yaml.safe_dump({"extends": str(tiny), "name": "none", "levers": []}), encoding="utf-8")
     fund.write_text(yaml.safe_dump({"extends": str(none), "name": "fund", "levers": [
         {"kind": "vision_fund", "total_cny": 1.0e12, "zones": [], "credit_ratio": 10.0, "credit_additionality": 1.0}]}),
         encoding="utf-8")
@@ -172,7 +171,7 @@ def _fund_files(folder: Path, tiny: Path) -> tuple[Path, Path]:
 
 
 def test_response_draws_widen_the_ensembles_and_the_comparisons_intervals(files, scheduler, tmp_path):
-    """The same 6 members (posterior off, so only the responses differ): drawn responses give a wider 2025 core-revenue
+    """The same 6 members (posterior off, so only the responses differ): drawn responses give a wider 2024 core-revenue
     interval than frozen ones, for the ensemble's p5-p95 and for the paired comparison's 90% interval of B - A."""
     none, fund = _fund_files(tmp_path, files[0])
     widths: dict[str, dict[bool, float]] = {"ensemble": {}, "compare": {}}
@@ -181,17 +180,16 @@ def test_response_draws_widen_the_ensembles_and_the_comparisons_intervals(files,
         out = tmp_path / f"ensemble{frozen}"
         assert main([str(fund), *flags, "--out", str(out)]) == 0
         table = pd.read_csv(out / "ensemble_metrics.csv", keep_default_na=False)
-        row = table[(table["metric"] == "revenue_cny") & (table["year"] == 2025) & (table["zone"] == "")
+        row = table[(table["metric"] == "revenue_cny") & (table["year"] == 2024) & (table["zone"] == "")
                     & (table["district"] == "") & (table["track"] == "")].iloc[0]
         widths["ensemble"][frozen] = row["p95"] - row["p5"]
         out = tmp_path / f"compare{frozen}"
         assert main([str(none), "--compare", str(fund), *flags, "--out", str(out)]) == 0
         table = pd.read_csv(out / "comparison.csv", keep_default_na=False, encoding="utf-8-sig")
-        row = table[(table["level"] == "city") & (table["metric"] == "revenue_cny") & (table["year"] == 2025)].iloc[0]
+        row = table[(table["level"] == "city") & (table["metric"] == "revenue_cny") & (table["year"] == 2024)].iloc[0]
         widths["compare"][frozen] = row["ci90_high"] - row["ci90_low"]
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         said = manifest.get("uncertainty") or manifest["options"]["uncertainty"]
         assert said.startswith("seed only" if frozen else "seed + responses"), said
-    print(widths)
     for study, width in widths.items():
         assert width[False] > 1.3 * width[True] > 0, (study, width)
