@@ -126,7 +126,7 @@ def test_ensemble_members_draw_fitted_parameters_from_the_posterior():
     assert drawn == [MemberSpec().run_spec(spec, s).params for s in member_seeds(1, 20)]  # seeded
     if len({json.dumps(m, sort_keys=True) for m in record["posterior"]}) > 1:
         assert len({json.dumps(d, sort_keys=True) for d in drawn}) > 1
-    assert MemberSpec(posterior=False).run_spec(spec, 5).params == spec.params
+    assert MemberSpec(posterior=False, responses=False).run_spec(spec, 5).params == spec.params
     mine = spec.model_copy(update={"params": {**spec.params, "growth_mu": 0.123}})
     assert MemberSpec().run_spec(mine, 5).params["growth_mu"] == 0.123  # the scenario's own value wins
 
@@ -178,7 +178,7 @@ def test_targets_json_says_which_uncertainty_its_probabilities_count():
     record = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     spec = scenario.load(scenario.BASELINE)
     assert f"{len(record['posterior'])} posterior parameter sets" in MemberSpec().uncertainty(spec)
-    assert MemberSpec(posterior=False).uncertainty(spec).startswith("seed only")
+    assert MemberSpec(posterior=False, responses=False).uncertainty(spec).startswith("seed only")
 
 
 def test_identification_calls_a_flat_posterior_unidentified_and_reports_correlations():

@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--no-posterior", action="store_true",
                        help="members (--ensemble, --compare --ensemble, --attribute, --seek) use the fitted point values, "
                             "not draws from the calibration's posterior sample")
+    group.add_argument("--freeze-responses", action="store_true",
+                       help="members hold the lever responses at their central values, not draws within their evidence ranges "
+                            "(docs/levers.md), so seed and parameter uncertainty can be told from the responses'")
     return parser
 
 
@@ -186,6 +189,7 @@ def _rerun(args: argparse.Namespace) -> int:
                                       ("--compare", args.compare), ("--png", args.png), ("--lang", args.lang != "zh"),
                                       ("--firm-years", args.firm_years), ("--ensemble", args.ensemble), ("--attribute", args.attribute),
                                       ("--seek", args.seek), ("--sweep", args.sweep), ("--no-posterior", args.no_posterior),
+                                      ("--freeze-responses", args.freeze_responses),
                                       ("--resume", args.resume), ("--scheduler", args.scheduler), ("--trials", args.trials is not None),
                                       ("--probability", args.probability is not None)) if value]
     if given:
@@ -276,9 +280,11 @@ def _check_args(args: argparse.Namespace, spec: scenarios.Scenario, other: scena
         raise InputError("arguments", "--attribute/--seek", "run alone (not together, nor with --compare or --sweep)")
     if (args.trials is not None or args.probability is not None) and not args.seek:
         raise InputError("arguments", "--trials/--probability", "go with --seek")
-    if args.no_posterior and not _has_members(args):
-        raise InputError("arguments", "--no-posterior", "goes with a study of members (--ensemble N, --compare with "
-                                                        "--ensemble N, --attribute or --seek); a single run uses the point fit")
+    for flag, given, single in (("--no-posterior", args.no_posterior, "the point fit"),
+                                ("--freeze-responses", args.freeze_responses, "the central lever responses")):
+        if given and not _has_members(args):
+            raise InputError("arguments", flag, "goes with a study of members (--ensemble N, --compare with "
+                                                f"--ensemble N, --attribute or --seek); a single run uses {single}")
 
 
 def _has_members(args: argparse.Namespace) -> bool:
@@ -290,7 +296,8 @@ def member_spec(args: argparse.Namespace) -> MemberSpec:
     """The one member specification every study of members uses (twin.studies.seeds.MemberSpec)."""
     from .studies.seeds import MemberSpec
 
-    return MemberSpec(posterior=_has_members(args) and not args.no_posterior)
+    members = _has_members(args)
+    return MemberSpec(posterior=members and not args.no_posterior, responses=members and not args.freeze_responses)
 
 
 def _grid_of(spec: scenarios.Scenario) -> tuple:

@@ -21,7 +21,7 @@ compute price depends on supply relative to the base year.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -47,6 +47,9 @@ class ScenarioLever(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    responses: ClassVar[tuple[str, ...]] = ()
+    """The lever-response parameters (Params fields declared with ``_response``) its effect rests on: drawn per member,
+    graded in docs/levers.md; none means the effect rests on no evidence."""
 
     start_year: Int = Field(2023, ge=2000, le=2100)
     end_year: Int = Field(2035, ge=2000, le=2100)
@@ -152,6 +155,7 @@ class ModelSubsidies(ScenarioLever):
     """
 
     kind: Literal["model_subsidies"]
+    responses: ClassVar[tuple[str, ...]] = ("funding_return", "funding_half_life_years")
     large_model_cny: Float = Field(50e6, ge=0, le=1e10, description="up to ¥50 M (docs/sources.md#s-lever-large-model)")
     specialised_per_year: Int = Field(10, ge=0, le=1000, description="up to 10 a year (docs/sources.md#s-lever-specialised)")
     specialised_cny: Float = Field(5e6, ge=0, le=1e9, description="up to ¥5 M each (docs/sources.md#s-lever-specialised)")
@@ -195,6 +199,7 @@ class VisionFund(ScenarioLever):
     """
 
     kind: Literal["vision_fund"]
+    responses: ClassVar[tuple[str, ...]] = ("funding_return", "funding_half_life_years")
     total_cny: Float = Field(3e9, ge=0, le=1e12, description="¥3 bn (docs/sources.md#s-lever-fund)")
     deploy_years: Int = Field(5, ge=1, le=30, description="ASSUMPTION (range 3-7, a typical fund investment period): years over which the total is invested")
     credit_ratio: Float = Field(1.0, ge=0, le=10, description="credit 1:1 to the fund's investment (docs/sources.md#s-lever-credit)")

@@ -52,6 +52,7 @@ from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import money, note, report, scale_note
 from ..outputs.tables import write_csv
 from ..policy.hook import lever_labels
+from ..policy.evidence import no_evidence
 from ..policy.scenario import Scenario
 from .coalitions import Panel, run_variants, subset_spec
 from .seeds import MemberSpec
@@ -242,6 +243,7 @@ def summary(spec: Scenario, table: pd.DataFrame, costs: dict, members: int, samp
     lines.append(f"  revenue per yuan: a lever's effect on {year} core revenue divided by its public spend to {year}")
     if "no spend rows reported" in notes:
         lines.append(note("where spend is 0 the run reported no spend rows for that lever (level=lever, metric=spend_cny)"))
+    lines += [note(text) for text in no_evidence((lever_label(spec, i), lever) for i, lever in enumerate(spec.levers))]
     lines += scale_note(spec.params.get("scale", 1), "effects are")
     if TARGETS_2027 and year < 2027:
         lines.append(note(f"the scenario ends in {year}, before 2027; effects are for {year}"))

@@ -29,9 +29,11 @@ from ..outputs import progress
 from ..outputs.folder import atomic_folder
 from ..outputs.progress import Members
 from ..outputs.manifest import manifest, result_record, write_manifest
-from ..outputs.summary import money
+from ..outputs.summary import money, note
 from ..outputs.tables import comparison_table, write_csv
 from ..outputs.writer import write_comparison, write_run
+from ..policy.evidence import no_evidence
+from ..policy.levers import ScenarioLever
 from ..policy.scenario import Scenario
 from ..simulation.run import RunResult, simulate
 from .seeds import MemberSpec, member_seeds
@@ -78,7 +80,7 @@ def _simulate(spec: Scenario, seed: int, firm_years) -> RunResult:
 
 
 def run_pairs(spec_a: Scenario, spec_b: Scenario, seeds: list[int], *, workers: int = 2, scheduler: str | None = None,
-              dask: bool = False, firm_years=None, member: MemberSpec = MemberSpec(posterior=False)) -> Comparison:
+              dask: bool = False, firm_years=None, member: MemberSpec = MemberSpec(posterior=False, responses=False)) -> Comparison:
     """Run every seed's pair (on Dask when ``dask``), reattach the layers and tabulate B − A.
 
     Both sides of a pair get the member's same draws (``member.run_spec`` by the pair's seed), so they stay paired.
@@ -114,7 +116,7 @@ def _follow(client, futures: list, name: str) -> None:
 
 def compare(spec_a: Scenario, spec_b: Scenario, out: Path, *, seed: int, members: int | None = None, workers: int = 2,
             scheduler: str | None = None, firm_years=None, png: bool = False, lang: str = "zh",
-            member: MemberSpec = MemberSpec(posterior=False)) -> Comparison:
+            member: MemberSpec = MemberSpec(posterior=False, responses=False)) -> Comparison:
     """Run the pairs (each drawing by ``member``) and write the comparison folder ``out`` atomically, every map
     opening in ``lang``; return the comparison."""
     result = run_pairs(spec_a, spec_b, pair_seeds(seed, members), workers=workers, scheduler=scheduler,
@@ -179,6 +181,7 @@ def summary(result: Comparison, lang: str = "zh") -> str:
     else:
         lines.append("  no extra spend: revenue per yuan is undefined")
     lines += [f"  {line}" for line in where(table, year, unit, money_unit, place_names(result.a[0], lang))]
+    lines += [note(text) for text in no_evidence(changed_levers(result.a[0].scenario, result.b[0].scenario))]
     return "\n".join(lines)
 
 
@@ -218,3 +221,16 @@ def where(table: pd.DataFrame, year: int, unit: float, money_unit: str, names: d
 def _places(differences: pd.Series, unit: float) -> str:
     """``name +x.xx, ...`` in ``unit``, or ``none``."""
     return ", ".join(f"{name} {value / unit:+,.2f}" for name, value in differences.items()) or "none"
+
+
+def changed_levers(spec_a: Scenario, spec_b: Scenario) -> list[tuple[str, ScenarioLever]]:
+    """Per lever kind that one scenario has and the other lacks or sets otherwise: (kind, one such lever).
+
+    The difference B − A is these levers' effect, so these are the ones whose evidence the summary reports."""
+    dumps = [[lever.model_dump() for lever in spec.levers] for spec in (spec_a, spec_b)]
+    changed: dict[str, ScenarioLever] = {}
+    for side, spec in enumerate((spec_a, spec_b)):
+        for lever, dump in zip(spec.levers, dumps[side]):
+            if dump not in dumps[1 - side]:
+                changed.setdefault(lever.kind, lever)
+    return sorted(changed.items())
