@@ -29,11 +29,12 @@ class Firm(mesa.Agent):
     """One firm: a stable id, a track, a revenue, a workforce, a cell and a policy stock."""
 
     def __init__(self, model: mesa.Model, uid: int, track: int, revenue: float, cell: int, born: float, anchor: int,
-                 stock: float = 0.0, received: float = 0.0) -> None:
+                 stock: float = 0.0, received: float = 0.0, contract: float = 0.0) -> None:
         super().__init__(model)
         self.uid, self.track, self.revenue, self.cell, self.born, self.anchor = uid, track, revenue, cell, born, anchor
         self.stock = stock  # CNY of policy funding still at work
         self.received = received  # CNY of policy funding received, cumulative
+        self.contract = contract  # CNY/yr of contract sales in revenue, running off
         self.workers: set[Worker] = set()
 
     @property
@@ -97,16 +98,19 @@ class Firm(mesa.Agent):
 
         Revenue is an organic part, which grows, plus funding_return times the
         policy stock; the stock decays with its half-life and takes this
-        month's funding.
+        month's funding. Contract sales are a second lift: this month's new
+        contracts plus the old ones, of which exp(-1/12) is left each month (a
+        mean life of a year); lasting sales join the organic part.
         """
         p, m = self.model.params, self.model
         sigma = p.growth_sigma * (max(self.revenue, p.sigma_floor_cny) / 1e7) ** -p.sigma_size_elasticity
         funding = m.policy.funding.get(self.uid, 0.0)
         fresh = self.stock * 0.5 ** (MONTH / p.funding_half_life_years) + funding
-        organic = max(self.revenue - p.funding_return * self.stock, 1.0)
+        organic = max(self.revenue - p.funding_return * self.stock - self.contract, 1.0) + m.policy.lasting.get(self.uid, 0.0)
+        contract = self.contract * math.exp(-MONTH) + m.policy.sales.get(self.uid, 0.0)
         growth = self.drift(agglomeration, access) * MONTH + sigma * math.sqrt(MONTH) * shock
-        self.revenue = organic * math.exp(growth) + p.funding_return * fresh
-        self.stock = fresh
+        self.revenue = organic * math.exp(growth) + p.funding_return * fresh + contract
+        self.stock, self.contract = fresh, contract
         self.received += funding
 
     def exit_hazard(self, year: float) -> float:
