@@ -10,7 +10,8 @@ from twin.engine.effects import Effects
 from twin.engine.params import INTENSITY, TIERS, TRACK_IDS
 from twin.model import VisionValleyModel
 from twin.policy import scenario
-from twin.policy.levers import ComputeBuildout, ComputeVouchers, ModelSubsidies, Park, Parks, SmartOM, Talent, VisionFund
+from twin.policy.levers import ComputeBuildout, ComputeVouchers, ModelSubsidies, VisionFund
+from twin.policy.levers_place import Park, Parks, SmartOM, Talent
 from twin.simulation.run import simulate
 
 CITY = {"scale": 0.02, "anchors": 0}
@@ -123,8 +124,9 @@ def test_parks_add_floor_space_from_their_year(stack):
 def test_talent_lever_brings_more_talent_and_books_its_cost(stack):
     years = scenario.Years(start=2023, end=2025)
     counts = []
-    for levers in ([], [Talent(kind="talent", inflow_multiplier=2.0, retention_multiplier=2.0, cost_cny_per_year=1.2e8)]):
-        model = VisionValleyModel(_spec("no_policy", years=years), seed=4, stack=stack, levers=levers)
+    for levers in ([], [Talent(kind="talent", cost_cny_per_year=1.2e8)]):
+        spec = _spec("no_policy", years=years, params={**CITY, "talent_inflow_gain": 1.0, "talent_retention_gain": 1.0})
+        model = VisionValleyModel(spec, seed=4, stack=stack, levers=levers)
         model.run_model()
         counts.append(model.figures["talent"])
     assert counts[1] > counts[0] * 1.02
@@ -217,8 +219,9 @@ def test_retention_divides_the_rate_at_which_employed_talent_leave(stack):
     rate = 0.6
     out = {}
     for retention in (1.0, 3.0):
-        lever = Talent(kind="talent", inflow_multiplier=1.0, retention_multiplier=retention, cost_cny_per_year=0)
-        model, employed = _first_month(stack, [lever], leave_rate_employed=rate, leave_rate_seeking=0.0)
+        lever = Talent(kind="talent", cost_cny_per_year=0)
+        model, employed = _first_month(stack, [lever], leave_rate_employed=rate, leave_rate_seeking=0.0,
+                                       talent_inflow_gain=0.0, talent_retention_gain=retention - 1.0)
         expected = employed * -np.expm1(-rate / 12 / retention)
         out[retention] = model.state.log.talent_out
         assert abs(out[retention] - expected) < 5 * np.sqrt(expected), (retention, out[retention], expected)
@@ -227,7 +230,7 @@ def test_retention_divides_the_rate_at_which_employed_talent_leave(stack):
 
 def test_inflow_multiplies_arrivals_and_leaves_leaving_alone(stack):
     """Inflow alone (retention 1): the month's arrivals are the Poisson count of the multiplied mean, leavers unchanged."""
-    runs = {k: _first_month(stack, [Talent(kind="talent", inflow_multiplier=k, retention_multiplier=1.0, cost_cny_per_year=0)])[0]
+    runs = {k: _first_month(stack, [Talent(kind="talent", cost_cny_per_year=0)], talent_inflow_gain=k - 1.0, talent_retention_gain=0.0)[0]
             for k in (1.0, 3.0)}
     plain, more = runs[1.0].state.log, runs[3.0].state.log
     assert plain.talent_out == more.talent_out
@@ -247,7 +250,7 @@ def _apply(lever, model: VisionValleyModel) -> Effects:
     return effects
 
 
-def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_the_price(city):
+def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_the_price(city):  # noqa: D103
     """Each eligible firm's subsidy is min(max_share x cost, max_per_firm) / cost, none elsewhere; a binding budget scales
     every claim alike; what is paid is booked as spend and never also as funding."""
     firms, p = city.state.firms, city.params
@@ -278,10 +281,18 @@ def test_the_fund_draws_only_its_zones_and_invests_only_in_its_targets(city):
     np.testing.assert_allclose(effects.funding[funded] / per_ticket, np.round(effects.funding[funded] / per_ticket), rtol=1e-12)
 
 
-def test_smart_om_lifts_the_growth_of_its_tracks_only(city):
-    effects = _apply(SmartOM(kind="smart_om", tracks=["medical"], growth_per_year=0.03), city)
-    firms = city.state.firms
-    np.testing.assert_array_equal(effects.growth, np.where(firms.alive & (firms.track == TRACK_IDS.index("medical")), 0.03, 0.0))
+def test_smart_om_touches_only_its_winners(city):
+    """Contracts go to reached firms only, each winner gains the contract value in sales, and only young winners keep a
+    lasting share; nobody else gets anything and no growth rate moves."""
+    firms, p = city.state.firms, city.params
+    lever = SmartOM(kind="smart_om", tracks=["medical"], contracts_per_year=4000, contract_cny=1e5, min_revenue_cny=0)
+    effects = _apply(lever, city)
+    won = effects.sales > 0
+    assert won.sum() >= 2 and not (won & ~lever.targets(city)).any() and not effects.growth.any()
+    np.testing.assert_allclose(effects.sales[won], 1e5)
+    young = won & (city.year - firms.born < p.young_firm_years)
+    np.testing.assert_allclose(effects.lasting, np.where(young, p.procurement_lasting_share * 1e5, 0.0))
+    assert effects.spend["x#0"] == pytest.approx(won.sum() * 1e5)
 
 
 def test_the_large_model_subsidy_goes_to_the_largest_model_builder(city):
