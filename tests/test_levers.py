@@ -250,9 +250,9 @@ def _apply(lever, model: VisionValleyModel) -> Effects:
     return effects
 
 
-def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_the_price(city):  # noqa: D103
-    """Each eligible firm's subsidy is min(max_share x cost, max_per_firm) / cost, none elsewhere; a binding budget scales
-    every claim alike; what is paid is booked as spend and never also as funding."""
+def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_the_price(city):
+    """Each eligible firm is paid min(max_share x cost, max_per_firm) a year, a twelfth a month, none elsewhere; a binding
+    budget scales every claim alike; voucher_additionality of what is paid is the firm's funding, all of it is spend."""
     firms, p = city.state.firms, city.params
     cost = firms.revenue * p.compute_cost_share * INTENSITY[firms.track] * city.state.compute_price
     ample = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=1e11, max_share=0.3, max_per_firm_cny=2e5)
@@ -260,13 +260,12 @@ def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_th
     assert 0 < eligible.sum() < firms.alive.sum()
     claim = np.where(eligible, np.minimum(0.3 * cost, 2e5), 0.0)
     effects = _apply(ample, city)
-    np.testing.assert_allclose(effects.compute_subsidy, claim / cost, rtol=1e-12)
-    paid = effects.compute_subsidy[eligible]
-    assert np.isclose(paid, 0.3, rtol=1e-12).any() and (paid < 0.29).any()  # the share binds on some firms, the per-firm cap on others
-    assert effects.spend["x#0"] == pytest.approx(claim.sum() / 12) and not effects.funding.any()
+    np.testing.assert_allclose(effects.funding, claim / 12 * p.voucher_additionality, rtol=1e-12)
+    assert (claim[eligible] < 2e5).any() and (claim[eligible] == 2e5).any()  # the share binds on some firms, the per-firm cap on others
+    assert effects.spend["x#0"] == pytest.approx(claim.sum() / 12) and not effects.compute_subsidy.any()
     budget = 0.25 * claim.sum() / p.scale  # a quarter of the claims: every firm gets a quarter of its claim
     effects = _apply(ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=budget, max_share=0.3, max_per_firm_cny=2e5), city)
-    np.testing.assert_allclose(effects.compute_subsidy, 0.25 * claim / cost, rtol=1e-9)
+    np.testing.assert_allclose(effects.funding, 0.25 * claim / 12 * p.voucher_additionality, rtol=1e-9)
 
 
 def test_the_fund_draws_only_its_zones_and_invests_only_in_its_targets(city):
