@@ -276,7 +276,9 @@ def test_the_fund_draws_only_its_zones_and_invests_only_in_its_targets(city):
     np.testing.assert_array_equal(effects.zone_appeal, expected)
     funded = effects.funding > 0
     assert funded.any() and not (funded & ~fund.targets(city)).any()
-    per_ticket = 2e5 * (1 + fund.credit_ratio * fund.credit_additionality)  # only the additional share of the credit funds activity
+    p = city.params
+    per_ticket = 2e5 * (1 + fund.credit_ratio * fund.credit_additionality) * p.equity_additionality  # only the additional share funds activity
+    per_ticket = per_ticket * np.where(city.state.firms.revenue[funded] < p.leader_threshold_cny, p.grant_additionality_small, p.grant_additionality_large)
     np.testing.assert_allclose(effects.funding[funded] / per_ticket, np.round(effects.funding[funded] / per_ticket), rtol=1e-12)
 
 
