@@ -303,7 +303,9 @@ def test_the_large_model_subsidy_goes_to_the_largest_model_builder(city):
     leader = builders[np.argmax(firms.revenue[builders])]
     effects = _apply(lever, city)
     assert np.flatnonzero(effects.funding).tolist() == [leader]
-    assert effects.funding[leader] == pytest.approx(lever.large_model_cny * city.params.scale)
+    p = city.params
+    share = p.grant_additionality_small if firms.revenue[leader] < p.leader_threshold_cny else p.grant_additionality_large
+    assert effects.funding[leader] == pytest.approx(lever.large_model_cny * p.scale * share)
 
 
 def test_a_park_adds_its_floor_space_within_its_radius_of_its_anchor(city):
