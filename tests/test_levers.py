@@ -11,7 +11,8 @@ from twin.engine.params import INTENSITY, TIERS, TRACK_IDS
 from twin.model import VisionValleyModel
 from twin.policy import scenario
 from twin.policy.hook import lever_labels
-from twin.policy.levers import ComputeBuildout, ComputeVouchers, ModelSubsidies, Park, Parks, SmartOM, Talent, VisionFund
+from twin.policy.levers import ComputeBuildout, ComputeVouchers, ModelSubsidies, VisionFund
+from twin.policy.levers_place import Park, Parks, SmartOM, Talent
 from twin.simulation.run import simulate
 
 CITY = {"scale": 0.02, "anchors": 0}
@@ -124,8 +125,9 @@ def test_parks_add_floor_space_from_their_year(stack):
 def test_talent_lever_brings_more_talent_and_books_its_cost(stack):
     years = scenario.Years(start=2023, end=2025)
     counts = []
-    for levers in ([], [Talent(kind="talent", inflow_multiplier=2.0, retention_multiplier=2.0, cost_cny_per_year=1.2e8)]):
-        model = VisionValleyModel(_spec("no_policy", years=years), seed=4, stack=stack, levers=levers)
+    for levers in ([], [Talent(kind="talent", cost_cny_per_year=1.2e8)]):
+        spec = _spec("no_policy", years=years, params={**CITY, "talent_inflow_gain": 1.0, "talent_retention_gain": 1.0})
+        model = VisionValleyModel(spec, seed=4, stack=stack, levers=levers)
         model.run_model()
         counts.append(model.figures["talent"])
     assert counts[1] > counts[0] * 1.02
@@ -218,8 +220,9 @@ def test_retention_divides_the_rate_at_which_employed_talent_leave(stack):
     rate = 0.6
     out = {}
     for retention in (1.0, 3.0):
-        lever = Talent(kind="talent", inflow_multiplier=1.0, retention_multiplier=retention, cost_cny_per_year=0)
-        model, employed = _first_month(stack, [lever], leave_rate_employed=rate, leave_rate_seeking=0.0)
+        lever = Talent(kind="talent", cost_cny_per_year=0)
+        model, employed = _first_month(stack, [lever], leave_rate_employed=rate, leave_rate_seeking=0.0,
+                                       talent_inflow_gain=0.0, talent_retention_gain=retention - 1.0)
         expected = employed * -np.expm1(-rate / 12 / retention)
         out[retention] = model.state.log.talent_out
         assert abs(out[retention] - expected) < 5 * np.sqrt(expected), (retention, out[retention], expected)
@@ -228,7 +231,7 @@ def test_retention_divides_the_rate_at_which_employed_talent_leave(stack):
 
 def test_inflow_multiplies_arrivals_and_leaves_leaving_alone(stack):
     """Inflow alone (retention 1): the month's arrivals are the Poisson count of the multiplied mean, leavers unchanged."""
-    runs = {k: _first_month(stack, [Talent(kind="talent", inflow_multiplier=k, retention_multiplier=1.0, cost_cny_per_year=0)])[0]
+    runs = {k: _first_month(stack, [Talent(kind="talent", cost_cny_per_year=0)], talent_inflow_gain=k - 1.0, talent_retention_gain=0.0)[0]
             for k in (1.0, 3.0)}
     plain, more = runs[1.0].state.log, runs[3.0].state.log
     assert plain.talent_out == more.talent_out
@@ -249,8 +252,8 @@ def _apply(lever, model: VisionValleyModel) -> Effects:
 
 
 def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_the_price(city):
-    """Each eligible firm's subsidy is min(max_share x cost, max_per_firm) / cost, none elsewhere; a binding budget scales
-    every claim alike; what is paid is booked as spend and never also as funding."""
+    """Each eligible firm is paid min(max_share x cost, max_per_firm) a year, a twelfth a month, none elsewhere; a binding
+    budget scales every claim alike; voucher_additionality of what is paid is the firm's funding, all of it is spend."""
     firms, p = city.state.firms, city.params
     cost = firms.revenue * p.compute_cost_share * INTENSITY[firms.track] * city.state.compute_price
     ample = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=1e11, max_share=0.3, max_per_firm_cny=2e5)
@@ -258,13 +261,12 @@ def test_vouchers_pay_the_capped_share_of_eligible_firms_compute_cost_through_th
     assert 0 < eligible.sum() < firms.alive.sum()
     claim = np.where(eligible, np.minimum(0.3 * cost, 2e5), 0.0)
     effects = _apply(ample, city)
-    np.testing.assert_allclose(effects.compute_subsidy, claim / cost, rtol=1e-12)
-    paid = effects.compute_subsidy[eligible]
-    assert np.isclose(paid, 0.3, rtol=1e-12).any() and (paid < 0.29).any()  # the share binds on some firms, the per-firm cap on others
-    assert effects.spend["x#0"] == pytest.approx(claim.sum() / 12) and not effects.funding.any()
+    np.testing.assert_allclose(effects.funding, claim / 12 * p.voucher_additionality, rtol=1e-12)
+    assert (claim[eligible] < 2e5).any() and (claim[eligible] == 2e5).any()  # the share binds on some firms, the per-firm cap on others
+    assert effects.spend["x#0"] == pytest.approx(claim.sum() / 12) and not effects.compute_subsidy.any()
     budget = 0.25 * claim.sum() / p.scale  # a quarter of the claims: every firm gets a quarter of its claim
     effects = _apply(ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=budget, max_share=0.3, max_per_firm_cny=2e5), city)
-    np.testing.assert_allclose(effects.compute_subsidy, 0.25 * claim / cost, rtol=1e-9)
+    np.testing.assert_allclose(effects.funding, 0.25 * claim / 12 * p.voucher_additionality, rtol=1e-9)
 
 
 def test_the_fund_draws_only_its_zones_and_invests_only_in_its_targets(city):
@@ -275,14 +277,24 @@ def test_the_fund_draws_only_its_zones_and_invests_only_in_its_targets(city):
     np.testing.assert_array_equal(effects.zone_appeal, expected)
     funded = effects.funding > 0
     assert funded.any() and not (funded & ~fund.targets(city)).any()
-    per_ticket = 2e5 * (1 + fund.credit_ratio * fund.credit_additionality)  # only the additional share of the credit funds activity
+    p = city.params
+    per_ticket = 2e5 * (1 + fund.credit_ratio * fund.credit_additionality) * p.equity_additionality  # only the additional share funds activity
+    per_ticket = per_ticket * np.where(city.state.firms.revenue[funded] < p.leader_threshold_cny, p.grant_additionality_small, p.grant_additionality_large)
     np.testing.assert_allclose(effects.funding[funded] / per_ticket, np.round(effects.funding[funded] / per_ticket), rtol=1e-12)
 
 
-def test_smart_om_lifts_the_growth_of_its_tracks_only(city):
-    effects = _apply(SmartOM(kind="smart_om", tracks=["medical"], growth_per_year=0.03), city)
-    firms = city.state.firms
-    np.testing.assert_array_equal(effects.growth, np.where(firms.alive & (firms.track == TRACK_IDS.index("medical")), 0.03, 0.0))
+def test_smart_om_touches_only_its_winners(city):
+    """Contracts go to reached firms only, each winner gains the contract value in sales, and only young winners keep a
+    lasting share; nobody else gets anything and no growth rate moves."""
+    firms, p = city.state.firms, city.params
+    lever = SmartOM(kind="smart_om", tracks=["medical"], contracts_per_year=4000, contract_cny=1e5, min_revenue_cny=0)
+    effects = _apply(lever, city)
+    won = effects.sales > 0
+    assert won.sum() >= 2 and not (won & ~lever.targets(city)).any() and not effects.growth.any()
+    np.testing.assert_allclose(effects.sales[won], 1e5)
+    young = won & (city.year - firms.born < p.young_firm_years)
+    np.testing.assert_allclose(effects.lasting, np.where(young, p.procurement_lasting_share * 1e5, 0.0))
+    assert effects.spend["x#0"] == pytest.approx(won.sum() * 1e5)
 
 
 def test_the_large_model_subsidy_goes_to_the_largest_model_builder(city):
@@ -292,7 +304,9 @@ def test_the_large_model_subsidy_goes_to_the_largest_model_builder(city):
     leader = builders[np.argmax(firms.revenue[builders])]
     effects = _apply(lever, city)
     assert np.flatnonzero(effects.funding).tolist() == [leader]
-    assert effects.funding[leader] == pytest.approx(lever.large_model_cny * city.params.scale)
+    p = city.params
+    share = p.grant_additionality_small if firms.revenue[leader] < p.leader_threshold_cny else p.grant_additionality_large
+    assert effects.funding[leader] == pytest.approx(lever.large_model_cny * p.scale * share)
 
 
 def test_a_park_adds_its_floor_space_within_its_radius_of_its_anchor(city):

@@ -42,8 +42,8 @@ LEVERS = [
     {"kind": "vision_fund", "ticket_cny": 2e5},
     {"kind": "compute_buildout"},
     {"kind": "parks", "parks": [{"anchor": "iot_town_binjiang", "year": 2024}, {"anchor": "future_sci_city", "year": 2024}]},
-    {"kind": "talent", "inflow_multiplier": 1.5, "retention_multiplier": 2.0},
-    {"kind": "smart_om", "growth_per_year": 0.05},
+    {"kind": "talent"},
+    {"kind": "smart_om", "contracts_per_year": 4000, "contract_cny": 1e5, "min_revenue_cny": 0},
 ]
 REPLAY = {
     "update_compute": lambda ref, draws: ref.update_compute(),
@@ -151,18 +151,19 @@ MONTH_IDS = [f"month{i + 1}" for i in range(MONTHS)]
 
 # --- levers -------------------------------------------------------------------------------
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
-@pytest.mark.parametrize("channel", ["subsidy", "growth", "funding"])
+@pytest.mark.parametrize("channel", ["growth", "funding", "sales", "lasting"])
 def test_lever_channels_per_firm(run, m, channel):
-    """Vouchers (subsidy), smart_om (growth), model subsidies and the fund (funding): each firm's channel."""
+    """Compute adopters and parks (growth), vouchers, model subsidies and the fund (funding), smart_om contracts
+    (sales, and lasting for young winners): each firm's channel."""
     model, months = run
     month = months[m]
     _, policy = _policy(model, month)
-    engine = {"subsidy": month.effects.compute_subsidy, "growth": month.effects.growth, "funding": month.effects.funding}[channel]
+    engine = getattr(month.effects, channel)
     rows = _firms(month.start)
     ours = np.array([getattr(policy, channel).get(uid, 0.0) for uid in rows])
     theirs = engine[list(rows.values())]
     np.testing.assert_allclose(theirs, ours, rtol=RTOL, atol=0)
-    if channel != "funding" or m == 0:  # model subsidies pay in January; a quiet fund month is possible later
+    if channel == "growth" or m == 0:  # subsidies and contracts come in January; a quiet fund month is possible later
         assert np.count_nonzero(ours) >= 2, f"no firm got any {channel}: the test would prove nothing"
 
 
@@ -242,13 +243,14 @@ def test_home_choice(talent, m):
 # --- firms --------------------------------------------------------------------------------
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
 def test_growth_with_funding_stock(run, m):
-    """Every firm's revenue, policy stock and funding received after a month of growth."""
+    """Every firm's revenue, policy stock, contract sales and funding received after a month of growth."""
     ref, after = _replay(run, m, "grow_firms")
     rows = [_firms(after)[f.uid] for f in ref.firms]
     np.testing.assert_allclose(after.firms.revenue[rows], [f.revenue for f in ref.firms], rtol=RTOL)
     np.testing.assert_allclose(after.firms.policy_stock[rows], [f.stock for f in ref.firms], rtol=RTOL)
+    np.testing.assert_allclose(after.firms.policy_sales[rows], [f.contract for f in ref.firms], rtol=RTOL)
     np.testing.assert_allclose(after.firms.funding[rows], [f.received for f in ref.firms], rtol=1e-6)
-    assert sum(f.stock > 0 for f in ref.firms) >= 2
+    assert sum(f.stock > 0 for f in ref.firms) >= 2 and sum(f.contract > 0 for f in ref.firms) >= 2
 
 
 @pytest.mark.parametrize("m", range(MONTHS), ids=MONTH_IDS)
@@ -315,6 +317,7 @@ def test_keyed_reference_follows_the_engine(stack):
     assert table == [(int(firms.track[r]), int(firms.cell[r]), int(firms.employees[r])) for r in rows.values()]
     np.testing.assert_allclose(firms.revenue[list(rows.values())], [x.revenue for x in ref.firms], rtol=1e-8)
     np.testing.assert_allclose(firms.policy_stock[list(rows.values())], [x.stock for x in ref.firms], rtol=1e-8)
+    np.testing.assert_allclose(firms.policy_sales[list(rows.values())], [x.contract for x in ref.firms], rtol=1e-8)
     workers = _workers(engine.state)
     assert [w.uid for w in ref.workers] == list(workers)
     people = [(w.firm.uid if w.firm else -1, w.home) for w in ref.workers]

@@ -21,6 +21,8 @@ class Effects:
     compute_subsidy: np.ndarray  # per firm row: share of compute cost paid by policy, 0..1
     zone_appeal: np.ndarray  # per zone: logit utility added to locating there
     funding: np.ndarray  # per firm row: CNY of subsidy, equity or credit received this month
+    sales: np.ndarray  # per firm row: CNY/yr of contract sales starting this month; they run off over about a year and never compound
+    lasting: np.ndarray  # per firm row: CNY/yr of sales added to the firm's own (organic) revenue, which then grows as the firm does
     spend: dict[str, float] = field(default_factory=dict)  # lever label -> CNY of public money spent this month
     lever: str = ""  # label of the lever now applying, ``<kind>#<position>``; set by the model
     talent_inflow: float = 1.0  # multiplier on talent in-migration
@@ -30,7 +32,7 @@ class Effects:
     @classmethod
     def neutral(cls, firm_rows: int, zones: int) -> Effects:
         """Channels that change nothing."""
-        return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows))
+        return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(firm_rows))
 
     def add_spend(self, cny: float) -> None:
         """Book ``cny`` of public money against the lever now applying, so every lever's cost is reported."""

@@ -21,6 +21,8 @@ from .state import State
 from .streams import MonthDraws
 
 SQRT_MONTH = np.sqrt(MONTH)
+CONTRACT_YEARS = 1.0
+"""Mean life of contract sales (Effects.sales): a contract of V adds V/yr to revenue that runs off exponentially, V in all."""
 LN_10, LN_1E6, LN_1E8 = np.log(10.0), np.log(1e6), np.log(1e8)
 
 
@@ -55,7 +57,10 @@ def grow_firms(
     ``params.funding_half_life_years``; revenue is the organic part, which
     grows, plus ``params.funding_return`` times the stock, so a subsidy's
     effect fades instead of lasting (and compounding) forever
-    (docs/levers.md). ``per_worker`` is labour.revenue_per_worker of every
+    (docs/levers.md). Contract sales (``effects.sales``) are a
+    second such lift, at return 1 and a mean life of CONTRACT_YEARS, so a
+    contract adds its value in sales and nothing after; ``effects.lasting``
+    is added to the organic part and grows with it. ``per_worker`` is labour.revenue_per_worker of every
     firm row before growth, if the caller has it.
     """
     firms = state.firms
@@ -87,10 +92,12 @@ def grow_firms(
         sigma_at_floor=params.growth_sigma * (params.sigma_floor_cny / 1e7) ** -params.sigma_size_elasticity,
         decay=np.exp(-np.log(2.0) / params.funding_half_life_years * MONTH),
         funding_return=params.funding_return,
+        sales_keep=np.exp(-MONTH / CONTRACT_YEARS),
     )
     _grow(firms.alive, level, firms.density_level, access, firms.uid, firms.track, firms.born, firms.employees, per_worker,
           effects.compute_subsidy, effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
-          draws.key("grow"), draws.year_key("grow_variance"))
+          draws.key("grow"), draws.year_key("grow_variance"),
+          effects.sales, effects.lasting, firms.policy_sales)
 
 
 def _density_terms(params: Params) -> tuple[float, float, float]:
@@ -146,6 +153,7 @@ class GrowthTerms(NamedTuple):
     sigma_at_floor: float  # sigma of a firm at or below the floor (one power a month, not one per small firm)
     decay: float  # of the policy stock over a month
     funding_return: float
+    sales_keep: float  # share of contract sales left after a month
 
 
 SIGMA_CAP = 1.0
@@ -154,7 +162,8 @@ SIGMA_CAP = 1.0
 
 @threaded(lambda alive, *_: len(alive))
 def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, subsidy, growth, funding,
-          revenue, stock, received, intensity, c, key, year_key):  # noqa: ANN001 (numba arrays)
+          revenue, stock, received, intensity, c, key, year_key,
+          sales, lasting, contract):  # noqa: ANN001 (numba arrays)
     """One month of growth for the live firms (see grow_firms), in place, in one pass over the firm table.
 
     ``level`` (this month's density level) and ``access`` come from
@@ -186,11 +195,13 @@ def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, 
             + growth[r]
         )
         fresh = stock[r] * c.decay + funding[r]
-        organic = max(revenue[r] - c.funding_return * stock[r], 1.0)  # the lift does not compound: it is added back, decayed
+        organic = max(revenue[r] - c.funding_return * stock[r] - contract[r], 1.0) + lasting[r]  # the lifts do not compound: added back, decayed
+        running = contract[r] * c.sales_keep + sales[r]
         shock = np.sqrt(-np.log(keyed_uniform(year_key, uid[r]))) * keyed_normal(key, uid[r])  # normal x root of an exponential: Laplace
-        revenue[r] = organic * np.exp(drift * MONTH + sigma * SQRT_MONTH * shock + level[r] - prior[r]) + c.funding_return * fresh
+        revenue[r] = organic * np.exp(drift * MONTH + sigma * SQRT_MONTH * shock + level[r] - prior[r]) + c.funding_return * fresh + running
         prior[r] = level[r]
         stock[r] = fresh
+        contract[r] = running
         received[r] += np.float32(funding[r])
 
 

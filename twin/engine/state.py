@@ -17,6 +17,7 @@ FIRM_FIELDS = {
     "born": np.float32,  # decimal year of founding
     "funding": np.float32,  # CNY of policy funding received (cumulative)
     "policy_stock": np.float64,  # CNY of policy funding still at work, decaying (params.funding_half_life_years)
+    "policy_sales": np.float64,  # CNY/yr of contract sales in revenue, running off over CONTRACT_YEARS (firms.py)
     "compute": np.float32,  # PFLOPS demanded
     "anchor": np.int16,  # row in the anchor-firm table, -1 for synthesized firms
     "density_level": np.float64,  # log productivity from density that the revenue holds now (fields.density_level)

@@ -114,7 +114,8 @@ class ReferenceModel(TalentStage, mesa.Model):
         by_row = {}
         for r in np.flatnonzero(f.alive):
             by_row[r] = Firm(self, int(f.uid[r]), int(f.track[r]), float(f.revenue[r]), int(f.cell[r]), float(f.born[r]),
-                             int(f.anchor[r]), float(f.policy_stock[r]), float(f.funding[r]), float(f.density_level[r]))
+                             int(f.anchor[r]), float(f.policy_stock[r]), float(f.funding[r]), float(f.density_level[r]),
+                             float(f.policy_sales[r]))
         self.firms = list(by_row.values())
         self.workers = []
         for r in np.flatnonzero(t.alive):

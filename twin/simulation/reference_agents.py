@@ -29,12 +29,13 @@ class Firm(mesa.Agent):
     """One firm: a stable id, a track, a revenue, a workforce, a cell, a policy stock and a density level."""
 
     def __init__(self, model: mesa.Model, uid: int, track: int, revenue: float, cell: int, born: float, anchor: int,
-                 stock: float = 0.0, received: float = 0.0, level: float = 0.0) -> None:
+                 stock: float = 0.0, received: float = 0.0, level: float = 0.0, contract: float = 0.0) -> None:
         super().__init__(model)
         self.uid, self.track, self.revenue, self.cell, self.born, self.anchor = uid, track, revenue, cell, born, anchor
         self.stock = stock  # CNY of policy funding still at work
         self.received = received  # CNY of policy funding received, cumulative
         self.level = level  # log productivity from the density around it that the revenue holds now
+        self.contract = contract  # CNY/yr of contract sales in revenue, running off
         self.workers: set[Worker] = set()
 
     @property
@@ -112,16 +113,19 @@ class Firm(mesa.Agent):
 
         Revenue is an organic part, which grows, plus funding_return times the
         policy stock; the stock decays with its half-life and takes this
-        month's funding. The level moves revenue once: the firm then holds ``level``.
+        month's funding. Contract sales are a second lift: this month's new
+        contracts plus the old ones, of which exp(-1/12) is left each month (a
+        mean life of a year); lasting sales join the organic part. The level moves revenue once: the firm then holds ``level``.
         """
         p, m = self.model.params, self.model
         sigma = self.sigma()
         funding = m.policy.funding.get(self.uid, 0.0)
         fresh = self.stock * 0.5 ** (MONTH / p.funding_half_life_years) + funding
-        organic = max(self.revenue - p.funding_return * self.stock, 1.0)
+        organic = max(self.revenue - p.funding_return * self.stock - self.contract, 1.0) + m.policy.lasting.get(self.uid, 0.0)
+        contract = self.contract * math.exp(-MONTH) + m.policy.sales.get(self.uid, 0.0)
         growth = self.drift(access, sigma) * MONTH + sigma * math.sqrt(MONTH) * math.sqrt(variance) * shock + level - self.level
-        self.revenue = organic * math.exp(growth) + p.funding_return * fresh
-        self.stock, self.level = fresh, level
+        self.revenue = organic * math.exp(growth) + p.funding_return * fresh + contract
+        self.stock, self.level, self.contract = fresh, level, contract
         self.received += funding
 
     def exit_hazard(self, year: float) -> float:

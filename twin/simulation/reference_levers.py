@@ -30,14 +30,29 @@ class Policy:
     subsidy: dict[int, float] = field(default_factory=dict)  # share of compute cost paid
     growth: dict[int, float] = field(default_factory=dict)  # annual log growth added
     funding: dict[int, float] = field(default_factory=dict)  # CNY received this month
+    sales: dict[int, float] = field(default_factory=dict)  # CNY/yr of contract sales starting this month
+    lasting: dict[int, float] = field(default_factory=dict)  # CNY/yr added to the firm's own revenue
     talent_inflow: float = 1.0  # multiplier on in-migration
     talent_retention: float = 1.0  # divisor on the rates of leaving the city
     births: float = 1.0  # multiplier on firm births
     spend: dict[str, float] = field(default_factory=dict)  # lever label -> CNY spent this month
 
-    def give(self, firm: Firm, cny: float) -> None:
-        """Add ``cny`` of funding to a firm."""
-        self.funding[firm.uid] = self.funding.get(firm.uid, 0.0) + cny
+    def give(self, firm: Firm, cny: float, channel: str = "funding") -> None:
+        """Add ``cny`` to a firm's funding (or its ``sales`` or ``lasting`` channel)."""
+        flows = getattr(self, channel)
+        flows[firm.uid] = flows.get(firm.uid, 0.0) + cny
+
+    def growth_add(self, firm: Firm, rate: float) -> None:
+        """Add ``rate`` of annual log growth to a firm this month."""
+        self.growth[firm.uid] = self.growth.get(firm.uid, 0.0) + rate
+
+
+def additional(model: Any, firm: Firm) -> float:
+    """Share of a grant to this firm that is additional: the small-firm response below the leader threshold or when
+    younger than young_firm_years, else the large-firm one."""
+    p = model.params
+    small = firm.revenue < p.leader_threshold_cny or model.year - firm.born < p.young_firm_years
+    return p.grant_additionality_small if small else p.grant_additionality_large
 
 
 def apply_levers(model: Any, levers: list[Any]) -> Policy:
@@ -70,7 +85,7 @@ def reaches(model: Any, lever: Any, firm: Firm) -> bool:
 
 def vouchers(model: Any, lever: Any, policy: Policy) -> float:
     """算力券: each reached firm claims max_share of its compute cost, at most max_per_firm a year; claims beyond
-    the (scaled) budget are cut alike. The paid share of its cost lowers the compute price the firm faces."""
+    the (scaled) budget are cut alike. voucher_additionality of each month's payment is the firm's funding."""
     if not active(lever, model.year):
         return 0.0
     p = model.params
@@ -79,14 +94,15 @@ def vouchers(model: Any, lever: Any, policy: Policy) -> float:
     claim = [min(lever.max_share * c, lever.max_per_firm_cny) for c in cost]
     total = sum(claim)
     cut = min(1.0, lever.budget_cny_per_year * p.scale / total) if total > 0 else 0.0
-    for firm, c, k in zip(firms, cost, claim):
-        policy.subsidy[firm.uid] = max(policy.subsidy.get(firm.uid, 0.0), k * cut / c if c > 0 else 0.0)
+    for firm, k in zip(firms, claim):
+        policy.give(firm, k * cut * MONTH * p.voucher_additionality)
     return total * cut * MONTH
 
 
 def model_subsidies(model: Any, lever: Any, policy: Policy) -> float:
     """Each January: the largest reached firm gets the large-model subsidy; a binomial number of the others
-    (specialised_per_year chances at the run's scale) get the specialised one, drawn by revenue without replacement."""
+    (specialised_per_year chances at the run's scale) get the specialised one, drawn by revenue without replacement.
+    Each firm's funding is the additional share of what it gets."""
     if not active(lever, model.year) or abs(model.year % 1) > 1e-6:
         return 0.0
     firms = [f for f in model.firms if reaches(model, lever, f)]
@@ -94,13 +110,13 @@ def model_subsidies(model: Any, lever: Any, policy: Policy) -> float:
         return 0.0
     share = min(model.params.scale, 1.0)
     leader = max(firms, key=lambda f: f.revenue)  # the first of equals, as an argmax
-    policy.give(leader, lever.large_model_cny * share)
+    policy.give(leader, lever.large_model_cny * share * additional(model, leader))
     others = [f for f in firms if f is not leader]
     k = min(int(model.rng.binomial(lever.specialised_per_year, share)), len(others))
     if k:
         revenue = np.array([f.revenue for f in others])
         for i in model.rng.choice(len(others), size=k, replace=False, p=revenue / revenue.sum()):
-            policy.give(others[i], lever.specialised_cny)
+            policy.give(others[i], lever.specialised_cny * additional(model, others[i]))
     return lever.large_model_cny * share + k * lever.specialised_cny
 
 
@@ -128,12 +144,13 @@ def credit_outstanding(lever: Any, now: float, first: int) -> float:
 
 
 def vision_fund(model: Any, lever: Any, policy: Policy) -> float:
-    """The 视谷 fund: appeal in its zones; a Poisson number of tickets a month (this year's tranche at the run's
-    scale, in tickets, over twelve), each to a reached firm drawn by revenue, bringing the ticket plus its
-    additional credit as funding. Spend: the tickets and the interest subsidy on the credit outstanding."""
+    """The 视谷 fund: appeal in its zones; a Poisson number of tickets a month (this year's tranche times the deployment
+    share at the run's scale, in tickets, over twelve), each to a reached firm drawn by revenue, bringing the ticket plus
+    its additional credit, times the equity additionality and the firm's grant additionality, as funding. Spend: the
+    tickets and the interest subsidy on the (deployed) credit outstanding."""
     if not active(lever, model.year):
         return 0.0
-    first, scale = model.start_year + 1, model.params.scale
+    first, scale = model.start_year + 1, model.params.scale * model.params.fund_deployment_share
     for z in lever.zones or model.geo.zone_ids:
         policy.zone_appeal[model.geo.zone_ids.index(z)] += lever.appeal
     spend = lever.credit_spread * credit_outstanding(lever, model.year, first) * scale * MONTH
@@ -142,16 +159,24 @@ def vision_fund(model: Any, lever: Any, policy: Policy) -> float:
     if tickets and firms:
         revenue = np.array([f.revenue for f in firms])
         for i in model.rng.choice(len(firms), size=tickets, p=revenue / revenue.sum()):
-            policy.give(firms[i], lever.ticket_cny * (1.0 + lever.credit_ratio * lever.credit_additionality))
+            brought = lever.ticket_cny * (1.0 + lever.credit_ratio * lever.credit_additionality) * model.params.equity_additionality
+            policy.give(firms[i], brought * additional(model, firms[i]))
         spend += tickets * lever.ticket_cny
     return spend
 
 
 def compute_buildout(model: Any, lever: Any, policy: Policy) -> float:
-    """Each site comes online at its anchor in the first month of its year; its capex is spent then."""
+    """Each site comes online at its anchor in the first month of its year; its capex is spent then. Each reached
+    firm adopts it if its uniform from the levers' generator is below the site's share of supply, and gains
+    compute_adoption_lift of log sales that month."""
     spend = 0.0
     for site in lever.sites:
         if opens_now(model, site.year):
+            share = site.pflops / (sum(c[0] for c in model.compute) + site.pflops)
+            firms = [f for f in model.firms if reaches(model, lever, f)]
+            for firm, u in zip(firms, model.rng.random(len(firms))):
+                if u < share:
+                    policy.growth_add(firm, model.params.compute_adoption_lift / MONTH)
             model.compute.append((float(site.pflops), model.geo.anchor_cells[site.anchor], float(site.year)))
             spend += site.pflops * lever.cost_cny_per_pflops * model.params.scale
     return spend
@@ -159,7 +184,8 @@ def compute_buildout(model: Any, lever: Any, policy: Policy) -> float:
 
 def parks(model: Any, lever: Any, policy: Policy) -> float:
     """A park opening spreads its floor space (at the run's scale) evenly over the city cells within its radius;
-    from its opening its zone gets the lever's appeal."""
+    from its opening its zone gets the lever's appeal. In its first year, reached firms within its radius grow
+    park_productivity_lift a year faster, and reached firms elsewhere lose park_displacement of their yuan gain, pro rata."""
     if not active(lever, model.year):
         return 0.0
     geo, spend = model.geo, 0.0
@@ -174,26 +200,48 @@ def parks(model: Any, lever: Any, policy: Policy) -> float:
             spend += floor * lever.cost_cny_per_m2
         if model.year >= max(opens, model.start_year + 1):
             policy.zone_appeal[geo.zone[centre]] += lever.appeal
+        if 0 <= model.year - max(opens, model.start_year + 1) < 1:
+            park_lift(model, lever, policy, centre, park.radius_m)
     return spend
 
 
+def park_lift(model: Any, lever: Any, policy: Policy, centre: int, radius_m: float) -> None:
+    """One month of a park's first-year productivity gain inside it, and the displacement of that gain elsewhere."""
+    p = model.params
+    firms = [f for f in model.firms if reaches(model, lever, f)]
+    inside = [f for f in firms if model.distance_km(centre, f.cell) * 1000 <= radius_m]
+    outside = [f for f in firms if f not in inside]
+    for firm in inside:
+        policy.growth_add(firm, p.park_productivity_lift)
+    gained = sum(f.revenue for f in inside) * p.park_productivity_lift * MONTH
+    rest = sum(f.revenue for f in outside)
+    for firm in outside if rest > 0 else ():
+        policy.growth_add(firm, -p.park_displacement * gained / rest / MONTH)
+
+
 def talent(model: Any, lever: Any, policy: Policy) -> float:
-    """In-migration multiplied by inflow_multiplier; the rates of leaving the city divided by retention_multiplier."""
+    """In-migration multiplied by 1 + talent_inflow_gain; the rates of leaving the city divided by 1 + talent_retention_gain."""
     if not active(lever, model.year):
         return 0.0
-    policy.talent_inflow *= lever.inflow_multiplier
-    policy.talent_retention *= lever.retention_multiplier
+    policy.talent_inflow *= 1.0 + model.params.talent_inflow_gain
+    policy.talent_retention *= 1.0 + model.params.talent_retention_gain
     return lever.cost_cny_per_year * model.params.scale * MONTH
 
 
 def smart_om(model: Any, lever: Any, policy: Policy) -> float:
-    """城市智慧运维 and 揭榜挂帅: growth_per_year of annual log growth for each reached firm."""
-    if not active(lever, model.year):
+    """城市智慧运维 and 揭榜挂帅: each January a binomial number of contracts (contracts_per_year chances at the run's
+    scale) go to reached firms with at least min_revenue, drawn alike without replacement; each winner's sales rise
+    by the contract value, and a winner younger than young_firm_years keeps procurement_lasting_share of it for good."""
+    if not active(lever, model.year) or abs(model.year % 1) > 1e-6:
         return 0.0
-    for firm in model.firms:
-        if reaches(model, lever, firm):
-            policy.growth[firm.uid] = policy.growth.get(firm.uid, 0.0) + lever.growth_per_year
-    return lever.cost_cny_per_year * model.params.scale * MONTH
+    p = model.params
+    firms = [f for f in model.firms if reaches(model, lever, f) and f.revenue >= lever.min_revenue_cny]
+    k = min(int(model.rng.binomial(lever.contracts_per_year, min(p.scale, 1.0))), len(firms))
+    for i in model.rng.choice(len(firms), size=k, replace=False) if k else ():
+        policy.give(firms[i], lever.contract_cny, "sales")
+        if model.year - firms[i].born < p.young_firm_years:
+            policy.give(firms[i], p.procurement_lasting_share * lever.contract_cny, "lasting")
+    return k * lever.contract_cny
 
 
 RULES: dict[str, Callable[[Any, Any, Policy], float]] = {
