@@ -26,7 +26,7 @@ N = 200_000
 YEAR = 2030.0
 NEUTRAL = GrowthTerms(mu=0.08, youth_premium=0.0, youth_volatility=0.0, age_scale=3.0, year=YEAR, talent_weight=0.0, access_mean=0.0,
                       size_drag=0.0, labour_penalty=0.0, compute=0.0, compute_price=1.0, sigma=0.3, sigma_floor=1e6, sigma_power=0.0,
-                      sigma_at_floor=0.3, decay=1.0, funding_return=0.0)
+                      sigma_at_floor=0.3, decay=1.0, funding_return=0.0, sales_keep=1.0)
 """An established 10 M firm's growth with every local term off and volatility independent of size."""
 
 
@@ -43,7 +43,8 @@ def _year_of_growth(terms: GrowthTerms, revenue: float | np.ndarray = 1e7, born:
         month = int(YEAR) * 12 + m
         _grow(np.ones(n, bool), level, level.copy(), zeros, uid, np.zeros(n, np.int8), born, np.full(n, 10**6, np.int32), np.full(n, 1.0),
               zeros, zeros, zeros, revenue, zeros.copy(), np.zeros(n, np.float32), INTENSITY,
-              terms._replace(year=YEAR + m / 12), streams.key("grow", month), streams.key("grow_variance", month // 12))
+              terms._replace(year=YEAR + m / 12), streams.key("grow", month), streams.key("grow_variance", month // 12),
+              zeros, zeros, zeros.copy())
     return start, revenue
 
 

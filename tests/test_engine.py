@@ -251,7 +251,7 @@ def test_growth_is_the_documented_drift_term_by_term():
 
     terms = GrowthTerms(mu=0.05, youth_premium=0.2, youth_volatility=0.5, age_scale=3.0, year=2030.0, talent_weight=0.2, access_mean=1.0,
                         size_drag=0.04, labour_penalty=0.5, compute=0.1, compute_price=1.4, sigma=0.3, sigma_floor=1e6, sigma_power=-0.1,
-                        sigma_at_floor=0.3 * 0.1**-0.1, decay=0.9, funding_return=0.0)
+                        sigma_at_floor=0.3 * 0.1**-0.1, decay=0.9, funding_return=0.0, sales_keep=1.0)
     # firm 0 is neutral; 1 densified since last month; 2 near talent; 3 large (drag); 4 short of workers; 5 compute subsidy;
     # 6 policy growth; 7 of the least compute-intensive track; 8 young
     n = 9
@@ -271,7 +271,7 @@ def test_growth_is_the_documented_drift_term_by_term():
     before = revenue.copy()
     revenue[3] = before[3] = 5e9
     _grow(np.ones(n, bool), level, prior, access, uid, track, born, employees, per_worker, subsidy, growth, np.zeros(n), revenue,
-          np.zeros(n), np.zeros(n, np.float32), INTENSITY, terms, key, year_key)
+          np.zeros(n), np.zeros(n, np.float32), INTENSITY, terms, key, year_key, np.zeros(n), np.zeros(n), np.zeros(n))
     shock = special.ndtri(keyed_uniforms(key, uid[:1], 1)[0, 0]) * np.sqrt(-np.log(keyed_uniforms(year_key, uid[:1], 1)[0, 0]))
     intensity = INTENSITY[track]
     price = terms.compute_price * (1.0 - subsidy)
