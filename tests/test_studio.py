@@ -15,6 +15,7 @@ import pytest
 import yaml
 from studio_helpers import REPO, Server, cli_metrics, tiny_city
 
+from twin.engine.targets import TARGETS_2027
 from twin.studio.inputs import MAX_BODY
 
 
@@ -84,6 +85,8 @@ def test_a_run_is_the_command_lines_run_paired_with_the_baseline_and_cached(serv
     assert head["revenue_cny"]["ci90_low"] is None, "one seed has no interval"
     assert "compute_vouchers#0" not in {row["lever"] for row in figures["spend"]}
     assert figures["extra_spend_cny"] < 0, "switching the vouchers off spends less than the baseline"
+    scale = yaml.safe_load(text)["params"]["scale"]  # a scaled city's gauges show the scaled 2027 targets, as its summary does
+    assert {g["metric"]: g["target"] for g in figures["targets"]} == pytest.approx({m: t * scale for m, (t, _) in TARGETS_2027.items()})
     # the same request again is answered from the cache at once; another session cannot see the run
     started = time.monotonic()
     status, again = server.json("/api/runs", {"scenario_yaml": text, "seed": 3, "members": 1}, headers=session)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..engine.targets import TARGETS_2027
+from ..engine.targets import TARGETS_2027, scaled_targets
 from ..simulation.run import RunResult
 from ..studies.compare import HEADLINES, Comparison, spend_to
 
@@ -23,8 +23,9 @@ def figures(result: Comparison, run: RunResult) -> dict:
                  "baseline": _num(rows.loc[metric, "mean_a"]), "difference": _num(rows.loc[metric, "difference"]),
                  "ci90_low": _num(rows.loc[metric, "ci90_low"]), "ci90_high": _num(rows.loc[metric, "ci90_high"])}
                 for metric, label in HEADLINES.items()]
-    targets = [{"metric": metric, "label": label, "target": target, "value": _num(rows.loc[metric, "mean_b"]),
-                "baseline": _num(rows.loc[metric, "mean_a"])} for metric, (target, label) in TARGETS_2027.items()]
+    scaled = scaled_targets(run.params.scale)  # a scaled city is judged against the scaled targets, as the summaries do
+    targets = [{"metric": metric, "label": label, "target": scaled[metric], "value": _num(rows.loc[metric, "mean_b"]),
+                "baseline": _num(rows.loc[metric, "mean_a"]), "scale": run.params.scale} for metric, (_, label) in TARGETS_2027.items()]
     extra = float((spend_to(result.b, year) - spend_to(result.a, year)).mean())
     return {"year": year, "members": len(result.a), "headline": headline, "targets": targets,
             "spend": _spend(run, year), "extra_spend_cny": extra, "revenue_per_yuan": _per_yuan(rows.loc["revenue_cny"], extra)}
