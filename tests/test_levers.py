@@ -35,28 +35,33 @@ def _log_revenue(model: VisionValleyModel) -> pd.Series:
     return pd.Series(np.log(firms.revenue[firms.alive]), index=firms.uid[firms.alive])
 
 
-def test_vouchers_raise_ai_intensive_firms_growth(stack):
-    """An ample voucher budget (every eligible firm gets the 30 % cap) lifts eligible firms, not the others.
+def test_vouchers_lift_eligible_firms_and_the_lift_fades(stack):
+    """An ample voucher budget paid in 2024 only lifts eligible firms, not the others, and the lift fades once it stops.
 
-    Compared on the base-year firms alive at the end of both runs, so births and exits do not blur the lift;
-    through the price alone 30 % off is about +0.02 to +0.03 a year of log growth for these tracks.
+    Compared on the base-year firms alive in both runs, so births and exits do not blur the lift. The
+    additional share of the vouchers enters the policy stock, which decays with funding_half_life_years
+    (UK Growth Vouchers: a turnover gain lasting about a year, docs/sources.md#s-ev-vouchers-rct): by the end
+    of 2026 the stock behind the lift has fallen by that half-life, where a permanent growth-rate shift would
+    keep what it gave. (The revenue gap itself fades more slowly: bigger firms hire, and their density level
+    and survival carry part of the lift on.)
     """
-    years = scenario.Years(start=2023, end=2024)
-    lift = {True: [], False: []}
-    for seed in (1, 2, 3):
-        plain = VisionValleyModel(_spec("no_policy", years=years), seed=seed, stack=stack)
-        lever = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=5e10)
-        paid = VisionValleyModel(_spec("no_policy", years=years), seed=seed, stack=stack, levers=[lever])
-        eligible = set(plain.state.firms.uid[lever.targets(plain)])
-        plain.run_model()
-        paid.run_model()
-        gap = (_log_revenue(paid) - _log_revenue(plain)).dropna()
-        targeted = np.array([uid in eligible for uid in gap.index])
-        for group, values in lift.items():
-            values.append(gap[targeted == group].mean())
-        assert _spend(paid).sum() > 0
-    assert np.mean(lift[True]) > 0.01, lift
-    assert np.mean(lift[True]) > np.mean(lift[False]) + 0.01, lift
+    years = scenario.Years(start=2023, end=2026)
+    lever = ComputeVouchers(kind="compute_vouchers", budget_cny_per_year=5e10, start_year=2024, end_year=2024)
+    plain = VisionValleyModel(_spec("no_policy", years=years), seed=1, stack=stack)
+    paid = VisionValleyModel(_spec("no_policy", years=years), seed=1, stack=stack, levers=[lever])
+    eligible = set(plain.state.firms.uid[lever.targets(plain)])
+    lift = {}
+    for month in range(1, 49):
+        plain.step()
+        paid.step()
+        if month in (24, 48):
+            gap = (_log_revenue(paid) - _log_revenue(plain)).dropna()
+            targeted = np.array([uid in eligible for uid in gap.index])
+            lift[month] = (gap[targeted].mean(), gap[~targeted].mean(), paid.state.firms.policy_stock[paid.state.firms.alive].sum())
+    assert _spend(paid).sum() > 0
+    (at_end, others, stock), (_, _, later) = lift[24], lift[48]
+    assert at_end > 0.002 and at_end > others + 0.002, lift
+    assert 0 < later < 0.5 ** (2 / paid.params.funding_half_life_years) * stock * 1.05, lift
 
 
 def test_targets_are_the_live_firms_of_the_named_zones_districts_tracks_and_tiers(stack):
