@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from twin.engine.effects import Effects
-from twin.engine.params import INTENSITY, TIERS, TRACK_IDS
+from twin.engine.params import INTENSITY, MONTH, TIERS, TRACK_IDS
 from twin.model import VisionValleyModel
 from twin.policy import scenario
 from twin.policy.hook import lever_labels
-from twin.policy.levers import ComputeBuildout, ComputeVouchers, ModelSubsidies, VisionFund
+from twin.policy.lever_base import grant_additionality
+from twin.policy.levers import ComputeBuildout, ComputeSite, ComputeVouchers, ModelSubsidies, VisionFund
 from twin.policy.levers_place import Park, Parks, SmartOM, Talent
 from twin.simulation.run import simulate
 
@@ -330,3 +333,62 @@ def test_a_park_adds_its_floor_space_within_its_radius_of_its_anchor(city):
     metres = np.hypot(row - row[centre], col - col[centre]) * geo.cell_m
     inside = np.flatnonzero((metres <= 1500.0) & (geo.district >= 0))
     assert gained.tolist() == inside.tolist() and len(inside) > 50
+
+
+def test_a_grant_is_more_additional_for_a_small_firm_than_for_a_mature_leader(city):
+    """grant_additionality gives the small-firm share below the leader tier (or when young) and the large-firm one to a
+    mature leader, and the small one is the larger (docs/sources.md#s-ev-grants-rdd)."""
+    firms, p = city.state.firms, city.params
+    live = np.flatnonzero(firms.alive)
+    old = city.year - firms.born[live] >= p.young_firm_years
+    small, large = live[old][:5], live[old][5:10]
+    assert len(large) == 5 and (firms.revenue[live[old][:10]] < p.leader_threshold_cny).all()
+    saved = firms.revenue[large].copy()
+    try:
+        firms.revenue[large] = 2 * p.leader_threshold_cny  # mature leaders (this small city has none)
+        share = grant_additionality(city, np.concatenate([small, large]))
+    finally:
+        firms.revenue[large] = saved
+    np.testing.assert_allclose(share, [p.grant_additionality_small] * len(small) + [p.grant_additionality_large] * len(large))
+    assert p.grant_additionality_small > p.grant_additionality_large
+
+
+def test_a_park_lifts_firms_in_it_once_and_takes_part_of_the_gain_from_firms_elsewhere(city):
+    """In its first month a park lifts reached firms within its radius by park_productivity_lift a year (a twelfth of the
+    one-off level a month), lowers reached firms elsewhere pro rata, so the city-wide yuan net is (1 - displacement) of the
+    gain; leaders and firms of other tracks are untouched."""
+    firms, p, state = city.state.firms, city.params, city.state
+    saved = state.capacity_m2.copy(), state.parks.n
+    lever = Parks(kind="parks", start_year=2024, tracks=["security", "industrial"], parks=[Park(anchor="iot_town_binjiang", radius_m=3000.0)])
+    try:
+        effects = _apply(lever, city)
+    finally:
+        state.capacity_m2[:] = saved[0]
+        state.parks.n = saved[1]
+    reached = lever.targets(city)
+    centre = city.geo.anchor_cells["iot_town_binjiang"]
+    inside = city.geo.distance_km(np.full(firms.n, centre), firms.cell) * 1000 <= 3000.0
+    assert (reached & inside).sum() > 0 and (reached & ~inside).sum() > 0
+    np.testing.assert_allclose(effects.growth[reached & inside], p.park_productivity_lift)
+    assert (effects.growth[reached & ~inside] < 0).all() and not effects.growth[~reached].any()
+    gained = (effects.growth * firms.revenue)[reached & inside].sum()
+    np.testing.assert_allclose((effects.growth * firms.revenue)[reached].sum(), (1 - p.park_displacement) * gained, rtol=1e-9)
+
+
+def test_compute_buildout_lifts_only_its_adopters_and_nothing_without_the_response(city):
+    """When a site opens, adopters among the reached firms gain compute_adoption_lift of log sales once (lift / MONTH for a
+    month), nobody else gains, and with compute_adoption_lift 0 nobody does."""
+    state, params = city.state, city.params
+    lever = ComputeBuildout(kind="compute_buildout", sites=[ComputeSite(year=2024, pflops=3000)])
+    saved = state.compute.n
+    try:
+        effects = _apply(lever, city)
+        state.compute.n = saved
+        city.params = dataclasses.replace(params, compute_adoption_lift=0.0)
+        none = _apply(lever, city)
+    finally:
+        state.compute.n, city.params = saved, params
+    adopted = effects.growth > 0
+    assert 0 < adopted.sum() < lever.targets(city).sum() and not (adopted & ~lever.targets(city)).any()
+    np.testing.assert_allclose(effects.growth[adopted] * MONTH, params.compute_adoption_lift)
+    assert not none.growth.any()
