@@ -42,7 +42,7 @@ def _year_of_growth(terms: GrowthTerms, revenue: float | np.ndarray = 1e7, born:
     for m in range(months):
         month = int(YEAR) * 12 + m
         _grow(np.ones(n, bool), level, level.copy(), zeros, uid, np.zeros(n, np.int8), born, np.full(n, 10**6, np.int32), np.full(n, 1.0),
-              zeros, zeros, zeros, revenue, zeros.copy(), np.zeros(n, np.float32), INTENSITY,
+              zeros, zeros, revenue, zeros.copy(), np.zeros(n, np.float32), INTENSITY,
               terms._replace(year=YEAR + m / 12), streams.key("grow", month), streams.key("grow_variance", month // 12),
               zeros, zeros, zeros.copy())
     return start, revenue

@@ -18,7 +18,6 @@ class Effects:
     """Policy channels for one step; all neutral when no lever acts."""
 
     growth: np.ndarray  # per firm row: annual log-growth added
-    compute_subsidy: np.ndarray  # per firm row: share of compute cost paid by policy, 0..1
     zone_appeal: np.ndarray  # per zone: logit utility added to locating there
     funding: np.ndarray  # per firm row: CNY of subsidy, equity or credit received this month
     sales: np.ndarray  # per firm row: CNY/yr of contract sales starting this month; they run off over about a year and never compound
@@ -32,7 +31,7 @@ class Effects:
     @classmethod
     def neutral(cls, firm_rows: int, zones: int) -> Effects:
         """Channels that change nothing."""
-        return cls(np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(firm_rows))
+        return cls(np.zeros(firm_rows), np.zeros(zones), np.zeros(firm_rows), np.zeros(firm_rows), np.zeros(firm_rows))
 
     def add_spend(self, cny: float) -> None:
         """Book ``cny`` of public money against the lever now applying, so every lever's cost is reported."""

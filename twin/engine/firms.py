@@ -95,7 +95,7 @@ def grow_firms(
         sales_keep=np.exp(-MONTH / CONTRACT_YEARS),
     )
     _grow(firms.alive, level, firms.density_level, access, firms.uid, firms.track, firms.born, firms.employees, per_worker,
-          effects.compute_subsidy, effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
+          effects.growth, effects.funding, firms.revenue, firms.policy_stock, firms.funding, INTENSITY, terms,
           draws.key("grow"), draws.year_key("grow_variance"),
           effects.sales, effects.lasting, firms.policy_sales)
 
@@ -161,7 +161,7 @@ SIGMA_CAP = 1.0
 
 
 @threaded(lambda alive, *_: len(alive))
-def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, subsidy, growth, funding,
+def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, growth, funding,
           revenue, stock, received, intensity, c, key, year_key,
           sales, lasting, contract):  # noqa: ANN001 (numba arrays)
     """One month of growth for the live firms (see grow_firms), in place, in one pass over the firm table.
@@ -183,7 +183,6 @@ def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, 
         sigma = c.sigma * np.exp(c.sigma_power * (size - LN_1E7)) if revenue[r] > c.sigma_floor else c.sigma_at_floor  # sigma x (revenue / 1e7)^power
         sigma = min(sigma * (1.0 + c.youth_volatility * youth), SIGMA_CAP)
         shortage = min(max(1.0 - employees[r] / max(1.0, revenue[r] / per_worker[r]), 0.0), 1.0)
-        price = c.compute_price * (1.0 - subsidy[r])
         drift = (
             c.mu
             + c.youth_premium * youth
@@ -191,7 +190,7 @@ def _grow(alive, level, prior, access, uid, track, born, employees, per_worker, 
             + c.talent_weight * (access[r] - c.access_mean)
             - (c.size_drag * (size - LN_1E8) / LN_10 if revenue[r] > 1e8 else 0.0)  # log10(revenue / 1e8): the drag starts at 1 亿
             - c.labour_penalty * shortage
-            - c.compute * intensity[track[r]] * (price - 1.0)
+            - c.compute * intensity[track[r]] * (c.compute_price - 1.0)
             + growth[r]
         )
         fresh = stock[r] * c.decay + funding[r]

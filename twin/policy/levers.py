@@ -207,7 +207,9 @@ class ComputeBuildout(ScenarioLever):
     the new compute with the site's share of the supply (drawn from the levers'
     generator) and gains ``params.compute_adoption_lift`` of log sales
     through the ``growth`` channel: a level effect (cloud adoption: +6.9 % sales,
-    docs/sources.md#s-ev-cloud), not a growth rate. Default: from the 3000 P of 临平算力小镇
+    docs/sources.md#s-ev-cloud), not a growth rate. Adopters are firms below
+    the leader tier by default: public compute is offered to SMEs, and leaders
+    run their own, and AI-intensive tracks, as the vouchers. Default: from the 3000 P of 临平算力小镇
     (docs/sources.md#s-linping-compute) to the ≥ 5000 PFLOPS target by 2025
     (docs/sources.md#s-target-compute), in two steps
     placed at 临平 (ASSUMPTION on timing and place).
@@ -217,6 +219,10 @@ class ComputeBuildout(ScenarioLever):
     responses: ClassVar[tuple[str, ...]] = ("compute_adoption_lift", "compute_cost_share")
     sites: list[ComputeSite] = Field(
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
+    )
+    tracks: list[TrackName] = Field(default_factory=lambda: list(AI_INTENSIVE), description="firms that may adopt public compute: AI-intensive tracks by default")
+    tiers: list[TierName] = Field(
+        default_factory=lambda: ["micro", "sme", "guishang"], description="firms that may adopt public compute: below the leader tier by default, as leaders run their own"
     )
     cost_cny_per_pflops: Float = Field(1e6, ge=0, le=1e10, description="ASSUMPTION (range ¥0.25-2.5 M per FP16 PFLOPS of capex, derived in docs/levers.md): spent in the year a site comes online")
 

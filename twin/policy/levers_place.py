@@ -15,7 +15,7 @@ from ..engine.effects import Effects
 from ..engine.params import MONTH
 from ..engine.values import Float, Int
 from .hook import PolicyModel
-from .lever_base import ScenarioLever, TrackName
+from .lever_base import ScenarioLever, TierName, TrackName
 
 
 class Park(BaseModel):
@@ -34,12 +34,15 @@ class Parks(ScenarioLever):
     Changes: adds ``floor_m2`` of capacity spread over the city cells within
     ``radius_m`` of each park's anchor from its opening year, records the park
     in the state, and adds ``appeal`` to the ``zone_appeal`` channel of the
-    zones the parks lie in. In the park's first year, reached firms within
-    its radius gain ``params.park_productivity_lift`` of log sales in all
-    (the ``growth`` channel, a level effect), and reached firms elsewhere
-    lose ``params.park_displacement`` of that gain in yuan, pro rata
-    (docs/sources.md#s-ev-parks: jobs displaced from elsewhere), so a park
-    is not a pure addition. Default: the five AI parks by 2025 (docs/sources.md#s-target-ai-parks;
+    zones the parks lie in. Over the park's first year, reached firms within
+    its radius gain ``params.park_productivity_lift`` of log sales once, in all
+    (the ``growth`` channel: a level effect, not a growth rate), and reached
+    firms elsewhere lose ``params.park_displacement`` of that yuan gain, pro
+    rata (docs/sources.md#s-ev-parks: jobs displaced from elsewhere), so a
+    park is not a pure addition and its city-wide net is (1 - displacement)
+    of the gain. The lift reaches firms below the leader tier by default: the
+    studies measure firms that enter parks, and a leader's headquarters in a
+    park's radius (海康威视 in 滨江) predates it. Default: the five AI parks by 2025 (docs/sources.md#s-target-ai-parks;
     which five is not published, so the five named platforms are an
     ASSUMPTION).
     """
@@ -53,6 +56,10 @@ class Parks(ScenarioLever):
         ]
     )
     appeal: Float = Field(0.3, ge=0, le=10, description="ASSUMPTION: logit utility added to locating in a zone with a new park")
+    tiers: list[TierName] = Field(
+        default_factory=lambda: ["micro", "sme", "guishang"],
+        description="firms the productivity lift and the displacement reach: below the leader tier by default, as a leader's site predates the park",
+    )
     cost_cny_per_m2: Float = Field(4000.0, ge=0, le=1e6, description="ASSUMPTION (range ¥3000-6000 per m² of floor space built; docs/levers.md): spent in the year a park opens")
 
     def apply(self, model: PolicyModel, effects: Effects) -> None:

@@ -92,10 +92,9 @@ class Firm(mesa.Agent):
     def drift(self, access: float, sigma: float) -> float:
         """Annual log-growth drift: the mean growth, the young-firm premium, the Laplace shock's convexity
         log(1 - sigma^2/2) (so that revenue's mean grows at the mean growth), talent access (relative to its city average),
-        a drag per tenfold above 1 亿, the labour shortage, the compute price net of vouchers, and policy growth."""
+        a drag per tenfold above 1 亿, the labour shortage, the compute price, and policy growth."""
         p, m = self.model.params, self.model
         shortage = min(max(1.0 - self.employees / self.labour_demand(), 0.0), 1.0)
-        price = m.compute_price * (1.0 - m.policy.subsidy.get(self.uid, 0.0))
         return (
             p.growth_mu
             + p.growth_youth_premium * self.youth()
@@ -103,7 +102,7 @@ class Firm(mesa.Agent):
             + p.talent_weight * access
             - p.growth_size_drag * math.log10(max(self.revenue / 1e8, 1.0))
             - p.labour_penalty * shortage
-            - p.compute_weight * p.compute_cost_share * self.intensity * (price - 1.0)
+            - p.compute_weight * p.compute_cost_share * self.intensity * (m.compute_price - 1.0)
             + m.policy.growth.get(self.uid, 0.0)
         )
 

@@ -27,7 +27,6 @@ class Policy:
     """One month's policy channels, by firm id where they are per firm; neutral when no lever acts."""
 
     zone_appeal: list[float]  # logit utility added to locating in each zone
-    subsidy: dict[int, float] = field(default_factory=dict)  # share of compute cost paid
     growth: dict[int, float] = field(default_factory=dict)  # annual log growth added
     funding: dict[int, float] = field(default_factory=dict)  # CNY received this month
     sales: dict[int, float] = field(default_factory=dict)  # CNY/yr of contract sales starting this month
