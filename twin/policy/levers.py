@@ -202,8 +202,8 @@ class ComputeBuildout(ScenarioLever):
 
     Changes: adds compute centres to the state at the start of their year,
     which raises supply and lowers the compute price every firm faces (a
-    growth term through ``params.compute_cost_share``, whose range includes
-    zero: nothing was measured). And, in that month, each reached firm adopts
+    growth term of ``params.compute_weight`` x ``compute_cost_share``, central
+    0 and drawn up to 1 x 0.15: nothing was measured). And, in that month, each reached firm adopts
     the new compute with the site's share of the supply (drawn from the levers'
     generator) and gains ``params.compute_adoption_lift`` of log sales
     through the ``growth`` channel: a level effect (cloud adoption: +6.9 % sales,
@@ -216,7 +216,7 @@ class ComputeBuildout(ScenarioLever):
     """
 
     kind: Literal["compute_buildout"]
-    responses: ClassVar[tuple[str, ...]] = ("compute_adoption_lift", "compute_cost_share")
+    responses: ClassVar[tuple[str, ...]] = ("compute_adoption_lift", "compute_cost_share", "compute_weight")
     sites: list[ComputeSite] = Field(
         default_factory=lambda: [ComputeSite(year=2024, pflops=1000), ComputeSite(year=2025, pflops=1000)]
     )
