@@ -1,13 +1,15 @@
 """Validation that can fail: fixed bounds, a 规上 check that rejects no growth, and small-firm checks with teeth.
 
 Each small-firm check is shown failing on a perturbed model whose anchors'
-paths stay where they were: the synthetic firms' drift doubled or zeroed
-(a test-only lever on ``effects.growth`` of non-anchor rows, so the engine
-is not edited), the birth rate doubled, the exit rate tripled. The
-reference is a model whose small firms lie inside the published bands at
-this reduced scale: at scale 0.02 the anchors bring their full workforce, so
-births per firm run about three times the full-scale rate and the reference
-birth rate is lower than the shipped one. No spatial check exists in the
+paths stay where they were: the synthetic firms' mean growth doubled or
+zeroed (a test-only lever on ``effects.growth`` of non-anchor rows, so the
+engine is not edited), the birth rate doubled, the exit rate tripled, the
+young firms' hazard raised. The reference sets every parameter that drives
+the small firms, so it does not move when the calibration is refitted: its
+small firms lie inside the published bands at this reduced scale, and its
+anchors within their bounds (a low ``growth_mu`` without size drag holds
+虹软 2022 under its 30%; the small firms' growth comes from the young-firm
+premium, at the top of its documented range). No spatial check exists in the
 validation, so there is no scrambled-allocation case.
 """
 
@@ -19,33 +21,40 @@ import pytest
 
 from twin.engine.effects import Effects
 from twin.model import VisionValleyModel
-from twin.studies import demography, validation
+from twin.studies import calibration, demography, validation
 
 SCALE, SEEDS = 0.02, [1, 2]
-REFERENCE = {"birth_rate": 0.004, "exit_youth_factor": 0.0, "exit_rate": 0.06, "growth_sigma": 0.2}
-"""Small firms inside every band at scale 0.02 (measured: entry 0.17, exit 0.074, survival 0.83, revenue growth
-0.175, 规上 growth 0.066 a year)."""
+REFERENCE = {"growth_mu": 0.03, "growth_size_drag": 0.0, "growth_sigma": 0.2, "growth_youth_premium": 0.2,
+             "growth_youth_volatility": 0.5, "birth_rate": 0.005, "exit_rate": 0.06, "exit_youth_factor": 0.0}
+"""Small firms inside every band at scale 0.02, seeds 1-2 (measured: entry 0.194, exit 0.077, survival 0.829, revenue
+growth 0.162, 规上 growth 0.108 a year, 规上 count 750), and the anchors within their bounds (海康威视 0.80-0.83 and 虹软
+1.03-1.26 of the published)."""
 
 
 class SmallFirmDrift:
-    """Test-only lever: adds ``add`` to the annual log growth of the synthetic (non-anchor) firms only."""
+    """Test-only lever: multiplies the mean growth the synthetic (non-anchor) firms are given, ``growth_mu`` plus their
+    young-firm premium, by ``factor`` (2 doubles it, 0 zeroes it), by adding ``factor - 1`` times it to their drift."""
 
     kind = "small_firm_drift"
 
-    def __init__(self, add: float) -> None:
-        self.add = add
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
 
     def apply(self, model: VisionValleyModel, effects: Effects) -> None:
-        effects.growth[model.state.firms.anchor[: len(effects.growth)] < 0] += self.add
+        firms, params = model.state.firms, model.params
+        n = len(effects.growth)
+        youth = np.exp(-(model.state.year - firms.born[:n]) / params.growth_age_scale_years)
+        drift = params.growth_mu + params.growth_youth_premium * youth
+        synthetic = firms.anchor[:n] < 0
+        effects.growth[synthetic] += (self.factor - 1.0) * drift[synthetic]
 
 
 def _cases() -> dict[str, tuple[tuple, dict]]:
     """Perturbation name -> (levers, parameter overrides) on top of the reference."""
-    mu = validation.hindcast_params()["growth_mu"]
     return {
         "reference": ((), {}),
-        "small-firm drift doubled": ((SmallFirmDrift(mu),), {}),
-        "small-firm drift zeroed": ((SmallFirmDrift(-mu),), {}),
+        "small-firm drift doubled": ((SmallFirmDrift(2.0),), {}),
+        "small-firm drift zeroed": ((SmallFirmDrift(0.0),), {}),
         "birth rate doubled": ((), {"birth_rate": 2 * REFERENCE["birth_rate"]}),
         "exit rate tripled": ((), {"exit_rate": 3 * REFERENCE["exit_rate"]}),
         "young firms' hazard x 9": ((), {"exit_youth_factor": 8.0}),
@@ -66,21 +75,23 @@ def _row(table: pd.DataFrame, kind: str) -> pd.Series:
 def test_the_reference_passes_every_check(tables):
     ref = tables["reference"]
     assert ref["within"].all(), ref.to_string()
+    assert set(calibration.FITTED) <= set(REFERENCE)  # no fitted value of the calibration file reaches the reference
     assert set(validation.SMALL_FIRM_KINDS) <= set(ref["kind"])
 
 
 @pytest.mark.parametrize("case, failing", [
     # measured at scale 0.02, seeds 1-2 (reference in brackets; band):
-    ("small-firm drift doubled", {"synthetic_growth", "guishang_growth"}),  # 0.342 (0.175; ≤0.20), 规上 0.46 (0.066; ≤0.36)
-    ("small-firm drift zeroed", {"guishang_growth"}),  # 规上 growth -0.13 (≥0.04); revenue growth 0.016 (≥0.03, thin)
-    ("birth rate doubled", {"synthetic_growth"}),  # revenue growth 0.266 (≤0.20); entry 0.286 sits on the band's edge 0.285
-    ("exit rate tripled", {"exit_rate"}),  # 0.214 (0.074; ≤0.14)
-    ("young firms' hazard x 9", {"survival"}),  # survival of 2021's entrants below the US information sector's
+    ("small-firm drift doubled", {"synthetic_growth"}),  # 0.243 (0.162; ≤0.20); 规上 growth 0.253 (0.108; ≤0.36)
+    ("small-firm drift zeroed", {"guishang_growth", "guishang"}),  # 规上 growth -0.060 (≥0.04), count 575 (≥625)
+    ("birth rate doubled", {"entry_rate", "synthetic_growth"}),  # entry 0.323 (0.194; ≤0.285), revenue growth 0.281
+    ("exit rate tripled", {"exit_rate"}),  # 0.220 (0.077; ≤0.14)
+    ("young firms' hazard x 9", {"survival", "exit_rate"}),  # survival 0.385 (0.829; ≥0.557), exit 0.200
 ])
 def test_each_small_firm_check_fails_when_only_the_small_firms_are_wrong(tables, case, failing):
     ref, wrong = tables["reference"], tables[case]
     anchors = wrong["kind"] == "anchor"
-    # the anchors' paths hold: every anchor figure within 3% of the reference's, and still within its bounds
+    # the anchors' paths hold: every anchor figure within 3% of the reference's, and still within its bounds (doubled
+    # births move 海康威视 2023 by 2.7%: more firms around it raise its density level)
     np.testing.assert_allclose(wrong.loc[anchors, "model"], ref.loc[anchors, "model"], rtol=0.03)
     assert wrong.loc[anchors, "within"].all()
     failed = set(wrong.loc[~wrong["within"], "kind"])
@@ -91,7 +102,7 @@ def test_doubled_births_show_in_the_entry_rate_and_zeroed_drift_in_the_revenue_g
     """The figures move the way the perturbation says, by more than the seed noise, where their band is too wide to fail."""
     ref = tables["reference"]
     assert _row(tables["birth rate doubled"], "entry_rate")["model"] > 1.5 * _row(ref, "entry_rate")["model"]
-    assert _row(tables["small-firm drift zeroed"], "synthetic_growth")["model"] < _row(ref, "synthetic_growth")["model"] - 0.1
+    assert _row(tables["small-firm drift zeroed"], "synthetic_growth")["model"] < _row(ref, "synthetic_growth")["model"] - 0.05
 
 
 def test_the_command_exits_1_when_a_small_firm_check_fails(tables, tmp_path, monkeypatch):
