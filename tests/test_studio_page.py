@@ -70,6 +70,10 @@ def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder
     assert shown.nth(2).inner_text() == f"{head['revenue_cny']['baseline'] / 1e8:,.1f}"
     assert "compute_vouchers" not in page.locator("#spend").inner_text()
     expect(page.frame_locator("#map").locator("#year-slider")).to_be_attached(timeout=60_000)
+    expect(page.frame_locator("#map").locator("#side")).to_have_class(re.compile("collapsed"))  # the map's layers panel folded at 1280 px
+    # each lever is labelled as metrics.csv and levers_set label it: kind#n among levers of its kind
+    legends = page.locator("#levers legend").all_inner_texts()
+    assert [text.strip().split()[0] for text in legends][:3] == ["compute_vouchers#0", "model_subsidies#0", "vision_fund#0"], legends
     # "Save scenario" gives a YAML that run_scenario.py, alone, runs to the studio's bytes
     with page.expect_download() as download:
         page.click("#save")

@@ -79,7 +79,8 @@ function renderLevers() {
     on.addEventListener('change', () => { on.checked ? state.off.delete(i) : state.off.add(i); renderLevers(); changed(); });
     const remove = el('button', {type: 'button', text: t('remove')});
     remove.addEventListener('click', () => { state.scenario.levers.splice(i, 1); state.off = new Set(); renderLevers(); changed(); });
-    const rows = [el('legend', {}, [on, ` ${lever.kind}#${i} `, remove])];
+    const nth = state.scenario.levers.slice(0, i).filter((other) => other.kind === lever.kind).length;  // the label outputs and levers_set use
+    const rows = [el('legend', {}, [on, ` ${lever.kind}#${nth} `, remove])];
     for (const [name, prop] of Object.entries(def.properties)) {
       if (name === 'kind') continue;
       const input = fieldControl(prop, lever[name] !== undefined ? lever[name] : prop.default, `lever.${i}.${name}`);
@@ -224,6 +225,7 @@ function shown(data) {
 
 function showMap() {
   for (const b of document.querySelectorAll('[data-view]')) b.classList.toggle('on', b.dataset.view === state.view);
+  if (state.result) $('map').onload = collapseMapSide;
   if (state.result) $('map').src = `/api/runs/${state.result.id}/map/${state.view}.html#lang=${state.lang === 'zh' ? 'zh' : 'en'}`;
 }
 
@@ -254,3 +256,10 @@ async function start() {
 }
 
 document.addEventListener('DOMContentLoaded', start);
+
+/** In a map narrower than a projector's, fold the map's own layers panel, which would cover half of it (its − button opens it again). */
+function collapseMapSide() {
+  const frame = $('map');
+  const side = frame.contentDocument && frame.contentDocument.getElementById('side');
+  if (side && frame.clientWidth < 1100 && !side.classList.contains('collapsed')) side.querySelector('.collapse').click();
+}
