@@ -20,7 +20,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "levers.md"
 
 def test_the_evidence_table_in_the_docs_is_the_generated_one():
     text = DOCS.read_text(encoding="utf-8")
-    assert evidence.splice(text) == text, "run: python -m twin.policy.evidence --update docs/levers.md"
+    assert evidence.splice(text) == text, "run: python -m twin.policy.evidence --splice docs/levers.md > levers.md.new && mv levers.md.new docs/levers.md"
     assert evidence.markdown() in text
     assert all(f"| `{kind}` |" in evidence.markdown() for kind in LEVER_CLASSES)  # one row a lever
 
@@ -80,13 +80,13 @@ def test_an_attribution_summary_marks_each_lever_resting_on_no_evidence():
         assert marked == (lever_grade(type(lever)) == NO_EVIDENCE), (label, text)
 
 
-@pytest.mark.parametrize("argv", [["--markdown"], ["--update"], []])
+@pytest.mark.parametrize("argv", [["--markdown"], ["--splice"], []])
 def test_the_table_command(argv, capsys, tmp_path):
-    if argv == ["--update"]:
+    if argv == ["--splice"]:
         page = tmp_path / "levers.md"
         page.write_text(f"intro\n{evidence.START}\nstale\n{evidence.END}\nrest\n", encoding="utf-8")
         assert evidence.main([*argv, str(page)]) == 0
-        assert page.read_text(encoding="utf-8") == f"intro\n{evidence.markdown()}\nrest\n"
+        assert capsys.readouterr().out == f"intro\n{evidence.markdown()}\nrest\n"
     elif argv:
         assert evidence.main(argv) == 0 and capsys.readouterr().out == evidence.markdown() + "\n"
     else:
