@@ -61,7 +61,7 @@ def _run(name: str, revenue: dict[str, float], spend: float) -> SimpleNamespace:
             (("revenue_cny", sum(revenue.values())), ("total_scale_cny", 2.5 * sum(revenue.values())), ("firms", 10.0), ("leaders_100bn", 0.0))]
     rows += [{**keys, "level": "zone", "zone": zone, "metric": "revenue_cny", "value": v} for zone, v in revenue.items()]
     rows += [{**keys, "level": "lever", "metric": "spend_cny", "lever": "vision_fund#0", "value": spend}]
-    return SimpleNamespace(scenario=SimpleNamespace(name=name, years=SimpleNamespace(end=2025)), metrics=pd.DataFrame(rows))
+    return SimpleNamespace(scenario=SimpleNamespace(name=name, years=SimpleNamespace(end=2025), levers=[]), metrics=pd.DataFrame(rows))
 
 
 def test_a_comparison_summary_names_who_gained_and_who_lost_and_what_a_yuan_bought():
