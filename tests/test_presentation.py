@@ -98,7 +98,9 @@ def test_the_ensemble_comparison_map_shows_the_means_and_intervals_of_comparison
     page = Page(browser, folder / "map.html")
     assert page.page.locator("#figures .pairs-note").inner_text() == "means of 2 paired seeds; difference with its 90% interval"
     # Counts as the page formats them (its own rounding and grouping), so only the numbers are under test.
-    shown = lambda v, sign="": page.page.evaluate("([v, sign]) => (sign && v > 0 ? '+' : '') + Math.round(v).toLocaleString('en-US')", [float(v), sign])
+    # The payload carries six significant digits (a mean of two members may end in .5, which that rounding settles first).
+    shown = lambda v, sign="": page.page.evaluate("([v, sign]) => (sign && v > 0 ? '+' : '') + Math.round(v).toLocaleString('en-US')",
+                                                  [float(f"{float(v):.6g}"), sign])
     for key in ("firms", "talent"):
         row = city.loc[key]
         cells = page.page.locator(f"#figures tr[data-key={key}] td").all_inner_texts()
