@@ -478,7 +478,7 @@ def test_a_one_year_fund_from_the_base_year_invests_its_whole_total(stack) -> No
     assert two.tranche(2024, first=2024) == 3e9 and two.tranche(2025, first=2024) == 0.0
     later = VisionFund(kind="vision_fund", start_year=2025, deploy_years=1, total_cny=3e9)
     assert later.tranche(2024, first=2024) == 0.0 and later.tranche(2025, first=2024) == 3e9
-    spec = scenarios.Scenario(name="fund", years={"start": 2023, "end": 2024}, params={"scale": 0.003, "anchors": 0},
+    spec = scenarios.Scenario(name="fund", years={"start": 2023, "end": 2024}, params={"scale": 0.003, "anchors": 0, "fund_deployment_share": 1.0},  # the plan in full
                               levers=[{"kind": "vision_fund", "deploy_years": 1, "ticket_cny": 1e5, "credit_ratio": 0}])
     metrics = simulate(spec, 5, stack=stack).metrics
     spent = metrics.query("level == 'lever' and metric == 'spend_cny'")["value"].sum()

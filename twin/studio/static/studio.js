@@ -257,9 +257,9 @@ async function start() {
 
 document.addEventListener('DOMContentLoaded', start);
 
-/** In a map narrower than a projector's, fold the map's own layers panel, which would cover half of it (its − button opens it again). */
+/** In a map narrower than a projector's, fold the map's own layers panel (#layers-panel), which would cover half of it (its − button opens it again). */
 function collapseMapSide() {
   const frame = $('map');
-  const side = frame.contentDocument && frame.contentDocument.getElementById('side');
+  const side = frame.contentDocument && frame.contentDocument.getElementById('layers-panel');
   if (side && frame.clientWidth < 1100 && !side.classList.contains('collapsed')) side.querySelector('.collapse').click();
 }
