@@ -65,14 +65,14 @@ def test_a_run_without_a_terminal_says_each_stage_on_one_line(tmp_path):
 
 
 def test_an_english_summary_answers_first_in_cny_bn_and_ends_with_the_file_to_open(tmp_path):
-    """--lang en: money in CNY bn (千亿 only beside its meaning), the scaled run judged against scaled targets,
+    """--lang en: money in CNY bn (千亿 only beside its meaning), the scaled run's full-city estimates judged against the absolute targets,
     what one run cannot show, provenance with --verbose after the answer, and the map's path last."""
     out = _cli(_scenario(tmp_path), "--out", tmp_path / "o", "--lang", "en", "--verbose").stdout
     lines = out.splitlines()
     assert "亿" not in out.replace("(千亿)", "") and "core revenue, target CNY 400 bn" in out
-    assert "the absolute targets do not apply: each is judged scaled by 0.01" in out
+    assert "each target figure is a full-city estimate: anchors + other firms / 0.01" in out
     core = next(line for line in lines if "core revenue, target" in line)
-    assert " of CNY 4.0 bn " in core  # 400 bn x 0.01
+    assert " estimate CNY " in core and " of CNY 400.0 bn " in core  # the absolute target, not 400 bn x 0.01
     assert "a single run does not show how wide the result would be" in out
     assert lines.index("provenance:") > next(i for i, line in enumerate(lines) if "core revenue, target" in line)
     assert lines[-1] == f"open {tmp_path / 'o' / 'map.html'}" and lines[-2] == f"wrote {tmp_path / 'o'}/"

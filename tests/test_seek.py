@@ -72,10 +72,13 @@ def test_the_summary_says_reachable_only_when_the_pick_meets_the_probability(sma
         assert text.splitlines()[1].startswith(says), text
 
 
-def test_defaults_and_scaled_targets(small):
+def test_defaults_and_absolute_targets_for_full_city_estimates(small):
+    """At scale 0.005 the trials' full-city estimates meet the absolute targets, not targets x 0.005; the tiny
+    city has anchors: 0, and the note says the estimate then leaves the anchors out."""
     spec = scenario.load(small)
     targets, note = judged_targets(spec)
-    assert targets.tolist() == [t * 0.005 for t, _ in TARGETS_2027.values()] and "0.005" in note
+    assert targets.tolist() == [t for t, _ in TARGETS_2027.values()]
+    assert "full-city estimate: anchors + other firms / 0.005" in note and "anchors = 0 it leaves the anchors out" in note
     bare = spec.model_copy(update={"seek": type(spec.seek)()})
     entries = space(bare)
     assert [e.lever for e in entries] == [0, 1] and all(e.optional for e in entries)
@@ -111,7 +114,7 @@ def test_seek_writes_the_front_and_a_runnable_best(reference, tmp_path):
     verdict = next(line.strip() for line in run.stdout.splitlines() if "reachable within the bounds" in line)
     reachable = bool((table["p_all_targets"] >= 0.5).any())  # the scenario's seek.probability
     assert verdict.startswith("reachable within the bounds: ") == reachable and verdict.startswith("NOT reachable") == (not reachable)
-    assert "scaled by 0.005" in run.stdout
+    assert "full-city estimate: anchors + other firms / 0.005" in run.stdout
     assert (out / "pareto.png").stat().st_size > 10_000
     best = scenario.load(out / "best.yaml")
     assert best.name == "small_best" and best.params["scale"] == 0.005

@@ -85,8 +85,12 @@ def test_a_run_is_the_command_lines_run_paired_with_the_baseline_and_cached(serv
     assert head["revenue_cny"]["ci90_low"] is None, "one seed has no interval"
     assert "compute_vouchers#0" not in {row["lever"] for row in figures["spend"]}
     assert figures["extra_spend_cny"] < 0, "switching the vouchers off spends less than the baseline"
-    scale = yaml.safe_load(text)["params"]["scale"]  # a scaled city's gauges show the scaled 2027 targets, as its summary does
-    assert {g["metric"]: g["target"] for g in figures["targets"]} == pytest.approx({m: t * scale for m, (t, _) in TARGETS_2027.items()})
+    scale = yaml.safe_load(text)["params"]["scale"]  # a scaled city's gauges: full-city estimates against the absolute targets
+    assert {g["metric"]: g["target"] for g in figures["targets"]} == {m: t for m, (t, _) in TARGETS_2027.items()}
+    city = metrics[(metrics["level"] == "city") & (metrics["year"] == 2024)].set_index("metric")["value"]
+    gauge = {g["metric"]: g["value"] for g in figures["targets"]}
+    anchors = city["anchor_revenue_cny"]
+    assert gauge["revenue_cny"] == pytest.approx(anchors + (revenue - anchors) / scale) and gauge["revenue_cny"] > revenue
     # the same request again is answered from the cache at once; another session cannot see the run
     started = time.monotonic()
     status, again = server.json("/api/runs", {"scenario_yaml": text, "seed": 3, "members": 1}, headers=session)

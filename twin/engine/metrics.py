@@ -30,6 +30,8 @@ UNITS = {
     "firms": "firms",
     "guishang_firms": "firms",
     "leaders_100bn": "firms",
+    "anchor_revenue_cny": "CNY",
+    "anchor_leaders_100bn": "firms",
     "talent": "people",
     "employed": "people",
     "compute_pflops": "PFLOPS",
@@ -49,13 +51,16 @@ def rounded(metric: str, value: float) -> float:
 def headline(state: State, params: Params) -> dict[str, float]:
     """The figures the 2027 targets are stated in, plus counts."""
     firms = state.firms
-    count, core, guishang, leaders, employed = _firm_totals(firms.alive, firms.revenue, firms.employees, params.guishang_threshold_cny, LEADER_100BN_CNY)
+    count, core, guishang, leaders, employed, anchor_core, anchor_leaders = _firm_totals(
+        firms.alive, firms.anchor, firms.revenue, firms.employees, params.guishang_threshold_cny, LEADER_100BN_CNY)
     return {
         "revenue_cny": core,
         "total_scale_cny": core * (1.0 + params.related_multiplier),  # core x a user-set multiplier (targets.MULTIPLIER_TARGETS)
         "firms": float(count),
         "guishang_firms": float(guishang),
         "leaders_100bn": float(leaders),
+        "anchor_revenue_cny": anchor_core,  # the anchors' part, simulated at real size at any scale (targets.full_scale)
+        "anchor_leaders_100bn": float(anchor_leaders),
         "talent": float(state.talent.count),
         "employed": float(employed),
         "compute_pflops": compute_supply(state),
@@ -63,9 +68,10 @@ def headline(state: State, params: Params) -> dict[str, float]:
 
 
 @kernel
-def _firm_totals(alive, revenue, employees, guishang, leader):  # noqa: ANN001, ANN201 (numba arrays)
-    """Live firms, their revenue, those at or above the 规上 and 100 亿 thresholds, and their workers: one pass, every month."""
-    count, core, above, leaders, employed = 0, 0.0, 0, 0, 0
+def _firm_totals(alive, anchor, revenue, employees, guishang, leader):  # noqa: ANN001, ANN201 (numba arrays)
+    """Live firms, their revenue, those at or above the 规上 and 100 亿 thresholds, their workers, and the anchors'
+    revenue and 100 亿 count (``anchor >= 0``): one pass, every month."""
+    count, core, above, leaders, employed, anchor_core, anchor_leaders = 0, 0.0, 0, 0, 0, 0.0, 0
     for i in range(alive.shape[0]):
         if alive[i]:
             count += 1
@@ -73,7 +79,10 @@ def _firm_totals(alive, revenue, employees, guishang, leader):  # noqa: ANN001, 
             above += revenue[i] >= guishang
             leaders += revenue[i] >= leader
             employed += employees[i]
-    return count, core, above, leaders, employed
+            if anchor[i] >= 0:
+                anchor_core += revenue[i]
+                anchor_leaders += revenue[i] >= leader
+    return count, core, above, leaders, employed, anchor_core, anchor_leaders
 
 
 def tidy_rows(year: int, state: State, geo: Geography, params: Params) -> list[tuple]:

@@ -1,5 +1,7 @@
 """The plan's 2027 targets: one small module that metrics, outputs, maps and studies all read."""
 
+from collections.abc import Mapping
+
 LAST_TARGET_YEAR = 2027
 """The year the targets are set for (docs/sources.md#s-targets-2027): every study judges a run in this year, or in
 its last simulated year before it; runs must start by it, and the scenario's default end is it."""
@@ -14,13 +16,22 @@ TARGETS_2027 = {
 }
 """The 2027 targets (docs/sources.md#s-targets-2027): metric -> (target, label)."""
 
-def scaled_targets(scale: float) -> dict[str, float]:
-    """The 2027 targets a run at ``params.scale`` is judged against: each scaled by ``scale`` below 1.
+def full_scale(figures: Mapping[str, float], scale: float) -> dict[str, float]:
+    """The three target metrics of a run at ``params.scale`` as full-city estimates: the anchors' part as simulated,
+    plus the other firms' part / ``scale``.
 
-    A run at scale 0.05 simulates 5 % of the city's firms, so its revenue is that share of the city's and the
-    absolute targets cannot apply; the count of 千亿 firms is scaled alike (0.1 firms means at least one).
+    The anchor firms (params.anchors = 1) are simulated at their real size at any scale, so neither the run's raw
+    figure nor a target scaled by ``scale`` is comparable with the city: the anchors alone would meet a scaled target.
+    Total scale keeps the run's ratio to core revenue (core x (1 + related_multiplier)). With anchors = 0 the
+    estimate leaves the anchors out, so the city's targets are out of reach. At scale 1 or more the figures are
+    returned as they are (bit for bit).
     """
-    return {metric: target * min(scale, 1.0) for metric, (target, _) in TARGETS_2027.items()}
+    if scale >= 1:
+        return {metric: figures[metric] for metric in TARGETS_2027}
+    core = figures["anchor_revenue_cny"] + (figures["revenue_cny"] - figures["anchor_revenue_cny"]) / scale
+    leaders = figures["anchor_leaders_100bn"] + (figures["leaders_100bn"] - figures["anchor_leaders_100bn"]) / scale
+    ratio = figures["total_scale_cny"] / figures["revenue_cny"] if figures["revenue_cny"] else 0.0
+    return {"total_scale_cny": core * ratio, "revenue_cny": core, "leaders_100bn": leaders}
 
 
 MULTIPLIER_TARGETS = ("total_scale_cny",)

@@ -14,7 +14,7 @@ from typing import Any
 
 from layers import LayerStack
 
-from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027, full_scale
 from ..policy.scenario import Scenario
 from ..simulation.run import RunResult
 from .folder import TOOL, listed_files, write_file
@@ -85,12 +85,17 @@ def input_hashes(stack: LayerStack, spec: Scenario | None = None, *, scenario_fi
 
 
 def target_status(result: RunResult) -> dict[str, dict]:
-    """Each 2027 target against the run's figure in 2027 (or its last year before)."""
+    """Each 2027 target against the run's figure in 2027 (or its last year before), as a full-city estimate
+    (:func:`~twin.engine.targets.full_scale`); below params.scale 1 the run's own figure is kept as ``simulated``."""
     snap = max((s for s in result.years if s.year <= LAST_TARGET_YEAR), key=lambda s: s.year)
-    return {
-        metric: {"year": snap.year, "value": snap.figures[metric], "target": target, "met": snap.figures[metric] >= target, "label": label}
-        for metric, (target, label) in TARGETS_2027.items()
-    }
+    scale = result.params.scale
+    estimate = full_scale(snap.figures, scale)
+    status = {}
+    for metric, (target, label) in TARGETS_2027.items():
+        status[metric] = {"year": snap.year, "value": estimate[metric], "target": target, "met": estimate[metric] >= target, "label": label}
+        if scale < 1:
+            status[metric]["simulated"] = snap.figures[metric]
+    return status
 
 
 def file_sha256(path: Path) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.targets import LEADER_100BN_CNY, TARGETS_2027, scaled_targets
+from ..engine.targets import LEADER_100BN_CNY, TARGETS_2027
 from ..simulation.run import RunResult
 from .manifest import target_status
 from .provenance import provenance_lines
@@ -63,6 +63,13 @@ def scale_note(scale: float, what: str) -> list[str]:
     return [note(f"params.scale = {scale:g}: {what} for that share of the city's firms and talent")] if scale != 1 else []
 
 
+def estimate_note(scale: float) -> str:
+    """What a run below params.scale 1 is judged by: full-city estimates (:func:`~twin.engine.targets.full_scale`)."""
+    return (f"this run simulates {scale:.1%} of the city's other firms with the anchors at their real size "
+            f"(params.scale = {scale:g}); each target figure is a full-city estimate: anchors + other firms / {scale:g} "
+            "(with params.anchors = 0 it leaves the anchors out, so the targets are out of reach)")
+
+
 def report(text: str, out: Path, *, quiet: bool, opens: str, timing: str | None = None, details: list[str] = ()) -> None:
     """Print a study's account, its ``details`` (provenance with --verbose), its time (when given), the folder
     it wrote and, last, the file to open; nothing with ``--quiet``."""
@@ -78,21 +85,19 @@ def report(text: str, out: Path, *, quiet: bool, opens: str, timing: str | None 
 
 
 def run_summary(result: RunResult, lang: str = "zh") -> str:
-    """A single run against the 2027 targets (scaled below params.scale 1), what its levers spent, and what one run
-    cannot show (how wide the result is)."""
+    """A single run against the 2027 targets (below params.scale 1 as full-city estimates, :func:`estimate_note`),
+    what its levers spent, and what one run cannot show (how wide the result is)."""
     status = target_status(result)
     year = next(iter(status.values()))["year"]
-    scale = float(result.scenario.params.get("scale", 1.0))
-    goals = scaled_targets(scale)
+    scale = result.params.scale
     lines = [f"{result.scenario.name} (seed {result.seed}), {year} against the 2027 targets:"]
     if scale < 1:
-        lines.append(f"  this run simulates {scale:.1%} of the city's firms (params.scale = {scale:g}), so the absolute targets "
-                     f"do not apply: each is judged scaled by {scale:g}, as --seek does")
+        lines.append(f"  {estimate_note(scale)}")
     width = max(len(target_label(metric, lang)) for metric in TARGETS_2027)
     for metric in TARGETS_2027:
-        value, goal = status[metric]["value"], goals[metric]
-        shown = figure(metric, goal, lang) if metric.endswith("_cny") else f"{goal:g}"
-        lines.append(f"  {target_label(metric, lang):<{width}} {figure(metric, value, lang):>14} of {shown:<14} "
+        value, goal = status[metric]["value"], status[metric]["target"]
+        shown = ("estimate " if scale < 1 else "") + figure(metric, value, lang)
+        lines.append(f"  {target_label(metric, lang):<{width}} {shown:>23} of {figure(metric, goal, lang):<14} "
                      f"{'met' if value >= goal else 'not met'} ({value / goal:.0%})")
     spend = result.metrics.query("level == 'lever' and metric == 'spend_cny'").groupby("lever", sort=False)["value"].sum()
     lines.append(f"  levers spent {money(spend.sum(), lang, digits=2)} in all (at the run's scale {scale:g}): "

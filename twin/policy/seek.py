@@ -59,7 +59,6 @@ class Seek(_Strict):
     levers: list[SeekLever] = Field(default_factory=list, description="what may vary; empty = every lever with the defaults above")
     probability: Float = Field(0.8, ge=0, le=1, description="required chance of meeting all three 2027 targets")
     trials: Int = Field(40, ge=1, le=100_000, description="lever settings to try")
-    scale_targets: Bool = Field(True, description="at params.scale < 1, judge the targets scaled by params.scale (else they cannot be met)")
 
     def bounds_problem(self, levers: list[BaseModel]) -> tuple[str, str] | None:
         """(where, what) of the first bound a lever field cannot take, or None: checked when the scenario is

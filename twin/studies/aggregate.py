@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..engine.metrics import KEYS
 from ..engine.targets import TARGETS_2027
+from ..outputs.summary import estimate_note
 from ..policy.scenario import Scenario
 from .members import Member
 
@@ -122,9 +123,8 @@ class Aggregate:
         report["all"] = {"label": "all three 2027 targets", "met": int(met_all.sum()), "members": self.members,
                          "probability": float(met_all.mean()), "probability_ci90": wilson(int(met_all.sum()), self.members)}
         out: dict[str, Any] = {"year": self.target_year[p], "targets": report}
-        if scale != 1:
-            out["note"] = (f"params.scale = {scale:g}: the run simulates that share of the firms and talent, "
-                           "so its totals are not comparable with the city's absolute targets")
+        if scale < 1:
+            out["note"] = estimate_note(scale)
         return out
 
 

@@ -30,8 +30,8 @@ from ..outputs.manifest import target_status
 from ..outputs.maps.payload import CELL_M, _coarse
 from ..policy.scenario import Scenario
 
-FORMAT = 4
-"""Version of the member file layout; part of the fingerprint."""
+FORMAT = 5
+"""Version of the member file layout; part of the fingerprint (5: the target figures are full-city estimates)."""
 
 MEMBERS = STORE
 """The member store's folder inside a study's output folder (carried from one output to the next)."""

@@ -14,10 +14,10 @@ batch's settings). The sampler is seeded and told results in trial order, so a
 rerun with ``--resume`` asks the same settings again, finds their member
 files and runs only what is missing: same seed, same bytes.
 
-At ``params.scale < 1`` the run holds that share of the city's firms, so the
-absolute targets cannot be met: with ``seek.scale_targets`` (the default) the
-money targets and the count of 千亿 firms are judged scaled by params.scale
-(a scaled count of 0.02 firms means at least one firm), and the summary says so.
+At ``params.scale < 1`` the run holds that share of the city's other firms and
+the anchors at their real size, so every member's figures are judged as
+full-city estimates (anchors + other firms / scale, :func:`twin.engine.targets.full_scale`)
+against the absolute targets, and the summary says so.
 
 Writes ``out/<name>_seek/``: ``pareto.csv`` (one row a trial), ``best.yaml``
 (a scenario extending SCENARIO: the cheapest trial meeting the probability,
@@ -39,12 +39,12 @@ import layers
 from layers import InputError
 
 from ..engine.params import Params
-from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027, scaled_targets
+from ..engine.targets import LAST_TARGET_YEAR, TARGETS_2027
 from ..outputs.progress import stage
 from ..outputs.folder import atomic_folder, check_target, write_file
 from ..outputs.manifest import manifest, run_record, write_manifest
 from ..outputs.summary import note as summary_note
-from ..outputs.summary import money, report
+from ..outputs.summary import estimate_note, money, report
 from ..outputs.tables import write_csv
 from ..policy.hook import lever_labels
 from ..policy.scenario import Scenario
@@ -113,14 +113,10 @@ def suggest(trial: Any, spec: Scenario, entries: list[SeekLever]) -> tuple[Scena
 
 
 def judged_targets(spec: Scenario) -> tuple[np.ndarray, str]:
-    """The 2027 targets the trials are judged against (scaled at reduced scale when ``seek.scale_targets``) and a note."""
+    """The absolute 2027 targets the trials' full-city estimates are judged against, and a note below params.scale 1."""
     scale = Params().with_overrides(spec.params).scale
-    if scale >= 1 or not spec.seek.scale_targets:
-        note = "" if scale >= 1 else f"params.scale = {scale:g} and seek.scale_targets is off: the absolute targets cannot be met"
-        return np.array(list(scaled_targets(1.0).values()), dtype=np.float64), note
-    targets = scaled_targets(scale)
-    return np.array(list(targets.values()), dtype=np.float64), (f"params.scale = {scale:g}: the targets are judged scaled by {scale:g} "
-                                                                f"({', '.join(f'{m} >= {t:g}' for m, t in targets.items())})")
+    targets = np.array([target for target, _ in TARGETS_2027.values()], dtype=np.float64)
+    return targets, "" if scale >= 1 else estimate_note(scale)
 
 
 def score(panel: Panel, variant: int, targets: np.ndarray, year: int) -> dict[str, float]:

@@ -37,6 +37,7 @@ import pandas as pd
 from layers import InputError
 
 from ..engine.params import SHIPPED_CALIBRATION, Params, read_calibration
+from ..engine.targets import full_scale
 from ..outputs.charts import save_png
 from ..outputs.tables import write_csv
 from ..policy import scenario as scenarios
@@ -107,10 +108,8 @@ def _run(scenario: str, values: dict[str, float], seed: int, scale: float, calib
 
 
 def _core(model: VisionValleyModel, scale: float) -> float:
-    """Core revenue as a full-scale estimate: anchors at their real size + the other firms / scale."""
-    firms = model.state.firms
-    anchor = firms.anchor >= 0
-    return float(firms.revenue[firms.alive & anchor].sum() + firms.revenue[firms.alive & ~anchor].sum() / scale)
+    """Core revenue as a full-scale estimate (:func:`~twin.engine.targets.full_scale`)."""
+    return full_scale(model.figures, scale)["revenue_cny"]
 
 
 def run_point(values: dict[str, float], seed: int, scale: float, calibration: Path = SHIPPED_CALIBRATION) -> dict[str, float]:
@@ -123,7 +122,7 @@ def run_point(values: dict[str, float], seed: int, scale: float, calibration: Pa
     return {
         "core_revenue_cny": _core(base, scale),
         "guishang_firms": float((big & anchor).sum() + (big & ~anchor).sum() / scale),
-        "leaders_100bn": base.figures["leaders_100bn"],
+        "leaders_100bn": full_scale(base.figures, scale)["leaders_100bn"],
         f"{EFFECT}_effect_core_revenue_cny": effect,
     }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..engine.targets import TARGETS_2027, scaled_targets
+from ..engine.targets import TARGETS_2027, full_scale
 from ..simulation.run import RunResult
 from ..studies.compare import HEADLINES, Comparison, spend_to
 
@@ -23,9 +23,10 @@ def figures(result: Comparison, run: RunResult) -> dict:
                  "baseline": _num(rows.loc[metric, "mean_a"]), "difference": _num(rows.loc[metric, "difference"]),
                  "ci90_low": _num(rows.loc[metric, "ci90_low"]), "ci90_high": _num(rows.loc[metric, "ci90_high"])}
                 for metric, label in HEADLINES.items()]
-    scaled = scaled_targets(run.params.scale)  # a scaled city is judged against the scaled targets, as the summaries do
-    targets = [{"metric": metric, "label": label, "target": scaled[metric], "value": _num(rows.loc[metric, "mean_b"]),
-                "baseline": _num(rows.loc[metric, "mean_a"]), "scale": run.params.scale} for metric, (_, label) in TARGETS_2027.items()]
+    scale = run.params.scale  # below 1 the gauges show full-city estimates against the absolute targets, as the summaries do
+    scenario, baseline = (full_scale(rows[column], scale) for column in ("mean_b", "mean_a"))
+    targets = [{"metric": metric, "label": label, "target": target, "value": _num(scenario[metric]),
+                "baseline": _num(baseline[metric]), "scale": scale} for metric, (target, label) in TARGETS_2027.items()]
     extra = float((spend_to(result.b, year) - spend_to(result.a, year)).mean())
     return {"year": year, "members": len(result.a), "headline": headline, "targets": targets,
             "spend": _spend(run, year), "extra_spend_cny": extra, "revenue_per_yuan": _per_yuan(rows.loc["revenue_cny"], extra)}

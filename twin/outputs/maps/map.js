@@ -85,6 +85,7 @@
     allTargets: ['三项目标全部达成', 'All three targets'],
     ci90: ['90% 区间', '90% interval'],
     scaled: ['缩小规模运行（scale = {s}），总量不可与绝对目标直接比较', 'scaled-down run (scale = {s}): totals are not comparable with the absolute targets'],
+    estimated: ['缩小规模运行（scale = {s}）：按全市估算判断（龙头企业 + 其他企业 / {s}）', 'scaled-down run (scale = {s}): chances judge full-city estimates (anchors + other firms / {s})'],
     'fig.total_scale_cny': ['视觉智能总规模', 'Total scale'],
     'fig.revenue_cny': ['核心产业营收', 'Core revenue'],
     'fig.leaders_100bn': ['千亿级企业', 'Firms ≥ CNY 100 bn'],
@@ -651,23 +652,25 @@
         el('span', t('ci90') + ' ' + percent(1000 * c.ci90[0]) + ' – ' + percent(1000 * c.ci90[1]), 'figure-target'));
       list.append(row);
     });
-    if (info.scale !== 1) list.append(el('p', t('scaled').split('{s}').join(String(info.scale)), 'note'));
+    if (info.scale < 1) list.append(el('p', t('estimated').split('{s}').join(String(info.scale)), 'note'));
     return list;
   }
 
-  /* One run: each figure, with a bar towards its 2027 target where there is one. */
+  /* One run: each figure, with a bar towards its 2027 target where there is one; a scaled-down run's figures are
+     its share of the city, so it draws no bar towards an absolute target and says so. */
   function figureList() {
     const list = el('div');
     const figures = DATA.figures[0][state.year];
     FIGURES.forEach(key => {
       const row = figureRow(key, t('fig.' + key), figure(key, figures[key]));
-      const target = DATA.targets[key];
+      const target = DATA.scale < 1 ? undefined : DATA.targets[key];
       if (target) {
         const share = figures[key] / target;
         row.append(bar(share, share >= 1), el('span', t('target') + ' ' + figure(key, target) + ' · ' + Math.round(100 * share) + '%', 'figure-target'));
       }
       list.append(row);
     });
+    if (DATA.scale < 1) list.append(el('p', t('scaled').split('{s}').join(String(DATA.scale)), 'note'));
     return list;
   }
 

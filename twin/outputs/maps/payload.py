@@ -76,7 +76,7 @@ def build(result: RunResult, other: RunResult | None = None, pairs: list[tuple[R
     """
     runs = [result] if other is None else [result, other]
     years = _common_years(runs)
-    data = _base(result.layers) | {
+    data = _base(result.layers, result.params.scale) | {
         "mode": "single" if other is None else "compare",
         "runs": [_run_meta(r.scenario, r.seed) for r in runs],
         "years": years,
@@ -134,11 +134,12 @@ def build_probability(probability: Mapping[str | int, np.ndarray], stack: LayerS
     means = [_coarse(grids[y], factor) / cells_per_block for y in years]
     used = np.any([m > 0 for m in means], axis=0)
     values = [np.where(m[used] > 0, np.maximum(1, np.rint(m[used] * PERMILLE)), 0).astype(np.int64).tolist() for m in means]
-    return _base(stack) | {
+    scale = Params().with_overrides(spec.params).scale
+    return _base(stack, scale) | {
         "mode": "probability",
         "runs": [_run_meta(spec, seed)],
         "years": years,
-        "ensemble": {"members": int(members), "seed": int(seed), "scale": _round(Params().with_overrides(spec.params).scale)},
+        "ensemble": {"members": int(members), "seed": int(seed), "scale": _round(scale)},
         "chances": _chances(targets),
         "cells": _cells(stack.grid, factor, used),
         "probability": {"values": values, "breaks": PROBABILITY_BREAKS},
@@ -214,11 +215,13 @@ def _present_bounds(stack: LayerStack, landmarks: list[dict]) -> list[float]:
     return [_deg(lon.min()), _deg(lat.min()), _deg(lon.max()), _deg(lat.max())]
 
 
-def _base(stack: LayerStack) -> dict:
-    """What every map shows whatever its mode: the base map, the zones, the places, the tracks and the targets."""
+def _base(stack: LayerStack, scale: float) -> dict:
+    """What every map shows whatever its mode: the base map, the zones, the places, the tracks, the targets and the
+    run's params.scale (below 1 the page draws no bar of a simulated figure towards an absolute target)."""
     landmarks = _landmarks(stack)
     return {
         "targets": {k: v for k, (v, _) in TARGETS_2027.items()},
+        "scale": _round(scale),
         "bounds": _focus_bounds(stack.zones, stack.districts),
         "present_bounds": _present_bounds(stack, landmarks),
         "landmarks": landmarks,
