@@ -318,6 +318,25 @@ def test_births_are_the_monthly_poisson_count_of_the_annual_rate(month_model):
     assert model.state.firms.count == int(model.state.firms.alive.sum())
 
 
+def test_the_talent_pool_counts_an_anchors_workers_at_the_citys_scale(month_model):
+    """Births and arrivals are proportional to the talent pool, where the workers of an anchor (full size at any scale)
+    count times the scale: the head count less 99% of them at scale 0.01, the head count at scale 1, and the
+    per-agent reference counts the same from its workers' employers."""
+    from twin.engine.fields import talent_pool
+    from twin.simulation.reference import ReferenceModel
+
+    model = month_model[0]
+    state, params = model.state, model.params
+    state.firms.anchor[:5] = 0  # five anchors
+    talent = state.talent
+    at_anchors = int(np.isin(talent.firm[talent.alive], np.arange(5)).sum())
+    assert params.scale == 0.01 and at_anchors > 0
+    assert talent_pool(state, params) == pytest.approx(talent.count - 0.99 * at_anchors, rel=1e-12)
+    assert talent_pool(state, params.with_overrides({"scale": 1.0})) == talent.count
+    reference = ReferenceModel.mirror(state, model.geo, params, model.start_year)
+    assert reference.talent_pool() == talent_pool(state, params)
+
+
 def test_relocation_moves_only_firms_whose_draw_is_under_the_monthly_probability(month_model):
     """A firm re-chooses its site with probability 1 - exp(-relocation_rate / 12) a month; anchors never move."""
     from twin.engine.firms import relocate_firms

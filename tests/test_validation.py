@@ -25,9 +25,9 @@ from twin.studies import calibration, demography, validation
 
 SCALE, SEEDS = 0.02, [1, 2]
 REFERENCE = {"growth_mu": 0.03, "growth_size_drag": 0.0, "growth_sigma": 0.2, "growth_youth_premium": 0.2,
-             "growth_youth_volatility": 0.5, "birth_rate": 0.005, "exit_rate": 0.06, "exit_youth_factor": 0.0}
-"""Small firms inside every band at scale 0.02, seeds 1-2 (measured: entry 0.194, exit 0.077, survival 0.829, revenue
-growth 0.162, 规上 growth 0.108 a year, 规上 count 750), and the anchors within their bounds (海康威视 0.80-0.83 and 虹软
+             "growth_youth_volatility": 0.5, "birth_rate": 0.023, "exit_rate": 0.06, "exit_youth_factor": 0.0}
+"""Small firms inside every band at scale 0.02, seeds 1-2 (measured: entry 0.174, exit 0.077, survival 0.824, revenue
+growth 0.136, 规上 growth 0.046 a year, 规上 count 675), and the anchors within their bounds (海康威视 0.80-0.83 and 虹软
 1.03-1.26 of the published)."""
 
 
@@ -81,18 +81,18 @@ def test_the_reference_passes_every_check(tables):
 
 @pytest.mark.parametrize("case, failing", [
     # measured at scale 0.02, seeds 1-2 (reference in brackets; band):
-    ("small-firm drift doubled", {"synthetic_growth"}),  # 0.243 (0.162; ≤0.20); 规上 growth 0.253 (0.108; ≤0.36)
-    ("small-firm drift zeroed", {"guishang_growth", "guishang"}),  # 规上 growth -0.060 (≥0.04), count 575 (≥625)
-    ("birth rate doubled", {"entry_rate", "synthetic_growth"}),  # entry 0.323 (0.194; ≤0.285), revenue growth 0.281
-    ("exit rate tripled", {"exit_rate"}),  # 0.220 (0.077; ≤0.14)
-    ("young firms' hazard x 9", {"survival", "exit_rate"}),  # survival 0.385 (0.829; ≥0.557), exit 0.200
+    ("small-firm drift doubled", {"synthetic_growth"}),  # 0.221 (0.136; ≤0.20); 规上 growth 0.226 (0.046; ≤0.36)
+    ("small-firm drift zeroed", {"guishang_growth", "guishang"}),  # 规上 growth -0.096 (≥0.04), count 550 (≥625)
+    ("birth rate doubled", {"entry_rate", "synthetic_growth"}),  # entry 0.321 (0.174; ≤0.285), revenue growth 0.269
+    ("exit rate tripled", {"exit_rate"}),  # 0.222 (0.077; ≤0.14)
+    ("young firms' hazard x 9", {"survival", "exit_rate"}),  # survival 0.374 (0.824; ≥0.557), exit 0.189
 ])
 def test_each_small_firm_check_fails_when_only_the_small_firms_are_wrong(tables, case, failing):
     ref, wrong = tables["reference"], tables[case]
     anchors = wrong["kind"] == "anchor"
-    # the anchors' paths hold: every anchor figure within 3% of the reference's, and still within its bounds (doubled
-    # births move 海康威视 2023 by 2.7%: more firms around it raise its density level)
-    np.testing.assert_allclose(wrong.loc[anchors, "model"], ref.loc[anchors, "model"], rtol=0.03)
+    # the anchors' paths hold: every anchor figure within 4% of the reference's, and still within its bounds (doubled
+    # births move 海康威视 2023 by 3.0%: more firms around it raise its density level)
+    np.testing.assert_allclose(wrong.loc[anchors, "model"], ref.loc[anchors, "model"], rtol=0.04)
     assert wrong.loc[anchors, "within"].all()
     failed = set(wrong.loc[~wrong["within"], "kind"])
     assert failing <= failed, wrong.to_string()

@@ -155,6 +155,21 @@ def staff(employees: np.ndarray, anchor: np.ndarray, scale: float) -> np.ndarray
     return employees * np.where(anchor >= 0, scale, 1.0)
 
 
+def talent_pool(state: State, params: Params) -> float:
+    """The talent pool as a city scaled by ``params.scale`` counts it: the anchors' workers times ``scale``.
+
+    Births and in-migration are proportional to the pool. The anchors bring their full workforce at any scale
+    (one talent agent a job), so counted whole they would make a city at scale 0.01 found about three times its
+    share of firms a year; as :func:`staff` does for densities, they count at the city's scale. At scale 1 the
+    pool is the head count, bit for bit.
+    """
+    if params.scale >= 1:
+        return float(state.talent.count)
+    firms = state.firms
+    anchored = int(firms.employees[firms.alive & (firms.anchor >= 0)].sum())
+    return (state.talent.count - anchored) + params.scale * anchored
+
+
 @kernel(inline="always")
 def density_level(employment, employment_all, per_km2, self_weight, terms, track, coarse, employees):  # noqa: ANN001, ANN201 (numba arrays)
     """A firm's log productivity level from the employment density of the other firms around it (its own smoothed

@@ -11,7 +11,7 @@ from scipy import special
 from .choice import WeightedSampler, gumbel_argmax, ration
 from .compiled import kernel, threaded
 from .effects import Effects
-from .fields import Fields, density_level, others_log_ratio, staff
+from .fields import Fields, density_level, others_log_ratio, staff, talent_pool
 from .geography import Geography
 from .kernels import SLICES, add_at, keyed_normal, keyed_uniform
 from .labour import LN_1E7, revenue_per_worker
@@ -306,14 +306,14 @@ def _location_utility(cand, track, coarse_of, density, mean, self_weight, access
 def found_firms(
     state: State, geo: Geography, params: Params, fields: Fields, effects: Effects, cells: WeightedSampler, draws: MonthDraws
 ) -> int:
-    """Start-ups and spin-offs, in number proportional to the talent pool, placed by logit over sampled cells.
+    """Start-ups and spin-offs, in number proportional to the talent pool (:func:`talent_pool`), placed by logit over sampled cells.
 
     The count is an inverse-CDF Poisson draw and each newborn's id depends
     only on the month and its index, so a scenario with a slightly higher
     birth rate has the same newborns plus perhaps one more, each with the same
     track, candidate cells, noise and start-up revenue (common random numbers).
     """
-    n = draws.poisson("births", params.birth_rate * MONTH * state.talent.count * effects.births)
+    n = draws.poisson("births", params.birth_rate * MONTH * talent_pool(state, params) * effects.births)
     if n == 0:
         return 0
     uid = draws.newborn_ids(n)

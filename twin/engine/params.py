@@ -116,7 +116,7 @@ class Params:
 
     # --- scale and the base year -------------------------------------------------
     scale: float = _p(1.0, "share", 1e-4, 10.0, "Share of the full-scale population simulated; 1 = every firm and worker as an agent. Anchor firms, when included, keep their real size.")
-    anchors: int = _p(1, "0/1", 0, 1, "Include the anchor firms (1) or leave them out (0). Anchors bring their full workforce at any scale (海康威视 alone about 55k workers), so tests and benchmarks of a small city leave them out.")
+    anchors: int = _p(1, "0/1", 0, 1, "Include the anchor firms (1) or leave them out (0). Anchors bring their full workforce at any scale (海康威视 alone about 55k workers), counted times the scale in densities, births and in-migration (fields.staff, fields.talent_pool); tests and benchmarks of a small city leave them out.")
     firms_full: int = _p(100_000, "firms", 1_000, 1_000_000, "ASSUMPTION: firms of all sizes in the visual-intelligence chain at full scale. Only the 844 规上 firms are published (docs/sources.md#s-guishang-844); the order of magnitude follows the project brief.")
     guishang_firms: int = _p(844, "firms", 0, 100_000, "规上 (above-scale) visual-intelligence firms, Aug 2023 (docs/sources.md#s-guishang-844).")
     guishang_threshold_cny: float = _p(2e7, "CNY/yr", 1e5, 1e10, "ASSUMPTION: revenue threshold of a 规上 firm, taken from the national 规模以上工业企业 threshold of 20 M CNY main-business revenue.")

@@ -9,6 +9,7 @@ from scipy import special
 from .choice import WeightedSampler, gumbel_log, ration
 from .compiled import kernel, threaded
 from .effects import Effects
+from .fields import talent_pool
 from .geography import Geography
 from .kernels import SLICES, add_at, cell_centres, keyed_halves, near_choice, release_closed
 from .labour import revenue_per_worker, wage_offer
@@ -50,7 +51,7 @@ def step_talent(
     vacancies = open_positions(state, params, per_worker)
     unmet = max(0.0, float(vacancies.sum()) - len(seekers))
     arrivals = draws.poisson(
-        "arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent.count)
+        "arrivals", effects.talent_inflow * (params.inflow_response * unmet + params.inflow_base * MONTH * talent_pool(state, params))
     )
     if arrivals:
         uid = draws.newborn_ids(arrivals)

@@ -200,6 +200,14 @@ class ReferenceModel(TalentStage, mesa.Model):
         """The firm's workers as the scaled city counts them in densities: an anchor (full size at any scale) times the scale."""
         return firm.employees * (self.params.scale if firm.anchor >= 0 else 1.0)
 
+    def talent_pool(self) -> float:
+        """The talent births and in-migration are proportional to: every worker, an anchor's (full size at any scale)
+        counted at the city's scale."""
+        if self.params.scale >= 1:
+            return float(len(self.workers))
+        anchored = sum(1 for worker in self.workers if worker.firm is not None and worker.firm.anchor >= 0)
+        return (len(self.workers) - anchored) + self.params.scale * anchored
+
     def density_level(self, firm: Firm) -> float:
         """A firm's log productivity from the density of the others around it: urbanisation_elasticity x log(all tracks'
         employment density + floor) + localisation_elasticity x log(its track's + floor), in full-city workers per km²,
@@ -261,7 +269,7 @@ class ReferenceModel(TalentStage, mesa.Model):
         """Start-ups in proportion to the talent pool: a track by the firm shares, the logit pick among cells sampled by
         floor space that have a desk free, rationed per cell; a revenue from the truncated start-up lognormal."""
         p = self.params
-        n = draws.poisson("births", p.birth_rate * MONTH * len(self.workers) * self.policy.births)
+        n = draws.poisson("births", p.birth_rate * MONTH * self.talent_pool() * self.policy.births)
         need, free = p.floor_m2_per_worker, self.free_m2()
         shares = list(np.cumsum([TRACK_FIRM_SHARES[t] for t in TRACK_IDS]))
         requests = []

@@ -79,7 +79,7 @@ class TalentStage:
                 staying.append(worker)
         openings = self.open_positions()
         unmet = max(0.0, sum(openings.values()) - len(staying))
-        arrivals = draws.poisson("arrivals", policy.talent_inflow * (p.inflow_response * unmet + p.inflow_base * MONTH * len(self.workers)))
+        arrivals = draws.poisson("arrivals", policy.talent_inflow * (p.inflow_response * unmet + p.inflow_base * MONTH * self.talent_pool()))
         for uid in draws.newborn_ids(arrivals):
             worker = Worker(self, uid, skill(draws.uniform("arrival_skill", uid), p), -1)
             worker.choose_home(*self.home_candidates(draws, uid))
