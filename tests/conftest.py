@@ -49,6 +49,26 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def studio_folder(tmp_path_factory) -> Path:
+    """A tiny city's folder for one studio test module (studio_helpers.tiny_city)."""
+    from studio_helpers import tiny_city
+
+    folder = tmp_path_factory.mktemp("studio")
+    tiny_city(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def studio_server(studio_folder: Path):
+    """``run_scenario.py --studio`` on the tiny city, one per test module, stopped after it."""
+    from studio_helpers import Server
+
+    server = Server(studio_folder, "tiny.yaml")
+    yield server
+    server.stop()
+
+
 def tiny_baseline(folder: Path, scale: float) -> Path:
     """``folder/tiny.yaml``: the baseline's levers on a tiny city (``scale``, no anchors) over 2024-2025."""
     data = yaml.safe_load(scenario.BASELINE.read_text(encoding="utf-8"))

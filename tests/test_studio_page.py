@@ -8,36 +8,22 @@ import re
 
 import pandas as pd
 import pytest
-from studio_helpers import Server, cli_metrics, tiny_city
+from studio_helpers import Server, cli_metrics
 
 expect = pytest.importorskip("playwright.sync_api").expect
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("studio_page")
-    tiny_city(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def server(folder):
-    server = Server(folder, "tiny.yaml")
-    yield server
-    server.stop()
 
 
 class Session:
     """A browser context (its own cookies) on the studio, recording every request that tried to leave it."""
 
-    def __init__(self, browser, server: Server) -> None:
+    def __init__(self, browser, studio_server: Server) -> None:
         self.left: list[str] = []
         self.errors: list[str] = []
         self.context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
-        self.context.route("**/*", self._route(server.base))
+        self.context.route("**/*", self._route(studio_server.base))
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.goto(server.url)
+        self.page.goto(studio_server.url)
         expect(self.page.locator("#run")).to_be_enabled(timeout=60_000)
 
     def _route(self, base: str):
@@ -54,15 +40,15 @@ class Session:
         return {"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in self.context.cookies())}
 
 
-def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder):
-    first = Session(browser, server)
+def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, studio_server, studio_folder):
+    first = Session(browser, studio_server)
     page = first.page
     page.locator('[data-lever-on="0"]').uncheck()  # compute_vouchers
     expect(page.locator("#run")).to_be_enabled(timeout=60_000)
     page.click("#run")
     expect(page.locator("#status")).to_have_text(re.compile("^done"), timeout=600_000)
     run_id = page.locator("#save").get_attribute("href").split("/")[3]
-    status, data = server.json(f"/api/runs/{run_id}", headers=first.cookie())
+    status, data = studio_server.json(f"/api/runs/{run_id}", headers=first.cookie())
     assert status == 200
     head = {row["metric"]: row for row in data["figures"]["headline"]}
     shown = page.locator('#headline tr[data-metric="revenue_cny"] td')
@@ -78,9 +64,9 @@ def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder
     # "Save scenario" gives a YAML that run_scenario.py, alone, runs to the studio's bytes
     with page.expect_download() as download:
         page.click("#save")
-    download.value.save_as(folder / "saved.yaml")
-    studio_bytes = server.call(f"/api/runs/{run_id}/metrics.csv", headers=first.cookie())[1]
-    cli_bytes = cli_metrics(folder, folder / "saved.yaml", None)
+    download.value.save_as(studio_folder / "saved.yaml")
+    studio_bytes = studio_server.call(f"/api/runs/{run_id}/metrics.csv", headers=first.cookie())[1]
+    cli_bytes = cli_metrics(studio_folder, studio_folder / "saved.yaml", None)
     assert cli_bytes == studio_bytes
     metrics = pd.read_csv(io.BytesIO(cli_bytes), encoding="utf-8-sig")  # and the page shows the command line's figure
     revenue = metrics[(metrics["level"] == "city") & (metrics["metric"] == "revenue_cny") & (metrics["year"] == 2024)]["value"].item()
@@ -93,8 +79,8 @@ def test_switch_a_lever_off_run_read_save_and_stay_apart(browser, server, folder
         re.compile(r"^error: studio\.yaml: levers\.0\.end_year: .+"), timeout=30_000)  # lever 0 is off: it is the first posted
     expect(page.locator("#run")).to_be_disabled()
     # a second browser session sees neither the run nor its figures
-    second = Session(browser, server)
-    assert server.json(f"/api/runs/{run_id}", headers=second.cookie())[0] == 404
+    second = Session(browser, studio_server)
+    assert studio_server.json(f"/api/runs/{run_id}", headers=second.cookie())[0] == 404
     assert second.page.locator("#headline").inner_text() == ""
     # the English/Chinese switch
     page.click("#lang")
