@@ -207,9 +207,9 @@ class ComputeBuildout(ScenarioLever):
     the new compute with the site's share of the supply (drawn from the levers'
     generator) and gains ``params.compute_adoption_lift`` of log sales
     through the ``growth`` channel: a level effect (cloud adoption: +6.9 % sales,
-    docs/sources.md#s-ev-cloud), not a growth rate. Adopters are firms below
-    the leader tier by default: public compute is offered to SMEs, and leaders
-    run their own, and AI-intensive tracks, as the vouchers. Default: from the 3000 P of 临平算力小镇
+    docs/sources.md#s-ev-cloud), not a growth rate. By default the adopters
+    are firms below the leader tier (public compute is offered to SMEs; leaders
+    run their own) in the AI-intensive tracks, as for the vouchers. Default: from the 3000 P of 临平算力小镇
     (docs/sources.md#s-linping-compute) to the ≥ 5000 PFLOPS target by 2025
     (docs/sources.md#s-target-compute), in two steps
     placed at 临平 (ASSUMPTION on timing and place).
